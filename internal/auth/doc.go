@@ -1,0 +1,25 @@
+// Package auth validates Microsoft Entra ID bearer access tokens for the
+// operator admin API (/api/admin/...) and maps them to a Principal with app
+// roles.
+//
+// Library choice:
+//   - github.com/golang-jwt/jwt/v5 parses the JWS and checks signature and the
+//     registered claims (exp/nbf/iat with leeway, iss exact, aud one-of). The
+//     algorithm is pinned to RS256 twice: WithValidMethods and a type check in
+//     our key function, which only ever returns *rsa.PublicKey, so an HS256
+//     token "signed" with the public key can never verify.
+//   - github.com/MicahParks/jwkset turns each JWK of the JWKS into a Go key and
+//     validates it (x5c/x5t consistent with n/e, registered kty/use/key_ops).
+//   - The JWKS cache and fetcher are our own (jwks.go), not
+//     github.com/MicahParks/keyfunc/v3, although it is served here: keyfunc
+//     fetches at construction and refreshes in a goroutine that needs a
+//     lifetime context, falls back to trying every key when a token has no
+//     kid, and makes callers wait on its unknown-kid rate limiter instead of
+//     failing fast. The brief needs the opposite on each point, and a
+//     mutex-guarded cache with one in-flight fetch is small enough to audit.
+//
+// Failure policy: every rejection wraps ErrUnauthenticated with a precise
+// reason that is logged; callers show clients only the coarse RFC 6750
+// challenge from WWWAuthenticate. A JWKS outage fails closed: cached keys are
+// used until CacheTTL, never past it.
+package auth
