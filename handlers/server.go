@@ -1,0 +1,112 @@
+// Package handlers is the custom handler's HTTP surface: forwarded HTTP
+// triggers under /api/... and host invocations at /{FunctionName}
+// (reference/functions-custom-handler.md). One file per function.
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/onemeeting/cvi-onboarding/internal/config"
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
+)
+
+// Deps are the server's collaborators, wired in main.
+type Deps struct {
+	Config *config.Config
+	Store  domain.TenantStore
+	Logger *slog.Logger
+	Now    func() time.Time
+	// Version identifies the build in health output.
+	Version string
+}
+
+// Server routes requests to the function handlers.
+type Server struct {
+	Deps
+	mux *http.ServeMux
+}
+
+// New builds the server and its routes.
+func New(d Deps) *Server {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{Deps: d, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	// The host polls GET / until the handler answers: answer at once.
+	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("onemeeting-cvi handler\n"))
+	})
+	s.mux.Handle("GET /api/healthz", s.handleHealth())
+}
+
+// ServeHTTP logs every request and turns panics into 500s.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := s.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	defer func() {
+		if p := recover(); p != nil {
+			s.Logger.Error("panic while handling request", "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+			if !rec.wrote {
+				http.Error(rec, "internal error", http.StatusInternalServerError)
+			}
+		}
+		// Only the path is logged: queries carry consent-link tokens,
+		// `state` values and function keys.
+		s.Logger.LogAttrs(r.Context(), levelFor(rec.status), "request",
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status),
+			slog.Duration("duration", s.Now().Sub(start)),
+			slog.String("invocationId", r.Header.Get("X-Azure-Functions-InvocationId")),
+		)
+	}()
+	s.mux.ServeHTTP(rec, r)
+}
+
+func levelFor(status int) slog.Level {
+	if status >= 500 {
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wrote {
+		r.status = code
+		r.wrote = true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.wrote = true
+	return r.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// detached returns a context that survives the caller's cancellation for
+// bounded clean-up work (audit writes after a client disconnects).
+func detached(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), d)
+}
