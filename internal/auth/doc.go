@@ -18,8 +18,15 @@
 //     failing fast. The brief needs the opposite on each point, and a
 //     mutex-guarded cache with one in-flight fetch is small enough to audit.
 //
-// Failure policy: every rejection wraps ErrUnauthenticated with a precise
-// reason that is logged; callers show clients only the coarse RFC 6750
-// challenge from WWWAuthenticate. A JWKS outage fails closed: cached keys are
-// used until CacheTTL, never past it.
+// JWKS fetch policy: the first use and each CacheTTL expiry fetch; an
+// unknown kid, or a retry after a failed fetch, fetches at most once per
+// MinRefreshInterval; concurrent callers share one in-flight fetch. A failed
+// or useless (no usable key) response never replaces the cached keys, and an
+// outage fails closed: cached keys are used until CacheTTL, never past it.
+//
+// Errors: every rejection wraps ErrUnauthenticated with a precise reason
+// that is logged; clients get only the coarse RFC 6750 challenge from
+// WWWAuthenticate. Besides the brief's checks, a token must carry oid (for
+// the audit trail) and azp or appid (access tokens do, ID tokens do not), and
+// must not carry a crit header.
 package auth
