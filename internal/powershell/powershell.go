@@ -199,11 +199,12 @@ func checkInstructionURI(s string) error {
 
 // checkGUID accepts the canonical 8-4-4-4-12 hex form, not the nil GUID.
 func checkGUID(field, s string) error {
+	const notGUID = "is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"
 	if s == "" {
 		return &FieldError{Field: field, Problem: "is empty"}
 	}
 	if len(s) != 36 {
-		return &FieldError{Field: field, Problem: "is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"}
+		return &FieldError{Field: field, Problem: notGUID}
 	}
 	allZero := true
 	for i := 0; i < len(s); i++ {
@@ -211,12 +212,12 @@ func checkGUID(field, s string) error {
 		switch i {
 		case 8, 13, 18, 23:
 			if c != '-' {
-				return &FieldError{Field: field, Problem: "is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"}
+				return &FieldError{Field: field, Problem: notGUID}
 			}
 			continue
 		}
 		if !isHex(c) {
-			return &FieldError{Field: field, Problem: "is not a GUID (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)"}
+			return &FieldError{Field: field, Problem: notGUID}
 		}
 		if c != '0' {
 			allZero = false
