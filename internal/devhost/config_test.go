@@ -179,9 +179,9 @@ func TestUnknownBindingWarnedAndDisabledSkipped(t *testing.T) {
 func TestHostJSONAndTimeSpan(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "host.json")
-	writeFile(t, path, `{"version":"2.0","functionTimeout":"00:10:00","extensions":{"http":{"routePrefix":"/v1/"}}}`)
+	writeFile(t, path, `{"version":"2.0","functionTimeout":"00:10:00","extensions":{"http":{"routePrefix":"/v1/"},"serviceBus":{"maxConcurrentCalls":3}}}`)
 	cfg, err := loadHostJSON(path)
-	if err != nil || cfg.RoutePrefix != "v1" || cfg.FunctionTimeout != 10*time.Minute {
+	if err != nil || cfg.RoutePrefix != "v1" || cfg.FunctionTimeout != 10*time.Minute || cfg.MaxConcurrentCalls != 3 {
 		t.Errorf("loadHostJSON = %+v, %v", cfg, err)
 	}
 	if cfg, err := loadHostJSON(""); err != nil || cfg.RoutePrefix != "api" || cfg.FunctionTimeout != 5*time.Minute {

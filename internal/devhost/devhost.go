@@ -34,7 +34,7 @@ type Config struct {
 	ListenAddr         string            // default "127.0.0.1:7071"; tests pass "127.0.0.1:0"
 	Settings           map[string]string // app settings for %SETTING% (falls back to LookupEnv, like app settings as env vars)
 	MaxDeliveryCount   int               // default 10
-	MaxConcurrentCalls int               // per queue listener, default 16
+	MaxConcurrentCalls int               // per queue listener; default host.json extensions.serviceBus.maxConcurrentCalls, else 16
 	// RedeliveryDelay is the wait before an abandoned message is delivered again.
 	// Default 250ms·2^(n-1) capped at 10s. Deviation: Service Bus redelivers at once;
 	// the back-off keeps a short local outage from dead-lettering everything.
@@ -123,9 +123,6 @@ func New(cfg Config) (*Host, error) {
 	if cfg.MaxDeliveryCount <= 0 {
 		cfg.MaxDeliveryCount = defaultMaxDeliveryCount
 	}
-	if cfg.MaxConcurrentCalls <= 0 {
-		cfg.MaxConcurrentCalls = defaultMaxConcurrentCalls
-	}
 	if cfg.RedeliveryDelay == nil {
 		cfg.RedeliveryDelay = defaultRedeliveryDelay
 	}
@@ -148,6 +145,12 @@ func New(cfg Config) (*Host, error) {
 	hostCfg, err := loadHostJSON(cfg.HostJSONPath)
 	if err != nil {
 		return nil, fmt.Errorf("devhost: %w", err)
+	}
+	if cfg.MaxConcurrentCalls <= 0 {
+		cfg.MaxConcurrentCalls = hostCfg.MaxConcurrentCalls
+	}
+	if cfg.MaxConcurrentCalls <= 0 {
+		cfg.MaxConcurrentCalls = defaultMaxConcurrentCalls
 	}
 	res := settingResolver{settings: cfg.Settings, lookup: cfg.LookupEnv}
 	fns, err := loadFunctions(cfg.FunctionsDir, res, cfg.Logger)

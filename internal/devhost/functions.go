@@ -71,8 +71,9 @@ var knownMethods = map[string]bool{
 
 // hostConfig is the part of host.json the emulator honours.
 type hostConfig struct {
-	RoutePrefix     string
-	FunctionTimeout time.Duration // 0 = unbounded
+	RoutePrefix        string
+	FunctionTimeout    time.Duration // 0 = unbounded
+	MaxConcurrentCalls int           // extensions.serviceBus.maxConcurrentCalls; 0 = unset
 }
 
 const defaultFunctionTimeout = 5 * time.Minute
@@ -92,6 +93,9 @@ func loadHostJSON(path string) (hostConfig, error) {
 			HTTP struct {
 				RoutePrefix *string `json:"routePrefix"`
 			} `json:"http"`
+			ServiceBus struct {
+				MaxConcurrentCalls int `json:"maxConcurrentCalls"`
+			} `json:"serviceBus"`
 		} `json:"extensions"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
@@ -100,6 +104,10 @@ func loadHostJSON(path string) (hostConfig, error) {
 	if p := doc.Extensions.HTTP.RoutePrefix; p != nil {
 		cfg.RoutePrefix = strings.Trim(*p, "/")
 	}
+	if doc.Extensions.ServiceBus.MaxConcurrentCalls < 0 {
+		return cfg, fmt.Errorf("%s: extensions.serviceBus.maxConcurrentCalls must be positive", path)
+	}
+	cfg.MaxConcurrentCalls = doc.Extensions.ServiceBus.MaxConcurrentCalls
 	if t := doc.FunctionTimeout; t != nil {
 		d, err := parseTimeSpan(*t)
 		if err != nil {
