@@ -309,25 +309,13 @@ func (s *Service) sendConsentEmails(ctx context.Context, ch tenantChange, req *d
 		IdempotencyKey: "consent-link:" + t.TenantID + ":" + req.RequestID}
 	reminder := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentReminder, TenantID: t.TenantID, Recipients: admins,
 		IdempotencyKey: "consent-reminder:" + t.TenantID + ":" + req.RequestID}
-	if err := PublishEmail(ctx, s.Publisher, link, time.Time{}); err != nil {
+	if err := queue.PublishEmail(ctx, s.Publisher, link, time.Time{}); err != nil {
 		return err
 	}
 	if !ch.created {
 		return nil
 	}
-	return PublishEmail(ctx, s.Publisher, reminder, rec.ReceivedAt.Add(s.ReminderDelay))
-}
-
-// PublishEmail enqueues an email job with its idempotency key as message ID.
-func PublishEmail(ctx context.Context, p queue.Publisher, job domain.EmailJob, at time.Time) error {
-	body, err := json.Marshal(job)
-	if err != nil {
-		return domain.Wrap(domain.CodeInternal, err, "encode %s email job", job.Kind)
-	}
-	if err := p.Publish(ctx, queue.Email, queue.Message{ID: job.IdempotencyKey, Kind: string(job.Kind), Body: body, ScheduledAt: at}); err != nil {
-		return fmt.Errorf("enqueue %s email for tenant %s: %w", job.Kind, job.TenantID, err)
-	}
-	return nil
+	return queue.PublishEmail(ctx, s.Publisher, reminder, rec.ReceivedAt.Add(s.ReminderDelay))
 }
 
 // reject records a permanent failure, alerts operations and returns the
@@ -364,7 +352,7 @@ func (s *Service) reject(ctx context.Context, body []byte, src Source, requestID
 	if _, err := domain.NormalizeTenantID("tenantId", alert.TenantID); err != nil {
 		alert.TenantID = ""
 	}
-	if err := PublishEmail(ctx, s.Publisher, alert, time.Time{}); err != nil {
+	if err := queue.PublishEmail(ctx, s.Publisher, alert, time.Time{}); err != nil {
 		return err
 	}
 	s.Logger.Warn("provisioning request rejected", "rejectionId", id, "requestId", rej.RequestID, "field", rej.Field, "reason", rej.Reason)

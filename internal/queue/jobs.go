@@ -1,0 +1,43 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
+)
+
+// PublishEmail enqueues an email job with its idempotency key as message ID,
+// so a re-publish inside the duplicate-detection window is dropped.
+func PublishEmail(ctx context.Context, p Publisher, job domain.EmailJob, at time.Time) error {
+	body, err := json.Marshal(job)
+	if err != nil {
+		return domain.Wrap(domain.CodeInternal, err, "encode %s email job", job.Kind)
+	}
+	if err := p.Publish(ctx, Email, Message{ID: job.IdempotencyKey, Kind: string(job.Kind), Body: body, ScheduledAt: at}); err != nil {
+		return fmt.Errorf("enqueue %s email for tenant %s: %w", job.Kind, job.TenantID, err)
+	}
+	return nil
+}
+
+// PublishRevalidation enqueues revalidation batches; the message ID is the
+// run ID and batch number, so a re-run of the same tick adds nothing.
+func PublishRevalidation(ctx context.Context, p Publisher, batches []domain.RevalidationBatch, at func(i int) time.Time) error {
+	msgs := make([]Message, len(batches))
+	for i, b := range batches {
+		body, err := json.Marshal(b)
+		if err != nil {
+			return domain.Wrap(domain.CodeInternal, err, "encode revalidation batch %d", b.Batch)
+		}
+		msgs[i] = Message{ID: fmt.Sprintf("%s:%d", b.RunID, b.Batch), Kind: "revalidation", Body: body}
+		if at != nil {
+			msgs[i].ScheduledAt = at(i)
+		}
+	}
+	if err := p.Publish(ctx, Revalidation, msgs...); err != nil {
+		return fmt.Errorf("enqueue %d revalidation batch(es): %w", len(batches), err)
+	}
+	return nil
+}
