@@ -185,7 +185,7 @@ func (s *Sandbox) handleToken(w http.ResponseWriter, r *http.Request) {
 			"AADSTS900144: The request body must contain the following parameter: 'scope'.")
 		return
 	}
-	scope := form.Get("scope")
+	scope := resourceScope(form.Get("scope"))
 	if !strings.HasSuffix(scope, "/.default") || strings.Contains(scope, " ") {
 		s.writeAADError(w, r, http.StatusBadRequest, "invalid_scope", 1002012,
 			fmt.Sprintf("AADSTS1002012: The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", scope))
@@ -256,6 +256,20 @@ func (s *Sandbox) handleToken(w http.ResponseWriter, r *http.Request) {
 		ExtExpiresIn int    `json:"ext_expires_in"`
 		AccessToken  string `json:"access_token"`
 	}{"Bearer", tokenLifetimeSeconds, tokenLifetimeSeconds, token})
+}
+
+// resourceScope drops the OIDC scopes MSAL always adds (Entra ignores them
+// for client credentials) and returns what is left.
+func resourceScope(scope string) string {
+	kept := make([]string, 0, 1)
+	for _, sc := range strings.Fields(scope) {
+		switch sc {
+		case "openid", "profile", "offline_access", "email":
+		default:
+			kept = append(kept, sc)
+		}
+	}
+	return strings.Join(kept, " ")
 }
 
 // checkClientCredential validates client_secret (post or basic) or a
