@@ -1,0 +1,185 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+)
+
+// Page is one of the page types of this package; Render takes any of them.
+type Page interface {
+	templateName() string
+	title() string
+	// noStore pages must not be kept by browsers or proxies: they carry
+	// one-time consent outcomes and tenant details.
+	noStore() bool
+}
+
+// ConsentRefusedPage is the 403 shown when consent may not start: the
+// caller's IP is not allow-listed, the link expired or was replaced, the
+// tenant is suspended or offboarded, or there is no link and the IP does not
+// identify exactly one tenant. The Refusal* constructors fill it in.
+type ConsentRefusedPage struct {
+	Heading string
+	Reason  string
+	// SeenIP is the address the request came from, shown so the admin can
+	// compare it with their network or send it to support.
+	SeenIP     string
+	AllowedIPs []string
+	// ShowAllowed shows AllowedIPs. Set it only when the caller presented a
+	// valid link for the tenant: the list is not for anonymous visitors.
+	ShowAllowed bool
+	WhatToDo    []string
+	RetryURL    string
+}
+
+func (ConsentRefusedPage) templateName() string { return "refused" }
+func (p ConsentRefusedPage) title() string {
+	return orDefault(p.Heading, "We can't start consent from here")
+}
+func (ConsentRefusedPage) noStore() bool { return true }
+
+// ConsentDeclinedPage is shown when Microsoft returned an error to the
+// consent callback: the admin cancelled, or an AADSTS error. Explanation may
+// be empty: the page then explains ErrorCode/ErrorDescription itself (see
+// ExplainConsentError).
+type ConsentDeclinedPage struct {
+	CustomerName     string
+	ErrorCode        string
+	ErrorDescription string
+	Explanation      string
+	RetryURL         string
+}
+
+func (ConsentDeclinedPage) templateName() string { return "declined" }
+func (ConsentDeclinedPage) title() string        { return "Consent was not granted" }
+func (ConsentDeclinedPage) noStore() bool        { return true }
+
+// ExplanationText is the plain-words explanation the page shows.
+func (p ConsentDeclinedPage) ExplanationText() string {
+	if s := strings.TrimSpace(p.Explanation); s != "" {
+		return s
+	}
+	return ExplainConsentError(p.ErrorCode, p.ErrorDescription)
+}
+
+// ConsentErrorPage is shown for a callback that cannot be trusted or used:
+// an invalid, expired or replayed state, and similar.
+type ConsentErrorPage struct {
+	Heading  string
+	Message  string
+	RetryURL string
+}
+
+func (ConsentErrorPage) templateName() string { return "consenterror" }
+func (p ConsentErrorPage) title() string {
+	return orDefault(p.Heading, "This consent request can't be completed")
+}
+func (ConsentErrorPage) noStore() bool { return true }
+
+// ConsentGrantedPage confirms verified consent and gives the admin the
+// PowerShell that enables the service in Teams.
+type ConsentGrantedPage struct {
+	CustomerName   string
+	TenantID       string
+	TenantKey      string
+	InstructionURI string
+	AppID          string
+	Script         string
+	ScriptFileName string // suggested download name; DefaultScriptFileName if empty
+	RegionName     string
+	SupportEmail   string // overrides the branding's support address on this page
+}
+
+func (ConsentGrantedPage) templateName() string   { return "granted" }
+func (ConsentGrantedPage) title() string          { return "Consent granted" }
+func (ConsentGrantedPage) noStore() bool          { return true }
+func (ConsentGrantedPage) usesCopyScript() bool   { return true }
+func (p ConsentGrantedPage) supportEmail() string { return p.SupportEmail }
+
+// ConsentDegradedPage is shown when consent arrived but some required
+// permissions are missing.
+type ConsentDegradedPage struct {
+	CustomerName       string
+	MissingPermissions []string
+	GrantedPermissions []string
+	RetryURL           string
+	SupportEmail       string
+}
+
+func (ConsentDegradedPage) templateName() string   { return "degraded" }
+func (ConsentDegradedPage) title() string          { return "Consent is missing permissions" }
+func (ConsentDegradedPage) noStore() bool          { return true }
+func (p ConsentDegradedPage) supportEmail() string { return p.SupportEmail }
+
+// ConsentPendingPage is shown when Microsoft reported consent but our check
+// in the tenant has not succeeded yet (Entra ID replication can lag).
+type ConsentPendingPage struct {
+	CustomerName string
+	SupportEmail string
+}
+
+func (ConsentPendingPage) templateName() string   { return "pending" }
+func (ConsentPendingPage) title() string          { return "Consent received: verification in progress" }
+func (ConsentPendingPage) noStore() bool          { return true }
+func (p ConsentPendingPage) supportEmail() string { return p.SupportEmail }
+
+// JoinInstructionsPage is the tenant's InstructionUri page, linked from Teams
+// meeting invites. It holds dialing facts only: anyone with an invite sees it.
+type JoinInstructionsPage struct {
+	ServiceRegionName string
+	TenantKey         string // e.g. 482913057@eu.teams.videosrv.net
+	ConferenceID      string // normalized (NormalizeConferenceID); empty if unknown
+	DirectDialDomain  string // when set: <conference ID>.<key code>@<domain> works too
+	// RejectedConferenceID is what the visitor typed when it was not a valid
+	// conference ID; the page says so and offers the form again.
+	RejectedConferenceID string
+}
+
+func (JoinInstructionsPage) templateName() string { return "join" }
+func (JoinInstructionsPage) title() string        { return "Join a Teams meeting from a video system" }
+func (JoinInstructionsPage) noStore() bool        { return false }
+
+// The page changes only with configuration, so short caching is safe.
+func (JoinInstructionsPage) cacheControl() string { return "public, max-age=300" }
+
+// DirectDial is the address that joins the meeting without the IVR prompt,
+// or "" when it is not known.
+func (p JoinInstructionsPage) DirectDial() string {
+	return DirectDialAddress(p.ConferenceID, p.TenantKey, p.DirectDialDomain)
+}
+
+// NotFoundPage is the 404 page.
+type NotFoundPage struct {
+	Message string
+}
+
+func (NotFoundPage) templateName() string { return "notfound" }
+func (NotFoundPage) title() string        { return "Page not found" }
+func (NotFoundPage) noStore() bool        { return true }
+
+// ErrorPage is the generic error page; RequestID lets support find the logs.
+type ErrorPage struct {
+	Status    int
+	Message   string
+	RequestID string
+}
+
+func (ErrorPage) templateName() string { return "error" }
+func (p ErrorPage) title() string {
+	switch {
+	case p.Status >= 500 || p.Status == 0:
+		return "Something went wrong on our side"
+	case p.Status == http.StatusTooManyRequests:
+		return "Too many requests"
+	default:
+		return "We couldn't handle that request"
+	}
+}
+func (ErrorPage) noStore() bool { return true }
+
+func orDefault(s, def string) string {
+	if s = strings.TrimSpace(s); s != "" {
+		return s
+	}
+	return def
+}
