@@ -11,7 +11,11 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/config"
+	"github.com/onemeeting/cvi-onboarding/internal/consent"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/notify"
+	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
+	"github.com/onemeeting/cvi-onboarding/internal/web"
 )
 
 // Deps are the server's collaborators, wired in main.
@@ -22,6 +26,11 @@ type Deps struct {
 	Now    func() time.Time
 	// Version identifies the build in health output.
 	Version string
+
+	Provisioning *provisioning.Service
+	Consent      *consent.Service
+	Notify       *notify.Service
+	Pages        *web.Renderer
 }
 
 // Server routes requests to the function handlers.
@@ -50,6 +59,12 @@ func (s *Server) routes() {
 		_, _ = w.Write([]byte("onemeeting-cvi handler\n"))
 	})
 	s.mux.Handle("GET /api/healthz", s.handleHealth())
+	s.mux.Handle("GET /api/adminconsent", s.handleAdminConsent())
+	s.mux.Handle("GET /api/adminconsent/callback", s.handleConsentCallback())
+	s.mux.Handle("GET /api/join/{code}", s.handleJoin())
+	s.mux.Handle("GET /api/assets/{name}", s.Pages.AssetHandler())
+	s.mux.Handle("POST /ProvisionTenant", s.handleProvisionTenant())
+	s.mux.Handle("POST /SendEmail", s.handleSendEmail())
 }
 
 // ServeHTTP logs every request and turns panics into 500s.

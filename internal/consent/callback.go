@@ -33,7 +33,6 @@ type CallbackResult struct {
 	MissingRoles     []string
 	ErrorCode        string
 	ErrorDescription string
-	Explanation      string
 }
 
 // InvalidCallback is a callback that cannot be trusted (no, unknown,
@@ -78,7 +77,7 @@ func (s *Service) Callback(ctx context.Context, q url.Values, ip netip.Addr) (*C
 		code, desc := q.Get("error"), q.Get("error_description")
 		s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "consent.declined", Actor: "customer-admin", SourceIP: ip.String(),
 			Reason: code, Details: map[string]string{"errorDescription": truncate(desc, 500)}})
-		return &CallbackResult{Kind: CallbackDeclined, Tenant: t, ErrorCode: code, ErrorDescription: truncate(desc, 1000), Explanation: ExplainError(code, desc)}, nil
+		return &CallbackResult{Kind: CallbackDeclined, Tenant: t, ErrorCode: code, ErrorDescription: truncate(desc, 1000)}, nil
 	}
 	return s.verify(ctx, t, ip, now)
 }

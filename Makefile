@@ -1,0 +1,58 @@
+# OneMeeting CVI onboarding service.
+#   make run      the whole flow locally, offline (Azurite + local Functions host + sandbox identity/Graph + handler)
+#   make test     install what the tests need, then lint and run every test with the race detector
+#   make bench    benchmarks (provisioning throughput, revalidation at scale)
+#   make package  dist/ and dist/onemeeting-cvi.zip for Azure Functions
+
+SHELL := /bin/bash
+GO ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: all deps deps-go deps-node deps-browser build run test lint bench package clean
+
+all: build
+
+deps: deps-go deps-node deps-browser
+
+deps-go:
+	$(GO) mod download
+
+# Azurite (pinned in package-lock.json) for Table Storage.
+deps-node: node_modules/.package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+# Debian's Chromium for the page and email tests.
+deps-browser:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		echo "installing Debian chromium for browser tests"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; \
+	fi
+
+build:
+	$(GO) build -o bin/handler .
+	$(GO) build -o bin/devstack ./cmd/devstack
+
+run: deps-go deps-node build
+	./bin/devstack
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+test: deps lint
+	$(GO) test -race -count=1 ./...
+
+bench: deps-go deps-node
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+
+package:
+	$(GO) run ./cmd/pack
+
+clean:
+	rm -rf bin dist .local/outbox

@@ -1,0 +1,129 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/onemeeting/cvi-onboarding/internal/consent"
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/notify"
+	"github.com/onemeeting/cvi-onboarding/internal/web"
+)
+
+// handleAdminConsent starts consent: link token (or caller IP) → allow-list
+// check → one-time state → 302 to Microsoft's admin-consent endpoint.
+func (s *Server) handleAdminConsent() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip, err := ClientIP(r, s.Config.TrustedProxyHops)
+		if err != nil {
+			s.Logger.Warn("consent start without a usable client address", "err", err)
+			s.Pages.Render(w, http.StatusBadRequest, web.ConsentErrorPage{Heading: "We could not tell where your request came from",
+				Message: "Please open the consent link from your email again. If this keeps happening, contact support."})
+			return
+		}
+		token := r.URL.Query().Get("t")
+		if len(token) > 256 {
+			token = "invalid"
+		}
+		res, err := s.Consent.Start(r.Context(), token, ip)
+		var refusal *consent.Refusal
+		switch {
+		case errors.As(err, &refusal):
+			s.Pages.Render(w, http.StatusForbidden, refusalPage(refusal, s.Consent.StartURL()))
+			return
+		case err != nil:
+			s.serverErrorPage(w, r, err)
+			return
+		}
+		web.SetSecurityHeaders(w.Header(), true)
+		http.Redirect(w, r, res.RedirectURL, http.StatusFound)
+	})
+}
+
+func refusalPage(r *consent.Refusal, retryURL string) web.ConsentRefusedPage {
+	seen := r.SeenIP.String()
+	switch r.Kind {
+	case consent.RefusedIPNotAllowed:
+		var allowed []string
+		if r.Tenant != nil {
+			for _, p := range r.Tenant.AllowedIPs {
+				allowed = append(allowed, p.String())
+			}
+		}
+		return web.RefusalIPNotAllowed(seen, allowed, r.LinkProven, "")
+	case consent.RefusedLinkExpired:
+		return web.RefusalLinkExpired(seen)
+	case consent.RefusedLinkSuperseded:
+		return web.RefusalLinkReplaced(seen)
+	case consent.RefusedTenantInactive:
+		if r.Tenant != nil && r.Tenant.Status == domain.StatusOffboarded {
+			return web.RefusalTenantOffboarded(seen)
+		}
+		return web.RefusalTenantSuspended(seen)
+	default:
+		return web.RefusalNoLink(seen)
+	}
+}
+
+// handleConsentCallback finishes consent: state consumed once, Microsoft's
+// error explained, or consent verified through Graph and the PowerShell shown.
+func (s *Server) handleConsentCallback() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip, err := ClientIP(r, s.Config.TrustedProxyHops)
+		if err != nil {
+			s.Pages.Render(w, http.StatusBadRequest, web.ConsentErrorPage{Heading: "We could not tell where your request came from",
+				Message: "Please start again from the consent link in your email."})
+			return
+		}
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			q = r.URL.Query()
+		}
+		res, err := s.Consent.Callback(r.Context(), q, ip)
+		var invalid *consent.InvalidCallback
+		switch {
+		case errors.As(err, &invalid):
+			s.Pages.Render(w, http.StatusBadRequest, web.ConsentErrorPage{Heading: "This sign-in response can't be used",
+				Message: invalid.Reason + ". Nothing was changed. Please start again from the consent link in your email.", RetryURL: s.Consent.StartURL()})
+			return
+		case err != nil:
+			s.serverErrorPage(w, r, err)
+			return
+		}
+		t := res.Tenant
+		switch res.Kind {
+		case consent.CallbackDeclined:
+			s.Pages.Render(w, http.StatusOK, web.ConsentDeclinedPage{CustomerName: t.CustomerName, ErrorCode: res.ErrorCode,
+				ErrorDescription: res.ErrorDescription, Explanation: web.ExplainConsentError(res.ErrorCode, res.ErrorDescription), RetryURL: s.Consent.StartURL()})
+		case consent.CallbackDegraded:
+			s.Pages.Render(w, http.StatusOK, web.ConsentDegradedPage{CustomerName: t.CustomerName, MissingPermissions: res.MissingRoles,
+				GrantedPermissions: res.GrantedRoles, RetryURL: s.Consent.StartURL(), SupportEmail: s.Config.SupportEmail})
+		case consent.CallbackPending:
+			s.Pages.Render(w, http.StatusAccepted, web.ConsentPendingPage{CustomerName: t.CustomerName, SupportEmail: s.Config.SupportEmail})
+		default:
+			script, name, err := notify.Script(t)
+			if err != nil {
+				s.serverErrorPage(w, r, err)
+				return
+			}
+			s.Pages.Render(w, http.StatusOK, web.ConsentGrantedPage{CustomerName: t.CustomerName, TenantID: t.TenantID, TenantKey: t.TenantKey,
+				InstructionURI: t.InstructionURI, AppID: t.AppID, Script: script, ScriptFileName: name,
+				RegionName: s.Config.Regions[t.Region].DisplayName, SupportEmail: s.Config.SupportEmail})
+		}
+	})
+}
+
+// serverErrorPage shows a page for an unexpected or transient failure; the
+// detail goes to the log only.
+func (s *Server) serverErrorPage(w http.ResponseWriter, r *http.Request, err error) {
+	status := http.StatusInternalServerError
+	msg := "Something went wrong on our side. Nothing was changed; please try again in a few minutes."
+	if domain.IsTransient(err) {
+		status = http.StatusServiceUnavailable
+		msg = "The service is briefly unavailable. Nothing was changed; please try again in a few minutes."
+	}
+	id := r.Header.Get("X-Azure-Functions-InvocationId")
+	s.Logger.Error("page request failed", "path", r.URL.Path, "invocationId", id, "err", err)
+	s.Pages.Render(w, status, web.ErrorPage{Status: status, Message: msg, RequestID: id})
+}
