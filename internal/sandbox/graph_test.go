@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	stduritemplate "github.com/std-uritemplate/std-uritemplate/go/v2"
+
 	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
 )
 
@@ -320,5 +322,39 @@ func TestGraphStatsPriorityAndConcurrency(t *testing.T) {
 	}
 	if st.MaxConcurrentGraph < 2 || st.MaxConcurrentGraph > 6 {
 		t.Errorf("MaxConcurrentGraph = %d", st.MaxConcurrentGraph)
+	}
+}
+
+// TestGraphURLsAsTheSDKBuildsThem expands msgraph-sdk-go's own URL templates
+// the way kiota does (std-uritemplate, then url.Parse) and sends them.
+func TestGraphURLsAsTheSDKBuildsThem(t *testing.T) {
+	t.Parallel()
+	s := startSandbox(t, func(o *sandbox.Options) { o.SigningKeyBits = 1024 })
+	op := s.OperatorTenantID()
+	tok := tokenFor(t, s, op, testAppID, testSecret)
+	expand := func(template string, subs stduritemplate.Substitutions) string {
+		subs["baseurl"] = s.GraphBaseURL()
+		raw, err := stduritemplate.Expand(template, subs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u.String()
+	}
+	spURL := expand("{+baseurl}/servicePrincipals(appId='{appId}'){?%24expand,%24select}",
+		stduritemplate.Substitutions{"appId": testAppID, "%24select": []any{"id", "accountEnabled"}})
+	if res := graphDo(t, http.MethodGet, spURL, tok, nil); res.Status != http.StatusOK {
+		t.Errorf("GET %s: %d %s", spURL, res.Status, res.Body)
+	}
+	sender := "no reply+cvi@provider.example"
+	mailURL := expand("{+baseurl}/users/{user%2Did}/sendMail", stduritemplate.Substitutions{"user%2Did": sender})
+	if res := graphDo(t, http.MethodPost, mailURL, tok, strings.NewReader(mailJSON)); res.Status != http.StatusAccepted {
+		t.Fatalf("POST %s: %d %s", mailURL, res.Status, res.Body)
+	}
+	if m := s.SentMail(); len(m) != 1 || m[0].From != sender {
+		t.Errorf("SentMail = %+v, want one from %q (URL %s)", m, sender, mailURL)
 	}
 }

@@ -474,3 +474,33 @@ func TestCACertificate(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+func TestContextCancelStopsSandbox(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := sandbox.Start(ctx, sandbox.Options{OperatorTenantID: guid(t), LookupEnv: noEnv, SigningKeyBits: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := http.Get(s.ControlURL()); err != nil {
+		t.Fatalf("running sandbox: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	cancel()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Get(s.ControlURL())
+		if err != nil {
+			break
+		}
+		resp.Body.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("sandbox still serving after its context was cancelled")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("Close after cancel: %v", err)
+	}
+}
