@@ -78,7 +78,7 @@ func ScreenshotDir(t testing.TB) string {
 // Screenshot saves a full-page PNG named after the test and returns its path.
 func Screenshot(t testing.TB, ctx context.Context, name string) string {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100) // quality 100 = PNG)
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
