@@ -1,0 +1,85 @@
+#Requires -Version 5.1
+<#
+.SYNOPSIS
+    Enables OneMeeting CVI (hosted Pexip Cloud Video Interop) for Microsoft Teams in one tenant.
+
+.DESCRIPTION
+    Customer:   Contoso Ltd
+    Tenant ID:  3f2b8c1e-6d4a-4b7e-9a51-2c0d7e8f9a10
+    Generated:  2025-01-15T10:30:00Z
+
+    What it does (safe to run again):
+      1. Installs the MicrosoftTeams PowerShell module for the current user if it is missing
+         or older than 4.0.0, and imports it.
+      2. Signs in to Microsoft Teams for the tenant above.
+      3. Creates the Pexip video interop service provider, or updates it if it exists.
+      4. Grants the PexipServiceProviderEnabled policy to everyone in the tenant (tenant-wide).
+      5. Shows the resulting configuration.
+
+    Prerequisites:
+      - Windows PowerShell 5.1 or PowerShell 7.
+      - A Teams Administrator or Global Administrator account of the tenant above.
+      - Admin consent for the OneMeeting CVI application is already granted.
+      - TLS 1.2 to reach the PowerShell Gallery; the script enables it for this session:
+        [Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12
+
+    How to run: save the file, then in PowerShell
+        Unblock-File -Path .\onemeeting-cvi-482913057.ps1
+        .\onemeeting-cvi-482913057.ps1
+    or paste the whole script into a PowerShell window.
+
+    Teams can take up to 6 hours to apply policy changes to users and their meeting invites.
+#>
+
+$ErrorActionPreference = 'Stop'
+if ($PSVersionTable.PSVersion -lt [version]'5.1') {
+    throw 'This script needs Windows PowerShell 5.1 or PowerShell 7.'
+}
+Write-Host 'Enabling OneMeeting CVI for:'
+Write-Host 'Contoso Ltd'
+
+# --- Step 1: MicrosoftTeams PowerShell module -----------------------------------------------------
+# The PowerShell Gallery requires TLS 1.2, which older Windows PowerShell does not enable by default.
+[Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12
+$teamsModule = Get-Module -ListAvailable MicrosoftTeams | Sort-Object Version -Descending | Select-Object -First 1
+if ($null -eq $teamsModule -or $teamsModule.Version -lt [version]'4.0.0') {
+    Write-Host 'Installing the MicrosoftTeams module for the current user...'
+    Install-Module -Name MicrosoftTeams -Scope CurrentUser -MinimumVersion '4.0.0' -Force -AllowClobber
+}
+Import-Module -Name MicrosoftTeams -MinimumVersion '4.0.0'
+
+# --- Step 2: sign in ------------------------------------------------------------------------------
+# Sign in with a Teams Administrator or Global Administrator account of this tenant.
+Connect-MicrosoftTeams -TenantId '3f2b8c1e-6d4a-4b7e-9a51-2c0d7e8f9a10'
+
+# --- Step 3: video interop service provider -------------------------------------------------------
+# Updates the provider when it already exists, so the script can be run again.
+$providerSettings = @{
+    TenantKey = '482913057@eu.teams.videosrv.net'
+    InstructionUri = 'https://join.eu.videosrv.net/api/join/482913057'
+    AllowAppGuestJoinsAsAuthenticated = $true
+    AadApplicationIds = '7d3e6a52-1f0b-4c8e-9a3d-5b2f4e6c8a10'
+}
+$existingProvider = Get-CsVideoInteropServiceProvider -Identity 'Pexip' -ErrorAction SilentlyContinue
+if ($existingProvider) {
+    Write-Host 'Updating the existing video interop service provider...'
+    Set-CsVideoInteropServiceProvider -Identity 'Pexip' @providerSettings
+} else {
+    Write-Host 'Creating the video interop service provider...'
+    New-CsVideoInteropServiceProvider -Name 'Pexip' @providerSettings
+}
+
+# --- Step 4: grant the video interop policy -------------------------------------------------------
+# Users need the PexipServiceProviderEnabled policy, or Teams adds no video dial-in details to their invites.
+# Everyone in the tenant (tenant-wide):
+Grant-CsTeamsVideoInteropServicePolicy -PolicyName 'PexipServiceProviderEnabled' -Global
+# Option: to enable only some users instead, replace the line above with one line per user, like:
+# Grant-CsTeamsVideoInteropServicePolicy -PolicyName 'PexipServiceProviderEnabled' -Identity 'user@example.com'
+
+# --- Step 5: check the result ---------------------------------------------------------------------
+Write-Host 'Video interop service provider:'
+Get-CsVideoInteropServiceProvider -Identity 'Pexip' | Format-List
+# A tenant-wide grant does not show in Get-CsOnlineUser; the Global policy shows it.
+Write-Host 'Tenant-wide (Global) video interop policy:'
+Get-CsTeamsVideoInteropServicePolicy -Identity 'Global' | Format-List
+Write-Host 'Done. Teams can take up to 6 hours to apply policy changes to users and their invites.'
