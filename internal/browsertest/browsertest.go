@@ -78,7 +78,8 @@ func ScreenshotDir(t testing.TB) string {
 // Screenshot saves a full-page PNG named after the test and returns its path.
 func Screenshot(t testing.TB, ctx context.Context, name string) string {
 	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100) // quality 100 = PNG)
+	// Quality 100 makes chromedp capture PNG rather than JPEG.
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
