@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
@@ -71,8 +70,8 @@ func queueBody(raw json.RawMessage) []byte {
 	return cur
 }
 
-// decodeBase64Body accepts base64 only when the result is clearly a body the
-// host had to encode: JSON, or bytes that are not valid UTF-8 text.
+// decodeBase64Body accepts base64 only when the result is clearly a JSON body
+// the host had to encode (a plain string such as "test" is valid base64 too).
 func decodeBase64Body(s string) ([]byte, bool) {
 	if len(s) < 4 || len(s)%4 != 0 {
 		return nil, false
@@ -82,7 +81,7 @@ func decodeBase64Body(s string) ([]byte, bool) {
 		return nil, false
 	}
 	t := bytes.TrimSpace(b)
-	if len(t) > 0 && (t[0] == '{' || t[0] == '[') || !utf8.Valid(b) {
+	if len(t) > 0 && (t[0] == '{' || t[0] == '[') {
 		return b, true
 	}
 	return nil, false

@@ -79,6 +79,8 @@ func TestDecodeProvisioningRejects(t *testing.T) {
 		{"not object", `[1,2]`, "(body)"},
 		{"trailing data", example + `{}`, "(body)"},
 		{"invalid utf8", strings.Replace(example, "Contoso Ltd", "Contoso \xff Ltd", 1), "(body)"},
+		{"replaced invalid utf8", strings.Replace(example, "Contoso Ltd", "Contoso \ufffd Ltd", 1), "(body)"},
+		{"escaped replacement char", strings.Replace(example, "Contoso Ltd", `Contoso \ufffd Ltd`, 1), "customerName"},
 		{"too big", `{"pad":"` + strings.Repeat("x", 2<<20) + `"}`, "(body)"},
 		{"empty", ``, "(body)"},
 	}

@@ -43,7 +43,9 @@ func DecodeProvisioningRequest(body []byte, ips IPPolicy, knownRegion func(strin
 	if len(body) > MaxMessageBytes {
 		return nil, FieldError("(body)", "is %d bytes; the limit is %d", len(body), MaxMessageBytes)
 	}
-	if !utf8.Valid(body) {
+	if !utf8.Valid(body) || bytes.ContainsRune(body, utf8.RuneError) {
+		// The Functions host hands string bodies over with invalid bytes
+		// already replaced by U+FFFD, so that is the sign to look for too.
 		return nil, FieldError("(body)", "is not valid UTF-8")
 	}
 	obj, err := decodeObject("(body)", body)

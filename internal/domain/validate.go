@@ -181,8 +181,8 @@ func isPublic(a netip.Addr) bool {
 // ValidateText checks a free-text field: valid UTF-8, no control characters,
 // length in runes between min and max.
 func ValidateText(field, s string, min, max int) error {
-	if !utf8.ValidString(s) {
-		return FieldError(field, "must be valid UTF-8")
+	if !utf8.ValidString(s) || strings.ContainsRune(s, utf8.RuneError) {
+		return FieldError(field, "must be valid UTF-8 (it holds a replacement character)")
 	}
 	n := utf8.RuneCountInString(s)
 	if n < min {
