@@ -97,6 +97,10 @@ type Tenant struct {
 	LastCheckOutcome         string    `json:"lastCheckOutcome,omitempty"`
 	LastCheckError           string    `json:"lastCheckError,omitempty"`
 	ConsecutiveCheckFailures int       `json:"consecutiveCheckFailures,omitempty"`
+	// LastCheckRunID lets a redelivered batch count a failure once per run.
+	LastCheckRunID string `json:"lastCheckRunId,omitempty"`
+	// CheckFailingSince is when the current streak of failed checks began.
+	CheckFailingSince time.Time `json:"checkFailingSince,omitzero"`
 
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
