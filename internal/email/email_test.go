@@ -508,11 +508,11 @@ func TestTimeWords(t *testing.T) {
 func TestCleaning(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		"  Contoso \r\n Ltd\t":        "Contoso Ltd",
+		"  Contoso \r\n Ltd\t":         "Contoso Ltd",
 		"a\u2028b\u2029c\u0085d\ve\ff": "a b c d e f",
-		"evil\u202egnp.exe":           "evilgnp.exe",
-		"nul\x00byte\x1b[31m":         "nulbyte[31m",
-		"bad \xff utf8":               "bad \uFFFD utf8",
+		"evil\u202egnp.exe":            "evilgnp.exe",
+		"nul\x00byte\x1b[31m":          "nulbyte[31m",
+		"bad \xff utf8":                "bad \uFFFD utf8",
 	} {
 		if got := oneLine(in); got != want {
 			t.Errorf("oneLine(%q) = %q, want %q", in, got, want)
