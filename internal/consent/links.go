@@ -102,31 +102,9 @@ func (s *Service) callbackURL() string {
 	return s.PublicBaseURL.JoinPath("api", "adminconsent", "callback").String()
 }
 
-// updateTenant applies change under optimistic concurrency, retrying on a
-// stale ETag.
+// updateTenant applies change under optimistic concurrency.
 func (s *Service) updateTenant(ctx context.Context, tenantID string, change func(*domain.Tenant) error) (*domain.Tenant, error) {
-	return UpdateTenant(ctx, s.Store, tenantID, change)
-}
-
-// UpdateTenant loads, changes and saves a tenant, retrying when another
-// writer got there first (ETag mismatch).
-func UpdateTenant(ctx context.Context, store domain.TenantStore, tenantID string, change func(*domain.Tenant) error) (*domain.Tenant, error) {
-	for attempt := 0; ; attempt++ {
-		t, err := store.GetTenant(ctx, tenantID)
-		if err != nil {
-			return nil, fmt.Errorf("load tenant %s: %w", tenantID, err)
-		}
-		if err := change(t); err != nil {
-			return nil, err
-		}
-		err = store.UpdateTenant(ctx, t)
-		if err == nil {
-			return t, nil
-		}
-		if domain.ErrorCode(err) != domain.CodePreconditionFailed || attempt >= 10 {
-			return nil, fmt.Errorf("save tenant %s: %w", tenantID, err)
-		}
-	}
+	return domain.UpdateTenant(ctx, s.Store, tenantID, func(t *domain.Tenant) (bool, error) { return true, change(t) })
 }
 
 func (s *Service) audit(ctx context.Context, e domain.AuditEvent) {

@@ -1,0 +1,452 @@
+// Package revalidation re-checks every consented tenant's consent on a
+// schedule: the timer lists tenants (streaming) and fans out batches; each
+// batch checks its tenants with bounded concurrency. Only transitions are
+// written and alerted; transient failures never change a status and alert
+// operations only after several consecutive runs.
+package revalidation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/queue"
+)
+
+// Service runs revalidation.
+type Service struct {
+	Store     domain.TenantStore
+	Checker   domain.ConsentChecker
+	Publisher queue.Publisher
+	OpsEmails []string
+	// BatchSize tenants per message; Concurrency checks at once per batch;
+	// BatchInterval spaces scheduled batches to spread Graph load.
+	BatchSize     int
+	Concurrency   int
+	BatchInterval time.Duration
+	// AlertAfter consecutive transient failures (in distinct runs) alert ops.
+	AlertAfter int
+	// CheckTimeout bounds one tenant's check.
+	CheckTimeout time.Duration
+	Now          func() time.Time
+	Logger       *slog.Logger
+}
+
+// listPageSize is how many tenants one listing call returns; memory stays
+// bounded by this and BatchSize, whatever the tenant count.
+const listPageSize = 500
+
+// StartRun lists the tenants to check and enqueues batches. runID must be the
+// same for the same schedule occurrence (see RunID), so a tick fired twice
+// publishes one set of batches.
+func (s *Service) StartRun(ctx context.Context, runID, trigger string) (*domain.RevalidationRun, error) {
+	now := s.Now().UTC()
+	run := &domain.RevalidationRun{RunID: runID, StartedAt: now, Trigger: trigger}
+	err := s.Store.CreateRevalidationRun(ctx, run)
+	if domain.ErrorCode(err) == domain.CodeConflict {
+		existing, getErr := s.Store.GetRevalidationRun(ctx, runID)
+		if getErr != nil {
+			return nil, fmt.Errorf("load run %s: %w", runID, getErr)
+		}
+		if !existing.FinishedAt.IsZero() {
+			s.Logger.Info("revalidation run already fanned out; nothing to do", "runId", runID)
+			return existing, nil
+		}
+		// An earlier attempt stopped part-way: list again. Batch message
+		// IDs are deterministic, so batches already sent are dropped as
+		// duplicates.
+		run = existing
+	} else if err != nil {
+		return nil, fmt.Errorf("record run %s: %w", runID, err)
+	}
+
+	filter := domain.TenantFilter{Statuses: []domain.Status{domain.StatusConsented, domain.StatusDegraded, domain.StatusRevoked, domain.StatusProvisioned}}
+	var pending []string
+	tenants, batches := 0, 0
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		b := domain.RevalidationBatch{SchemaVersion: 1, RunID: runID, Batch: batches, TenantIDs: pending}
+		at := run.StartedAt.Add(time.Duration(batches) * s.BatchInterval)
+		if err := queue.PublishRevalidation(ctx, s.Publisher, []domain.RevalidationBatch{b}, func(int) time.Time { return at }); err != nil {
+			return err
+		}
+		batches++
+		pending = nil
+		return nil
+	}
+	continuation := ""
+	for {
+		page, err := s.Store.ListTenants(ctx, filter, listPageSize, continuation)
+		if err != nil {
+			return nil, fmt.Errorf("list tenants for run %s: %w", runID, err)
+		}
+		for _, t := range page.Items {
+			if t.Status == domain.StatusProvisioned && !t.VerificationPending {
+				continue // never consented: nothing to re-validate
+			}
+			pending = append(pending, t.TenantID)
+			tenants++
+			if len(pending) >= s.BatchSize {
+				if err := flush(); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if page.Next == "" {
+			break
+		}
+		continuation = page.Next
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	run.Tenants, run.Batches, run.FinishedAt = tenants, batches, s.Now().UTC()
+	if err := s.Store.UpdateRevalidationRun(ctx, run); err != nil && domain.ErrorCode(err) != domain.CodePreconditionFailed {
+		return nil, fmt.Errorf("record run %s totals: %w", runID, err)
+	}
+	s.Logger.Info("revalidation run fanned out", "runId", runID, "tenants", tenants, "batches", batches)
+	return run, nil
+}
+
+// BatchResult summarises one batch.
+type BatchResult struct {
+	Checked, Transitions, TransientFailures, Skipped int
+}
+
+// HandleBatch checks every tenant of a batch message. A store failure fails
+// the batch (it is redelivered and re-checked idempotently); a tenant's
+// transient check failure is recorded on the tenant and does not.
+func (s *Service) HandleBatch(ctx context.Context, body []byte) (BatchResult, error) {
+	b, err := domain.DecodeRevalidationBatch(body)
+	if err != nil {
+		s.Logger.Error("malformed revalidation batch dropped", "err", err)
+		rej := domain.Rejection{ID: "revalidation-" + domain.NewID(), At: s.Now().UTC(), Source: "queue:" + queue.Revalidation,
+			Field: domain.ErrorField(err), Reason: err.Error(), BodyPrefix: truncate(string(body), 1024)}
+		if err := s.Store.AddRejection(ctx, rej); err != nil {
+			return BatchResult{}, fmt.Errorf("record rejected batch: %w", err)
+		}
+		return BatchResult{}, nil
+	}
+	var (
+		mu       sync.Mutex
+		res      BatchResult
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	sem := make(chan struct{}, max(1, s.Concurrency))
+	for _, id := range b.TenantIDs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out, err := s.CheckTenant(ctx, id, CheckOptions{RunID: b.RunID, LowPriority: true, Actor: "system:revalidation"})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				if firstErr == nil {
+					firstErr = err
+				}
+			case out.Skipped:
+				res.Skipped++
+			default:
+				res.Checked++
+				if out.Transition {
+					res.Transitions++
+				}
+				if out.TransientFailure {
+					res.TransientFailures++
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return res, firstErr
+	}
+	s.addToRun(ctx, b.RunID, res)
+	return res, nil
+}
+
+func (s *Service) addToRun(ctx context.Context, runID string, res BatchResult) {
+	for range 10 {
+		run, err := s.Store.GetRevalidationRun(ctx, runID)
+		if err != nil {
+			if domain.ErrorCode(err) != domain.CodeNotFound {
+				s.Logger.Warn("could not update run counters", "runId", runID, "err", err)
+			}
+			return
+		}
+		run.Checked += res.Checked
+		run.Transitions += res.Transitions
+		run.Failures += res.TransientFailures
+		err = s.Store.UpdateRevalidationRun(ctx, run)
+		if err == nil || domain.ErrorCode(err) != domain.CodePreconditionFailed {
+			return
+		}
+	}
+}
+
+// CheckOptions describe one tenant check.
+type CheckOptions struct {
+	RunID       string // "" for an on-demand check
+	LowPriority bool
+	Actor       string
+	ActorName   string
+}
+
+// CheckOutcome is what one tenant check did.
+type CheckOutcome struct {
+	TenantID         string               `json:"tenantId"`
+	Skipped          bool                 `json:"skipped,omitempty"`
+	SkipReason       string               `json:"skipReason,omitempty"`
+	Check            *domain.ConsentCheck `json:"check,omitempty"`
+	From             domain.Status        `json:"from"`
+	To               domain.Status        `json:"to"`
+	Transition       bool                 `json:"transition"`
+	TransientFailure bool                 `json:"transientFailure,omitempty"`
+	Error            string               `json:"error,omitempty"`
+}
+
+// CheckTenant checks one tenant and applies what the answer means.
+func (s *Service) CheckTenant(ctx context.Context, tenantID string, o CheckOptions) (CheckOutcome, error) {
+	out := CheckOutcome{TenantID: tenantID}
+	t, err := s.Store.GetTenant(ctx, tenantID)
+	if domain.ErrorCode(err) == domain.CodeNotFound {
+		out.Skipped, out.SkipReason = true, "tenant not found"
+		return out, nil
+	}
+	if err != nil {
+		return out, fmt.Errorf("load tenant %s: %w", tenantID, err)
+	}
+	out.From, out.To = t.Status, t.Status
+	if t.Status == domain.StatusSuspended || t.Status == domain.StatusOffboarded {
+		out.Skipped, out.SkipReason = true, "tenant is "+string(t.Status)
+		return out, nil
+	}
+	checkCtx := ctx
+	if s.CheckTimeout > 0 {
+		var cancel context.CancelFunc
+		checkCtx, cancel = context.WithTimeout(ctx, s.CheckTimeout)
+		defer cancel()
+	}
+	check, err := s.Checker.CheckConsent(checkCtx, t.TenantID, t.AppID, domain.CheckOptions{LowPriority: o.LowPriority})
+	if err != nil {
+		if ctx.Err() != nil {
+			return out, ctx.Err()
+		}
+		if !domain.IsTransient(err) {
+			// Our own credential problem: the tenant is not at fault.
+			out.Error = err.Error()
+			s.alertOps(ctx, "ops-alert:check-error:"+o.RunID+":"+shortHash(err.Error()), "Consent checks fail on our side", err.Error(), t.TenantID,
+				map[string]string{"runId": o.RunID})
+			return out, nil
+		}
+		out.TransientFailure, out.Error = true, err.Error()
+		return out, s.recordFailure(ctx, t.TenantID, o.RunID, err)
+	}
+	out.Check = &check
+	return s.apply(ctx, t, check, o, out)
+}
+
+// targetStatus maps a definitive check to the status it means for t, or ""
+// for no change.
+func targetStatus(t *domain.Tenant, c domain.ConsentCheck) domain.Status {
+	switch c.Outcome {
+	case domain.CheckConsented:
+		return domain.StatusConsented
+	case domain.CheckDegraded:
+		return domain.StatusDegraded
+	case domain.CheckRevoked:
+		if t.Status == domain.StatusProvisioned {
+			return "" // consent never arrived; nothing was revoked
+		}
+		return domain.StatusRevoked
+	case domain.CheckTenantGone:
+		// Confirm twice: only a second run in a row makes it definitive.
+		if t.Status != domain.StatusProvisioned && t.LastCheckOutcome == string(domain.CheckTenantGone) {
+			return domain.StatusRevoked
+		}
+		return ""
+	}
+	return ""
+}
+
+// apply writes what the check means. Emails are published before the write,
+// keyed by the pre-transition record, so racing or redelivered batches send
+// one email and a crash between the two steps still sends it.
+func (s *Service) apply(ctx context.Context, t *domain.Tenant, c domain.ConsentCheck, o CheckOptions, out CheckOutcome) (CheckOutcome, error) {
+	now := s.Now().UTC()
+	to := targetStatus(t, c)
+	transition := to != "" && to != t.Status && domain.CanTransition(t.Status, to)
+	needsWrite := transition || t.ConsecutiveCheckFailures > 0 || t.LastCheckError != "" ||
+		(c.Outcome == domain.CheckTenantGone) != (t.LastCheckOutcome == string(domain.CheckTenantGone)) ||
+		(t.VerificationPending && c.Outcome != domain.CheckRevoked) ||
+		(to == domain.StatusDegraded && !equalStrings(t.MissingRoles, c.MissingRoles))
+	if !needsWrite {
+		return out, nil
+	}
+	if transition {
+		if err := s.notifyTransition(ctx, t, to, c); err != nil {
+			return out, err
+		}
+	}
+	from := t.Status
+	updated, err := domain.UpdateTenant(ctx, s.Store, t.TenantID, func(cur *domain.Tenant) (bool, error) {
+		if cur.Status != from {
+			return false, errRaced
+		}
+		if transition {
+			if _, err := cur.SetStatus(to, c.Detail, now); err != nil {
+				return false, err
+			}
+			if to == domain.StatusConsented && cur.ConsentedAt.IsZero() {
+				cur.ConsentedAt = now
+			}
+		}
+		if c.Outcome != domain.CheckRevoked {
+			cur.VerificationPending = false
+		}
+		if c.Outcome == domain.CheckConsented || c.Outcome == domain.CheckDegraded {
+			cur.GrantedRoles, cur.MissingRoles = c.Roles, c.MissingRoles
+		}
+		cur.LastCheckAt, cur.LastCheckOutcome, cur.LastCheckError = now, string(c.Outcome), ""
+		cur.ConsecutiveCheckFailures, cur.CheckFailingSince, cur.LastCheckRunID = 0, time.Time{}, o.RunID
+		cur.UpdatedAt = now
+		return true, nil
+	})
+	if errors.Is(err, errRaced) {
+		// Another check moved the tenant first; its write stands.
+		return out, nil
+	}
+	if err != nil {
+		return out, err
+	}
+	if transition {
+		out.To, out.Transition = updated.Status, true
+		s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "consent.revalidated", Actor: o.Actor, ActorName: o.ActorName,
+			FromState: from, ToState: updated.Status, Reason: c.Detail,
+			Details: map[string]string{"outcome": string(c.Outcome), "missingRoles": strings.Join(c.MissingRoles, " "), "runId": o.RunID}})
+		s.Logger.Info("consent status changed", "tenantId", t.TenantID, "from", from, "to", updated.Status, "outcome", c.Outcome)
+	}
+	return out, nil
+}
+
+var errRaced = errors.New("tenant changed by another check")
+
+// notifyTransition enqueues the customer/ops emails for a transition.
+func (s *Service) notifyTransition(ctx context.Context, t *domain.Tenant, to domain.Status, c domain.ConsentCheck) error {
+	key := string(t.Status) + "->" + string(to) + ":" + t.TenantID + ":" + strconv.FormatInt(t.StatusChanged.UnixNano(), 10)
+	recipients := append(t.ContactEmails(), s.OpsEmails...)
+	alert := &domain.Alert{Subject: "Consent changed", Detail: c.Detail}
+	switch to {
+	case domain.StatusRevoked:
+		return queue.PublishEmail(ctx, s.Publisher, domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentRevoked, TenantID: t.TenantID,
+			Recipients: capRecipients(recipients), IdempotencyKey: "consent-revoked:" + key, Alert: alert}, time.Time{})
+	case domain.StatusDegraded:
+		return queue.PublishEmail(ctx, s.Publisher, domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentDegraded, TenantID: t.TenantID,
+			Recipients: capRecipients(recipients), IdempotencyKey: "consent-degraded:" + key, Alert: alert}, time.Time{})
+	case domain.StatusConsented:
+		if t.Status == domain.StatusProvisioned {
+			return nil // a pending verification completing is not news for ops
+		}
+		return s.publishOpsAlert(ctx, "ops-alert:recovered:"+key, "Consent recovered for "+t.CustomerName,
+			fmt.Sprintf("Tenant %s is Consented again (was %s).", t.TenantID, t.Status), t.TenantID, nil)
+	}
+	return nil
+}
+
+// recordFailure counts a transient failure once per run and alerts ops when
+// the streak reaches AlertAfter runs.
+func (s *Service) recordFailure(ctx context.Context, tenantID, runID string, cause error) error {
+	now := s.Now().UTC()
+	var alertKey string
+	var streak int
+	t, err := domain.UpdateTenant(ctx, s.Store, tenantID, func(cur *domain.Tenant) (bool, error) {
+		alertKey = ""
+		if runID != "" && cur.LastCheckRunID == runID && cur.LastCheckError != "" {
+			return false, nil // this run already counted (redelivered batch)
+		}
+		if cur.ConsecutiveCheckFailures == 0 {
+			cur.CheckFailingSince = now
+		}
+		cur.ConsecutiveCheckFailures++
+		cur.LastCheckAt, cur.LastCheckError, cur.LastCheckRunID = now, truncate(cause.Error(), 500), runID
+		cur.UpdatedAt = now
+		streak = cur.ConsecutiveCheckFailures
+		if s.AlertAfter > 0 && streak == s.AlertAfter {
+			alertKey = "ops-alert:check-failing:" + cur.TenantID + ":" + strconv.FormatInt(cur.CheckFailingSince.Unix(), 10)
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	if alertKey != "" {
+		return s.publishOpsAlert(ctx, alertKey, "Consent checks keep failing for "+t.CustomerName,
+			fmt.Sprintf("The last %d consent checks of tenant %s failed for a transient reason; the status was left unchanged. Last error: %s", streak, t.TenantID, truncate(cause.Error(), 300)),
+			t.TenantID, map[string]string{"since": t.CheckFailingSince.Format(time.RFC3339)})
+	}
+	return nil
+}
+
+func (s *Service) publishOpsAlert(ctx context.Context, key, subject, detail, tenantID string, facts map[string]string) error {
+	if len(s.OpsEmails) == 0 {
+		return nil
+	}
+	return queue.PublishEmail(ctx, s.Publisher, domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailOpsAlert, TenantID: tenantID,
+		Recipients: s.OpsEmails, IdempotencyKey: key, Alert: &domain.Alert{Subject: subject, Detail: detail, Facts: facts}}, time.Time{})
+}
+
+func (s *Service) alertOps(ctx context.Context, key, subject, detail, tenantID string, facts map[string]string) {
+	if err := s.publishOpsAlert(ctx, key, subject, detail, tenantID, facts); err != nil {
+		s.Logger.Error("could not enqueue ops alert", "key", key, "err", err)
+	}
+}
+
+func (s *Service) audit(ctx context.Context, e domain.AuditEvent) {
+	e.ID = domain.NewID()
+	if err := s.Store.AppendAudit(ctx, e); err != nil {
+		s.Logger.Error("audit write failed", "tenantId", e.TenantID, "action", e.Action, "err", err)
+	}
+}
+
+func capRecipients(r []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, e := range r {
+		if !seen[e] && len(out) < 20 {
+			seen[e] = true
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func equalStrings(a, b []string) bool {
+	return strings.Join(a, "\x00") == strings.Join(b, "\x00")
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+func shortHash(s string) string {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return strconv.FormatUint(uint64(h), 16)
+}
