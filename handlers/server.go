@@ -15,6 +15,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/notify"
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
+	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
 	"github.com/onemeeting/cvi-onboarding/internal/web"
 )
 
@@ -30,6 +31,7 @@ type Deps struct {
 	Provisioning *provisioning.Service
 	Consent      *consent.Service
 	Notify       *notify.Service
+	Revalidation *revalidation.Service
 	Pages        *web.Renderer
 }
 
@@ -65,6 +67,8 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/assets/{name}", s.Pages.AssetHandler())
 	s.mux.Handle("POST /ProvisionTenant", s.handleProvisionTenant())
 	s.mux.Handle("POST /SendEmail", s.handleSendEmail())
+	s.mux.Handle("POST /RevalidateConsent", s.handleRevalidateConsent())
+	s.mux.Handle("POST /RevalidateBatch", s.handleRevalidateBatch())
 }
 
 // ServeHTTP logs every request and turns panics into 500s.

@@ -22,8 +22,9 @@ type Region struct {
 	InstructionBaseURL string `json:"instructionBaseUrl"`
 	// TenantKeyDigits is the length of the numeric key code (default 9).
 	TenantKeyDigits int `json:"tenantKeyDigits,omitempty"`
-	// DirectDialDomain, when set, lets video systems dial
-	// <conference ID>@<domain> directly.
+	// DirectDialDomain, when set, lets video systems skip the IVR by
+	// dialling <conference ID>.<key code>@<domain> (the key code names the
+	// tenant; conference IDs are only unique within it).
 	DirectDialDomain string `json:"directDialDomain,omitempty"`
 }
 

@@ -1,0 +1,56 @@
+package handlers
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
+)
+
+// handleRevalidateConsent is the timer: it fans out this tick's batches.
+func (s *Server) handleRevalidateConsent() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := readInvokeRequest(r)
+		if err != nil {
+			s.failInvocation(w, "RevalidateConsent", err)
+			return
+		}
+		raw, _ := bindingData(req, timerBinding)
+		timer := timerInfo(raw)
+		runID, err := revalidation.RunID(s.Config.RevalidationSchedule, s.Now())
+		if err != nil {
+			s.failInvocation(w, "RevalidateConsent", err)
+			return
+		}
+		run, err := s.Revalidation.StartRun(r.Context(), runID, "timer")
+		if err != nil {
+			// Timer functions are not redelivered: the next tick (or a
+			// manual run) picks the work up; the log says why.
+			s.failInvocation(w, "RevalidateConsent", err)
+			return
+		}
+		writeInvokeOK(w, []string{fmt.Sprintf("revalidation run %s: %d tenants in %d batches (past due: %v)", run.RunID, run.Tenants, run.Batches, timer.IsPastDue)}, nil)
+	})
+}
+
+// handleRevalidateBatch is the serviceBusTrigger on queue revalidation.
+func (s *Server) handleRevalidateBatch() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, err := readInvokeRequest(r)
+		if err != nil {
+			s.failInvocation(w, "RevalidateBatch", err)
+			return
+		}
+		raw, err := bindingData(req, batchBinding)
+		if err != nil {
+			s.failInvocation(w, "RevalidateBatch", err)
+			return
+		}
+		res, err := s.Revalidation.HandleBatch(r.Context(), queueBody(raw))
+		if err != nil {
+			s.failInvocation(w, "RevalidateBatch", err)
+			return
+		}
+		writeInvokeOK(w, []string{fmt.Sprintf("batch checked %d tenants: %d transitions, %d transient failures, %d skipped", res.Checked, res.Transitions, res.TransientFailures, res.Skipped)}, nil)
+	})
+}
