@@ -1,0 +1,135 @@
+package graph
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/onemeeting/cvi-onboarding/internal/config"
+	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
+)
+
+const (
+	testAppID  = "11111111-2222-3333-4444-555555555555"
+	testSecret = "s3cr3t-value"
+	mailAppID  = "66666666-7777-8888-9999-000000000000"
+	mailSecret = "mail-s3cr3t"
+)
+
+func guid(t testing.TB) string {
+	t.Helper()
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-4" + h[13:16] + "-a" + h[17:20] + "-" + h[20:32]
+}
+
+// startSandbox starts the local identity platform + Graph simulator for one test.
+func startSandbox(t testing.TB) *sandbox.Sandbox {
+	t.Helper()
+	s, err := sandbox.Start(context.Background(), sandbox.Options{
+		OperatorTenantID: guid(t),
+		Apps: []sandbox.App{
+			{AppID: testAppID, DisplayName: "OneMeeting CVI (test)", ClientSecret: testSecret},
+			{AppID: mailAppID, DisplayName: "OneMeeting mail (test)", ClientSecret: mailSecret},
+		},
+		LookupEnv:      func(string) (string, bool) { return "", false },
+		Seed:           7,
+		SigningKeyBits: 1024, // tests mint many tokens
+	})
+	if err != nil {
+		t.Fatalf("sandbox.Start: %v", err)
+	}
+	t.Cleanup(func() {
+		// Concurrent requests can leave dialed-but-never-used connections,
+		// which http.Server.Shutdown waits 5 s for; close them client-side.
+		s.HTTPClient().CloseIdleConnections()
+		if err := s.Close(); err != nil {
+			t.Errorf("sandbox Close: %v", err)
+		}
+	})
+	return s
+}
+
+// newCreds makes secret-mode credentials against the sandbox; retries are
+// off unless a test turns them on, so fault tests stay fast.
+func newCreds(t testing.TB, s *sandbox.Sandbox, mutate ...func(*CredentialOptions)) *Credentials {
+	t.Helper()
+	o := CredentialOptions{
+		Mode:          config.CredentialSecret,
+		AuthorityHost: s.AuthorityHost(),
+		ClientSecret:  testSecret,
+		HTTPClient:    s.HTTPClient(),
+		MaxRetries:    -1,
+	}
+	for _, m := range mutate {
+		m(&o)
+	}
+	c, err := NewCredentials(o)
+	if err != nil {
+		t.Fatalf("NewCredentials: %v", err)
+	}
+	return c
+}
+
+func newChecker(t testing.TB, s *sandbox.Sandbox, creds *Credentials, logger *slog.Logger) *Checker {
+	t.Helper()
+	c, err := NewChecker(creds, s.GraphBaseURL(), sandbox.RequiredRoles(), logger)
+	if err != nil {
+		t.Fatalf("NewChecker: %v", err)
+	}
+	return c
+}
+
+// consented returns a new tenant where our app was granted admin consent.
+func consented(t testing.TB, s *sandbox.Sandbox, sc ...sandbox.Scenario) string {
+	t.Helper()
+	tenantID := guid(t)
+	if len(sc) > 0 {
+		s.SetTenant(tenantID, sc[0])
+	}
+	s.Consent(tenantID, testAppID)
+	return tenantID
+}
+
+func ctxTimeout(t testing.TB, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// requests is the sandbox's (token, graph) request count for one tenant.
+func requests(s *sandbox.Sandbox, tenantID string) (token, graph int64) {
+	st := s.Stats()
+	return st.TokenRequestsByTenant[tenantID], st.GraphRequestsByTenant[tenantID]
+}
+
+// logBuffer is a concurrency-safe log sink.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func debugLogger(b *logBuffer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
