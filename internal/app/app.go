@@ -1,0 +1,250 @@
+// Package app wires configuration into the running handler: store, queue
+// publisher, Graph clients, renderers, services and the HTTP server. main
+// and the end-to-end tests build the service the same way.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/onemeeting/cvi-onboarding/handlers"
+	"github.com/onemeeting/cvi-onboarding/internal/config"
+	"github.com/onemeeting/cvi-onboarding/internal/consent"
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/email"
+	"github.com/onemeeting/cvi-onboarding/internal/graph"
+	"github.com/onemeeting/cvi-onboarding/internal/notify"
+	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
+	"github.com/onemeeting/cvi-onboarding/internal/queue"
+	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
+	"github.com/onemeeting/cvi-onboarding/internal/web"
+)
+
+// Branding shown on pages and in emails.
+const (
+	ServiceName   = "OneMeeting CVI"
+	ProviderName  = "OneMeeting"
+	TrustedDomain = "videosrv.net"
+)
+
+// Options are what the environment cannot say.
+type Options struct {
+	Logger  *slog.Logger
+	Version string
+	Now     func() time.Time
+	// Publisher replaces the configured one (tests).
+	Publisher queue.Publisher
+}
+
+// App is the wired service.
+type App struct {
+	Server    *handlers.Server
+	Store     *tablestore.Store
+	Publisher queue.Publisher
+	logger    *slog.Logger
+}
+
+// New builds the service from cfg. Nothing here needs the network except
+// creating missing tables, which is retried in the background if storage is
+// not reachable yet (health reports it meanwhile).
+func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	identityClient, err := identityHTTPClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var azureCred azcore.TokenCredential
+	if cfg.TablesServiceURL != "" || cfg.ServiceBusNamespace != "" {
+		azureCred, err = managedIdentity(cfg)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	storeOpts := tablestore.Options{TablePrefix: cfg.TablePrefix, Logger: logger, Now: now}
+	var store *tablestore.Store
+	if cfg.TablesConnectionString != "" {
+		store, err = tablestore.NewFromConnectionString(cfg.TablesConnectionString, storeOpts)
+	} else {
+		store, err = tablestore.NewFromServiceURL(cfg.TablesServiceURL, azureCred, storeOpts)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("table store: %w", err)
+	}
+	go ensureTables(ctx, store, logger)
+
+	pub := o.Publisher
+	if pub == nil {
+		if cfg.LocalQueueURL != "" {
+			pub = queue.NewLocal(cfg.LocalQueueURL, nil)
+		} else if pub, err = queue.NewServiceBus(cfg.ServiceBusNamespace, azureCred, nil, logger); err != nil {
+			return nil, err
+		}
+	}
+
+	credOpts := graph.CredentialOptions{
+		Mode: cfg.GraphCredential, AuthorityHost: cfg.AuthorityHost, ClientSecret: cfg.GraphClientSecret,
+		ManagedIdentityClientID: cfg.ManagedIdentityClientID, HTTPClient: identityClient, CacheSize: cfg.CredentialCacheSize,
+	}
+	if cfg.GraphCertificate != "" {
+		if credOpts.Certificate, err = decodeCertificate(cfg.GraphCertificate); err != nil {
+			return nil, err
+		}
+	}
+	creds, err := graph.NewCredentials(credOpts)
+	if err != nil {
+		return nil, fmt.Errorf("graph credentials: %w", err)
+	}
+	checker, err := graph.NewChecker(creds, cfg.GraphBaseURL, domain.RequiredGraphRoles, logger)
+	if err != nil {
+		return nil, fmt.Errorf("graph consent checker: %w", err)
+	}
+	mailer, err := graph.NewMailer(creds, cfg.OperatorTenantID, cfg.MailAppID, cfg.GraphBaseURL, logger)
+	if err != nil {
+		return nil, fmt.Errorf("graph mailer: %w", err)
+	}
+
+	pages, err := web.NewRenderer(web.Branding{ServiceName: ServiceName, ProviderName: ProviderName, SupportEmail: cfg.SupportEmail}, web.WithLogger(logger))
+	if err != nil {
+		return nil, fmt.Errorf("page templates: %w", err)
+	}
+	mails, err := email.NewRenderer(email.Branding{ServiceName: ServiceName, ProviderName: ProviderName, SupportEmail: cfg.SupportEmail, TrustedDomain: TrustedDomain})
+	if err != nil {
+		return nil, fmt.Errorf("email templates: %w", err)
+	}
+
+	consentSvc := &consent.Service{
+		Store: store, Checker: checkerAdapter{checker}, Publisher: pub, Regions: cfg.Regions,
+		PublicBaseURL: cfg.PublicBaseURL, ConsentAuthorityURL: cfg.ConsentAuthorityURL,
+		LinkTTL: cfg.ConsentLinkTTL, VerifyTimeout: cfg.ConsentVerifyTimeout, RecheckDelay: 2 * time.Minute,
+		Now: now, Logger: logger,
+	}
+	srv := handlers.New(handlers.Deps{
+		Config: cfg, Store: store, Logger: logger, Now: now, Version: o.Version, Pages: pages,
+		Provisioning: &provisioning.Service{
+			Store: store, Publisher: pub, Regions: cfg.Regions, IPPolicy: domain.IPPolicy{AllowPrivate: cfg.AllowPrivateAdminIPs},
+			ReminderDelay: cfg.ConsentReminderDelay, OpsEmails: cfg.OperationsEmails, Now: now, Logger: logger,
+		},
+		Consent: consentSvc,
+		Notify: &notify.Service{
+			Store: store, Sender: mailerAdapter{mailer: mailer, from: cfg.MailSender}, Renderer: mails, Links: consentSvc, Publisher: pub,
+			Regions: cfg.Regions, OpsEmails: cfg.OperationsEmails, Lease: 2 * time.Minute, Now: now, Logger: logger,
+		},
+	})
+	return &App{Server: srv, Store: store, Publisher: pub, logger: logger}, nil
+}
+
+// Close releases the publisher.
+func (a *App) Close(ctx context.Context) error {
+	return a.Publisher.Close(ctx)
+}
+
+// ensureTables creates missing tables, retrying while storage is unreachable.
+func ensureTables(ctx context.Context, store *tablestore.Store, logger *slog.Logger) {
+	delay := time.Second
+	for {
+		err := store.EnsureTables(ctx)
+		if err == nil {
+			logger.Info("tables ready")
+			return
+		}
+		logger.Warn("creating tables failed; retrying", "err", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 30*time.Second)
+	}
+}
+
+// identityHTTPClient trusts the sandbox CA when AUTHORITY_CA_FILE is set.
+func identityHTTPClient(cfg *config.Config) (*http.Client, error) {
+	if cfg.AuthorityCAFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(cfg.AuthorityCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("read AUTHORITY_CA_FILE: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, errors.New("AUTHORITY_CA_FILE holds no PEM certificate")
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	tr.MaxIdleConnsPerHost = 64
+	return &http.Client{Transport: tr, Timeout: 60 * time.Second}, nil
+}
+
+func managedIdentity(cfg *config.Config) (azcore.TokenCredential, error) {
+	opts := &azidentity.ManagedIdentityCredentialOptions{}
+	if cfg.ManagedIdentityClientID != "" {
+		opts.ID = azidentity.ClientID(cfg.ManagedIdentityClientID)
+	}
+	cred, err := azidentity.NewManagedIdentityCredential(opts)
+	if err != nil {
+		return nil, fmt.Errorf("managed identity credential: %w", err)
+	}
+	return cred, nil
+}
+
+// decodeCertificate accepts PEM as is, or base64 (a Key Vault certificate
+// secret is a base64 PFX).
+func decodeCertificate(s string) ([]byte, error) {
+	if len(s) > 10 && s[:10] == "-----BEGIN" {
+		return []byte(s), nil
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("GRAPH_CLIENT_CERTIFICATE is neither PEM nor base64: %w", err)
+	}
+	return b, nil
+}
+
+// checkerAdapter presents the Graph checker as the domain interface.
+type checkerAdapter struct{ c *graph.Checker }
+
+func (a checkerAdapter) CheckConsent(ctx context.Context, tenantID, appID string, o domain.CheckOptions) (domain.ConsentCheck, error) {
+	r, err := a.c.Check(ctx, tenantID, appID, graph.CheckOptions{LowPriority: o.LowPriority, Fresh: o.Fresh})
+	if err != nil {
+		return domain.ConsentCheck{}, err
+	}
+	return domain.ConsentCheck{Outcome: domain.CheckOutcome(r.Outcome), Roles: r.Roles, MissingRoles: r.MissingRoles,
+		SPEnabled: r.SPEnabled, Detail: r.Detail, AADSTS: r.AADSTS}, nil
+}
+
+// mailerAdapter sends domain mail from the configured mailbox.
+type mailerAdapter struct {
+	mailer *graph.Mailer
+	from   string
+}
+
+func (a mailerAdapter) SendMail(ctx context.Context, m domain.OutgoingMail) error {
+	gm := graph.Mail{From: a.from, To: m.To, Cc: m.Cc, Subject: m.Subject, HTML: m.HTML}
+	for _, att := range m.Attachments {
+		gm.Attachments = append(gm.Attachments, graph.Attachment{Name: att.Name, ContentType: att.ContentType, Content: att.Content})
+	}
+	return a.mailer.Send(ctx, gm)
+}
