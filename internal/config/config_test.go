@@ -1,7 +1,9 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -124,5 +126,34 @@ func TestEverySettingHasDoc(t *testing.T) {
 			t.Errorf("setting %q: missing doc or declared twice", s.Name)
 		}
 		seen[s.Name] = true
+	}
+}
+
+// The README's configuration table and the local sample name every setting.
+func TestEverySettingDocumented(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sample, err := os.ReadFile("../../local.settings.sample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var local struct{ Values map[string]string }
+	if err := json.Unmarshal(sample, &local); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range Settings {
+		if !strings.Contains(string(readme), "`"+s.Name+"`") {
+			t.Errorf("README.md configuration table lacks %s", s.Name)
+		}
+		if _, ok := local.Values[s.Name]; !ok && s.Name != "FUNCTIONS_CUSTOMHANDLER_PORT" {
+			t.Errorf("local.settings.sample.json lacks %s", s.Name)
+		}
+	}
+	// The sample itself must load.
+	_, err = Load(func(k string) (string, bool) { v, ok := local.Values[k]; return v, ok && v != "" })
+	if err != nil && !strings.Contains(err.Error(), "AUTHORITY_CA_FILE") {
+		t.Errorf("sample settings do not load: %v", err)
 	}
 }
