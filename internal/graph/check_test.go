@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
@@ -170,6 +175,92 @@ func TestCheckRevokedAndTenantGone(t *testing.T) {
 	res, err = c.Check(ctx, gone, testAppID, CheckOptions{})
 	if err != nil || res.Outcome != OutcomeTenantGone || res.AADSTS != 90002 {
 		t.Errorf("deleted tenant: %+v, %v; want tenant-gone AADSTS90002", res, err)
+	}
+
+	// Deleted while we hold a token: Graph answers 401. That is transient
+	// and drops the credential, so the next check asks the token endpoint.
+	goneLater := consented(t, s)
+	if res, err := c.Check(ctx, goneLater, testAppID, CheckOptions{}); err != nil || res.Outcome != OutcomeConsented {
+		t.Fatalf("before deletion: %+v, %v", res, err)
+	}
+	s.DeleteTenant(goneLater)
+	res, err = c.Check(ctx, goneLater, testAppID, CheckOptions{})
+	if !domain.IsTransient(err) || res.Outcome != "" || !strings.Contains(err.Error(), "InvalidAuthenticationToken") {
+		t.Errorf("Graph 401: %+v, %v; want transient", res, err)
+	}
+	res, err = c.Check(ctx, goneLater, testAppID, CheckOptions{})
+	if err != nil || res.Outcome != OutcomeTenantGone {
+		t.Errorf("after Graph 401: %+v, %v; want tenant-gone from a new token request", res, err)
+	}
+}
+
+// Gateways answer with HTML, and connections fail: both must stay transient.
+func TestCheckGraphGatewayAndNetworkErrors(t *testing.T) {
+	t.Parallel()
+	s := startSandbox(t)
+	creds := newCreds(t, s)
+	gateway := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Retry-After", "2")
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = io.WriteString(w, "<html><body>502 Bad Gateway</body></html>")
+	}))
+	defer gateway.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL
+	closed.Close()
+
+	for _, tc := range []struct {
+		name, base string
+		retryAfter time.Duration
+	}{
+		{"HTML 502", gateway.URL + "/v1.0", 2 * time.Second},
+		{"connection refused", closedURL + "/v1.0", 0},
+	} {
+		c, err := NewChecker(creds, tc.base, sandbox.RequiredRoles(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := c.Check(ctxTimeout(t, 30*time.Second), consented(t, s), testAppID, CheckOptions{})
+		if !domain.IsTransient(err) || res.Outcome != "" || RetryAfter(err) != tc.retryAfter {
+			t.Errorf("%s: %+v, %v (RetryAfter %v); want transient", tc.name, res, err, RetryAfter(err))
+		}
+	}
+}
+
+func TestApplyServicePrincipal(t *testing.T) {
+	t.Parallel()
+	sp := func(enabled *bool, byMicrosoft string) models.ServicePrincipalable {
+		m := models.NewServicePrincipal()
+		id := "sp-object-id"
+		m.SetId(&id)
+		m.SetAccountEnabled(enabled)
+		if byMicrosoft != "" {
+			m.SetDisabledByMicrosoftStatus(&byMicrosoft)
+		}
+		return m
+	}
+	yes, no := true, false
+	for _, tc := range []struct {
+		name    string
+		sp      models.ServicePrincipalable
+		missing []string
+		want    Outcome
+		enabled bool
+		detail  string
+	}{
+		{"enabled, all roles", sp(&yes, ""), nil, OutcomeConsented, true, ""},
+		{"enabled, roles missing", sp(&yes, ""), []string{"A", "B"}, OutcomeDegraded, true, "missing roles: A, B"},
+		{"disabled", sp(&no, ""), nil, OutcomeDegraded, false, "service principal disabled"},
+		{"accountEnabled absent", sp(nil, ""), nil, OutcomeDegraded, false, "service principal disabled"},
+		{"disabled by Microsoft", sp(&yes, "DisabledDueToViolationOfServicesAgreement"), []string{"A"}, OutcomeDegraded, false,
+			"missing roles: A; service principal disabled by Microsoft (DisabledDueToViolationOfServicesAgreement)"},
+	} {
+		res := CheckResult{MissingRoles: tc.missing}
+		applyServicePrincipal(&res, tc.sp)
+		if res.Outcome != tc.want || res.SPEnabled != tc.enabled || res.Detail != tc.detail || res.SPObjectID != "sp-object-id" {
+			t.Errorf("%s: %+v", tc.name, res)
+		}
 	}
 }
 

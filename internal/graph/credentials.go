@@ -129,12 +129,15 @@ func NewCredentials(o CredentialOptions) (*Credentials, error) {
 	case config.CredentialFederated:
 		c.assertFrom = o.ManagedIdentity
 		if c.assertFrom == nil {
-			mo := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: c.clientOptions()}
+			// Only the transport: azidentity picks retry settings suited to
+			// the identity endpoint (IMDS retries 404/410) when left zero.
+			mo := &azidentity.ManagedIdentityCredentialOptions{}
+			if o.HTTPClient != nil {
+				mo.Transport = o.HTTPClient
+			}
 			if o.ManagedIdentityClientID != "" {
 				mo.ID = azidentity.ClientID(o.ManagedIdentityClientID)
 			}
-			// The managed identity talks to its local endpoint, not to the authority host.
-			mo.Cloud = cloud.Configuration{}
 			if c.assertFrom, err = azidentity.NewManagedIdentityCredential(mo); err != nil {
 				return nil, fmt.Errorf("graph credentials: managed identity: %w", err)
 			}

@@ -156,6 +156,10 @@ func TestNewCredentialsValidates(t *testing.T) {
 			t.Errorf("%s: accepted", tc.name)
 		}
 	}
+	// Federation without an override builds a real ManagedIdentityCredential (no I/O yet).
+	if _, err := NewCredentials(CredentialOptions{Mode: config.CredentialFederated, ManagedIdentityClientID: guid(t)}); err != nil {
+		t.Errorf("federated with a user-assigned identity: %v", err)
+	}
 	c, err := NewCredentials(CredentialOptions{Mode: config.CredentialSecret, ClientSecret: "x"})
 	if err != nil {
 		t.Fatal(err)

@@ -70,7 +70,8 @@ func (m *Mailer) Send(ctx context.Context, mail Mail) error {
 	defer cancel()
 	err := m.send(ctx, mail)
 	if err != nil {
-		m.log.LogAttrs(ctx, slog.LevelWarn, "sendMail failed", slog.String("from", mail.From),
+		// Debug like every call here: the caller decides what a failure is worth.
+		m.log.LogAttrs(ctx, slog.LevelDebug, "sendMail failed", slog.String("from", mail.From),
 			slog.Int("recipients", len(mail.To)+len(mail.Cc)), slog.String("error_code", string(domain.ErrorCode(err))),
 			slog.Any("err", err), slog.Duration("elapsed", time.Since(start)))
 		return err
