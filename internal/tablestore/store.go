@@ -221,18 +221,6 @@ func (t *table) replace(ctx context.Context, e *entity, etag string) (string, er
 	return string(resp.ETag), nil
 }
 
-// upsert inserts or replaces unconditionally.
-func (t *table) upsert(ctx context.Context, e *entity) error {
-	body, err := e.marshal()
-	if err != nil {
-		return err
-	}
-	if _, err := t.client.UpsertEntity(ctx, body, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace}); err != nil {
-		return classify(err, "upsert into %s %q", t.name, e.pk)
-	}
-	return nil
-}
-
 // remove deletes if etag matches ("" = any version).
 func (t *table) remove(ctx context.Context, pk, rk, etag string) error {
 	var opts *aztables.DeleteEntityOptions
