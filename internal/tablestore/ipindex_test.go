@@ -2,8 +2,10 @@ package tablestore
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -159,5 +161,55 @@ func TestCanonicalPrefixes(t *testing.T) {
 	}
 	if rk := ipRowKey("t", pfx("2001:db8::/32")[0]); rk != "t,2001:db8::!32" || checkKey("rk", rk, false) != nil {
 		t.Fatalf("row key %q", rk)
+	}
+}
+
+// Concurrent updates of one tenant: each call either completes or is told
+// to retry (transient); afterwards the index matches the manifest exactly.
+func TestAllowedIPsConcurrentUpdatesStayConsistent(t *testing.T) {
+	t.Parallel()
+	s := newTestStore(t)
+	ctx := context.Background()
+	id := tenantID(5)
+	sets := make([][]netip.Prefix, 6)
+	for i := range sets {
+		sets[i] = pfx(fmt.Sprintf("203.0.%d.0/24", i), fmt.Sprintf("2001:db8:%d::/48", i))
+	}
+	for round := range 3 {
+		errs := make([]error, len(sets))
+		var wg sync.WaitGroup
+		for i := range sets {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = s.SetAllowedIPs(ctx, id, sets[i])
+			}()
+		}
+		wg.Wait()
+		done := 0
+		for i, err := range errs {
+			if err == nil {
+				done++
+			} else if !domain.IsTransient(err) {
+				t.Fatalf("round %d call %d: %v; want success or a transient error", round, i, err)
+			}
+		}
+		if done == 0 {
+			t.Fatalf("round %d: no call completed", round)
+		}
+		m, err := s.readManifest(ctx, id)
+		must(t, err)
+		if !m.leaseUntil.IsZero() {
+			t.Fatalf("round %d: lease left behind by completed calls: %+v", round, m)
+		}
+		for i := range sets {
+			inManifest := slices.Contains(m.prefixes, sets[i][0])
+			for _, ip := range []string{fmt.Sprintf("203.0.%d.9", i), fmt.Sprintf("2001:db8:%d::9", i)} {
+				found := slices.Equal(allowing(t, s, ip), []string{id})
+				if found != inManifest {
+					t.Fatalf("round %d: %s indexed=%v but in manifest=%v (manifest %v)", round, ip, found, inManifest, m.prefixes)
+				}
+			}
+		}
 	}
 }
