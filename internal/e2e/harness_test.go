@@ -1,0 +1,376 @@
+// Package e2e drives the whole service the way Azure does: the real handler
+// (main's wiring) behind the local Functions host, a real Azurite, and the
+// sandbox identity platform + Graph through the real SDK clients.
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/onemeeting/cvi-onboarding/internal/app"
+	"github.com/onemeeting/cvi-onboarding/internal/azurite"
+	"github.com/onemeeting/cvi-onboarding/internal/config"
+	"github.com/onemeeting/cvi-onboarding/internal/devhost"
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
+)
+
+const (
+	operatorTenant = "0c5d2f7e-8a1b-4c3d-9e2f-1a2b3c4d5e6f"
+	euAppID        = "7d3e6a52-1f0b-4c8e-9a3d-5b2f4e6c8a10"
+	mailAppID      = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+	appSecret      = "sandbox-only-not-a-secret"
+)
+
+// shared holds what all tests of the package share: one Azurite and one
+// sandbox (tests isolate by table prefix and random tenant IDs).
+var shared struct {
+	az *azurite.Server
+	sb *sandbox.Sandbox
+}
+
+func TestMain(m *testing.M) {
+	ctx := context.Background()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	az, err := azurite.Start(ctx, azurite.Options{Logger: logger})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: start Azurite:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("e2e: azurite table service on 127.0.0.1:%d\n", az.Port())
+	sb, err := sandbox.Start(ctx, sandbox.Options{
+		OperatorTenantID: operatorTenant,
+		Apps: []sandbox.App{
+			{AppID: euAppID, DisplayName: "OneMeeting CVI (Europe)", ClientSecret: appSecret},
+			{AppID: mailAppID, DisplayName: "OneMeeting CVI mail", ClientSecret: appSecret},
+		},
+		AdminAPIAudience: "api://onemeeting-cvi-admin",
+		Logger:           logger,
+	})
+	if err != nil {
+		_ = az.Stop()
+		fmt.Fprintln(os.Stderr, "e2e: start sandbox:", err)
+		os.Exit(1)
+	}
+	shared.az, shared.sb = az, sb
+	code := m.Run()
+	_ = sb.Close()
+	_ = az.Stop()
+	os.Exit(code)
+}
+
+// clock is the service's time, movable by tests (link and state expiry).
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// stack is one isolated service instance.
+type stack struct {
+	t      *testing.T
+	cfg    *config.Config
+	app    *app.App
+	host   *devhost.Host
+	clock  *clock
+	sb     *sandbox.Sandbox
+	az     *azurite.Server
+	client *http.Client // does not follow redirects
+}
+
+type stackOptions struct {
+	az               *azurite.Server // default: the shared one
+	settings         map[string]string
+	maxDeliveryCount int
+	redelivery       func(int) time.Duration
+}
+
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found")
+		}
+		dir = parent
+	}
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func randomSuffix() string {
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%x", b)
+}
+
+// newTenantID returns a fresh random tenant GUID.
+func newTenantID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func newStack(t *testing.T, o stackOptions) *stack {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	az := o.az
+	if az == nil {
+		az = shared.az
+	}
+	sb := shared.sb
+	caFile := filepath.Join(t.TempDir(), "sandbox-ca.pem")
+	if err := sb.WriteCACert(caFile); err != nil {
+		t.Fatal(err)
+	}
+	hostAddr := freeAddr(t)
+	base := "http://" + hostAddr
+	settings := map[string]string{
+		"PUBLIC_BASE_URL":                base,
+		"REGIONS":                        `[{"code":"eu","displayName":"Europe","appId":"` + euAppID + `","tenantKeyDomain":"eu.teams.videosrv.net","instructionBaseUrl":"` + base + `/api/join","directDialDomain":"eu.teams.videosrv.net"}]`,
+		"OPERATOR_TENANT_ID":             operatorTenant,
+		"MAIL_SENDER":                    "onboarding@videosrv.net",
+		"MAIL_APP_ID":                    mailAppID,
+		"OPERATIONS_EMAIL":               "ops@videosrv.net",
+		"SUPPORT_EMAIL":                  "support@videosrv.net",
+		"TableStorage__connectionString": az.ConnectionString(),
+		"TABLE_PREFIX":                   "e" + randomSuffix(),
+		"LOCAL_QUEUE_URL":                base,
+		"GRAPH_CREDENTIAL":               "secret",
+		"GRAPH_CLIENT_SECRET":            appSecret,
+		"AUTHORITY_HOST":                 sb.AuthorityHost(),
+		"CONSENT_AUTHORITY_HOST":         sb.ConsentHost(),
+		"GRAPH_BASE_URL":                 sb.GraphBaseURL(),
+		"AUTHORITY_CA_FILE":              caFile,
+		"ADMIN_API_AUDIENCE":             "api://onemeeting-cvi-admin",
+		"ALLOW_PRIVATE_ADMIN_IPS":        "true",
+		"CONSENT_VERIFY_TIMEOUT":         "2s",
+		"REVALIDATION_SCHEDULE":          "0 0 0 1 1 *", // tests fire it by hand
+		"REVALIDATION_BATCH_INTERVAL":    "0s",
+	}
+	for k, v := range o.settings {
+		settings[k] = v
+	}
+	cfg, err := config.Load(func(k string) (string, bool) { v, ok := settings[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{}
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	a, err := app.New(ctx, cfg, app.Options{Logger: logger, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Store.EnsureTables(ctx); err != nil {
+		t.Fatal(err)
+	}
+	handlerLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: a.Server, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(handlerLn) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	root := repoRoot(t)
+	redelivery := o.redelivery
+	if redelivery == nil {
+		redelivery = func(int) time.Duration { return 50 * time.Millisecond }
+	}
+	host, err := devhost.New(devhost.Config{
+		FunctionsDir:     filepath.Join(root, "functions"),
+		HostJSONPath:     filepath.Join(root, "host.json"),
+		HandlerURL:       "http://" + handlerLn.Addr().String(),
+		ListenAddr:       hostAddr,
+		Settings:         settings,
+		MaxDeliveryCount: o.maxDeliveryCount,
+		RedeliveryDelay:  redelivery,
+		MaxMessageSize:   4 << 20,
+		Logger:           logger,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := host.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = host.Close(closeCtx)
+	})
+	return &stack{t: t, cfg: cfg, app: a, host: host, clock: clk, sb: sb, az: az,
+		client: &http.Client{Timeout: 60 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// testWriter sends service logs to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// example returns the contract example for a fresh tenant ID.
+func example(t testing.TB, tenantID, requestID string, adminIPs ...string) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "internal", "e2e", "testdata", "provisioning.v1.example.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["tenantId"] = tenantID
+	m["requestId"] = requestID
+	if len(adminIPs) == 0 {
+		adminIPs = []string{"127.0.0.1"}
+	}
+	ips := make([]any, len(adminIPs))
+	for i, ip := range adminIPs {
+		ips[i] = ip
+	}
+	m["adminIps"] = ips
+	// Unique addresses keep tests that share the sandbox apart.
+	m["contacts"] = []any{
+		map[string]any{"name": "Contoso IT Admin", "email": adminEmail(tenantID), "role": "admin"},
+		map[string]any{"name": "Contoso Service Desk", "email": "desk-" + tenantID[:8] + "@contoso.com", "role": "technical"},
+	}
+	return m
+}
+
+func adminEmail(tenantID string) string { return "admin-" + tenantID[:8] + "@contoso.com" }
+
+func mustJSON(t testing.TB, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// runFunction posts to the host's admin endpoint, as an operator would.
+func (s *stack) runFunction(name, input string) {
+	s.t.Helper()
+	body := mustJSON(s.t, map[string]string{"input": input})
+	resp, err := http.Post(s.host.URL()+"/admin/functions/"+name, "application/json", strings.NewReader(body))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		b, _ := io.ReadAll(resp.Body)
+		s.t.Fatalf("run %s: %d %s", name, resp.StatusCode, b)
+	}
+}
+
+func (s *stack) waitIdle() {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := s.host.WaitIdle(ctx); err != nil {
+		s.t.Fatalf("host not idle: %v", err)
+	}
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// mails returns the sandbox's sent mail about a tenant (subject or body
+// mentions it) or to a recipient.
+func (s *stack) mailsTo(addr string, since int) []sandbox.SentMail {
+	var out []sandbox.SentMail
+	for _, m := range s.sb.SentMail() {
+		if m.Seq <= since {
+			continue
+		}
+		for _, to := range m.To {
+			if strings.EqualFold(to, addr) {
+				out = append(out, m)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func lastSeq(sb *sandbox.Sandbox) int {
+	all := sb.SentMail()
+	if len(all) == 0 {
+		return 0
+	}
+	return all[len(all)-1].Seq
+}
+
+func (s *stack) tenant(id string) *domain.Tenant {
+	s.t.Helper()
+	t, err := s.app.Store.GetTenant(context.Background(), id)
+	if err != nil {
+		s.t.Fatalf("get tenant %s: %v", id, err)
+	}
+	return t
+}
+
+func (s *stack) audit(id string) []domain.AuditEvent {
+	s.t.Helper()
+	page, err := s.app.Store.ListAudit(context.Background(), id, 100, "")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return page.Items
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
