@@ -11,6 +11,12 @@ param applicationInsightsName string
 
 @description('Optional operator principal: Key Vault Certificates Officer + Azure Service Bus Data Owner.')
 param operatorPrincipalId string = ''
+
+@allowed([
+  'User'
+  'Group'
+  'ServicePrincipal'
+])
 param operatorPrincipalType string = 'User'
 
 var role = {
