@@ -94,8 +94,8 @@ func (s *Service) Provision(ctx context.Context, body []byte, src Source) (*Resu
 		return nil, s.reject(ctx, body, src, req.RequestID, req.TenantID, err)
 	}
 	t := ch.tenant
-	if err := s.Store.SetAllowedIPs(ctx, t.TenantID, t.AllowedIPs); err != nil {
-		return nil, fmt.Errorf("index allowed IPs of tenant %s: %w", t.TenantID, err)
+	if err := s.indexAllowedIPs(ctx, t); err != nil {
+		return nil, err
 	}
 	outcome := OutcomeUpdated
 	if ch.created {
@@ -112,6 +112,30 @@ func (s *Service) Provision(ctx context.Context, body []byte, src Source) (*Resu
 	}
 	s.Logger.Info("provisioning request applied", "requestId", req.RequestID, "tenantId", t.TenantID, "outcome", outcome, "tenantKey", t.TenantKey)
 	return &Result{Outcome: outcome, Tenant: t}, nil
+}
+
+// indexAllowedIPs updates the IP index, waiting briefly while a concurrent
+// delivery of the same request holds the tenant's index lease.
+func (s *Service) indexAllowedIPs(ctx context.Context, t *domain.Tenant) error {
+	delay := 100 * time.Millisecond
+	deadline := s.Now().Add(5 * time.Second)
+	for {
+		err := s.Store.SetAllowedIPs(ctx, t.TenantID, t.AllowedIPs)
+		if err == nil {
+			return nil
+		}
+		if !domain.IsTransient(err) || s.Now().Add(delay).After(deadline) {
+			return fmt.Errorf("index allowed IPs of tenant %s: %w", t.TenantID, err)
+		}
+		timer := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return fmt.Errorf("index allowed IPs of tenant %s: %w", t.TenantID, ctx.Err())
+		case <-timer.C:
+		}
+		delay = min(delay*2, time.Second)
+	}
 }
 
 // claimRequest records the requestId (insert-if-absent) or loads the earlier
@@ -260,10 +284,13 @@ func (s *Service) applyUpdate(ctx context.Context, t *domain.Tenant, req *domain
 				Message: fmt.Sprintf("tenant %s is served from region %q; moving it to %q needs an operator", t.TenantID, t.Region, req.Region)}
 		}
 		if t.LastRequestID == req.RequestID {
-			// Applied already (redelivery); whether admins changed is
-			// not known any more, so the link is re-published and
-			// de-duplicated by its key.
-			return tenantChange{tenant: t, adminsChanged: true}, nil
+			// Applied already (a redelivery, or a concurrent delivery
+			// that won). A record nobody changed since this request
+			// created it was created by it. Whether admins changed is
+			// not known any more, so the link is re-published; its key
+			// de-duplicates it.
+			createdByThis := t.CreatedAt.Equal(t.UpdatedAt)
+			return tenantChange{tenant: t, created: createdByThis, adminsChanged: true}, nil
 		}
 		changes := diff(t, req)
 		before := t.AdminContacts()
