@@ -75,7 +75,7 @@ type MailRecord struct {
 type RevalidationRun struct {
 	RunID       string    `json:"runId"`
 	StartedAt   time.Time `json:"startedAt"`
-	FinishedAt  time.Time `json:"listedAt,omitzero"`
+	FinishedAt  time.Time `json:"finishedAt,omitzero"` // when the fan-out finished
 	Trigger     string    `json:"trigger"`
 	Tenants     int       `json:"tenants"`
 	Batches     int       `json:"batches"`

@@ -173,7 +173,7 @@ func matchesText(t *domain.Tenant, lowerText string) bool {
 }
 
 func normalizeTenantTimes(t *domain.Tenant) {
-	for _, p := range []*time.Time{&t.StatusChanged, &t.InviteIssuedAt, &t.InviteExpiresAt, &t.ConsentedAt, &t.LastCheckAt, &t.CreatedAt, &t.UpdatedAt} {
+	for _, p := range []*time.Time{&t.StatusChanged, &t.InviteIssuedAt, &t.InviteExpiresAt, &t.ConsentedAt, &t.LastCheckAt, &t.CheckFailingSince, &t.CreatedAt, &t.UpdatedAt} {
 		*p = storedTime(*p)
 	}
 }
@@ -207,6 +207,8 @@ func tenantEntity(table string, t *domain.Tenant) *entity {
 		str("LastCheckOutcome", t.LastCheckOutcome).
 		str("LastCheckError", t.LastCheckError).
 		int32("ConsecutiveCheckFailures", t.ConsecutiveCheckFailures).
+		str("LastCheckRunID", t.LastCheckRunID).
+		time("CheckFailingSince", t.CheckFailingSince).
 		time("CreatedAt", t.CreatedAt).
 		time("UpdatedAt", t.UpdatedAt)
 }
@@ -238,6 +240,8 @@ func tenantFromRow(r *row) (*domain.Tenant, error) {
 		LastCheckOutcome:         r.str("LastCheckOutcome"),
 		LastCheckError:           r.str("LastCheckError"),
 		ConsecutiveCheckFailures: r.int("ConsecutiveCheckFailures"),
+		LastCheckRunID:           r.str("LastCheckRunID"),
+		CheckFailingSince:        r.time("CheckFailingSince"),
 		CreatedAt:                r.time("CreatedAt"),
 		UpdatedAt:                r.time("UpdatedAt"),
 		ETag:                     r.etag,

@@ -47,8 +47,22 @@ func fullTenant(id string) *domain.Tenant {
 		LastCheckOutcome:         "degraded",
 		LastCheckError:           "roles missing",
 		ConsecutiveCheckFailures: 3,
+		LastCheckRunID:           "run-20261125T120000Z",
+		CheckFailingSince:        at(8),
 		CreatedAt:                at(6),
 		UpdatedAt:                at(7),
+	}
+}
+
+// fullTenant must set every field, so a field added to domain.Tenant but not
+// to the entity mapping fails the round trip below.
+func TestFullTenantSetsEveryField(t *testing.T) {
+	v := reflect.ValueOf(*fullTenant(tenantID(1)))
+	for i := range v.NumField() {
+		name := v.Type().Field(i).Name
+		if name != "ETag" && v.Field(i).IsZero() {
+			t.Errorf("fullTenant leaves %s unset", name)
+		}
 	}
 }
 
