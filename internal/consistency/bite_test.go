@@ -147,6 +147,7 @@ func allProblems(r repo, settings []config.Setting) []string {
 	p = append(p, checkHost(r)...)
 	p = append(p, checkRoutes(r)...)
 	p = append(p, checkSecrets(r)...)
+	p = append(p, checkAzureYAML(r)...)
 	return p
 }
 
@@ -307,4 +308,16 @@ func TestSampleAllowsOnlyTheAzuriteKey(t *testing.T) {
 	values = fixtureSample(t)
 	values["TableStorage__connectionString"] = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=bm90LXRoZS1henVyaXRlLWtleQ=="
 	wantProblem(t, checkSecrets(loadRepo(writeFixture(t, values))), "local.settings.sample.json", "storage account key")
+}
+
+func TestAzureYAMLDistMustBeThePackageZip(t *testing.T) {
+	t.Parallel()
+	root := writeFixture(t, fixtureSample(t))
+	edit(t, root, "azure.yaml", func(s string) string {
+		s = strings.Replace(s, "dist: dist/onemeeting-cvi.zip", "dist: dist", 1)
+		return strings.Replace(s, "    language: custom\n", "    language: go\n", 1)
+	})
+	problems := checkAzureYAML(loadRepo(root))
+	wantProblem(t, problems, "`dist: dist/onemeeting-cvi.zip`", `got "dist"`)
+	wantProblem(t, problems, "`language: custom`", `got "go"`)
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/onemeeting/cvi-onboarding/internal/config"
+	"github.com/onemeeting/cvi-onboarding/internal/pack"
 )
 
 // configSettings is the handler's declared settings table.
@@ -295,8 +296,8 @@ func checkHost(r repo) []string {
 	if host.CustomHandler == nil {
 		problems = append(problems, `host.json: no "customHandler" section; the host would not start the Go handler`)
 	} else {
-		if p := host.CustomHandler.Description.DefaultExecutablePath; p != "handler" {
-			problems = append(problems, fmt.Sprintf(`host.json: customHandler.description.defaultExecutablePath is %q; set it to "handler", the executable name make package puts in dist/`, p))
+		if p := host.CustomHandler.Description.DefaultExecutablePath; p != pack.HandlerName {
+			problems = append(problems, fmt.Sprintf(`host.json: customHandler.description.defaultExecutablePath is %q; set it to %q, the executable name make package puts in dist/ (internal/pack.HandlerName)`, p, pack.HandlerName))
 		}
 		if !host.CustomHandler.EnableForwardingHttpRequest {
 			problems = append(problems, `host.json: customHandler.enableForwardingHttpRequest must be true: the handlers serve plain HTTP requests on /api/...`)
@@ -329,6 +330,33 @@ func checkHost(r repo) []string {
 		}
 		if in != 1 || out != 1 || other != 0 {
 			problems = append(problems, fmt.Sprintf(`%s: an HTTP function must have exactly one httpTrigger (in) and one http (out) binding and nothing else, or the host silently stops forwarding it as plain HTTP; found %d httpTrigger, %d http out, %d other. Send to queues with the Service Bus SDK instead of output bindings`, f.Path, in, out, other))
+		}
+	}
+	return problems
+}
+
+var yamlFieldRE = regexp.MustCompile(`(?m)^\s+(dist|language|host|project):\s*(\S+)\s*$`)
+
+// checkAzureYAML keeps azd deploying the zip make package builds, as is.
+func checkAzureYAML(r repo) []string {
+	const file = "azure.yaml"
+	if r.AzureYAML == nil {
+		return []string{file + " is missing at the repository root: azd needs it to deploy service api (see docs/operations.md)"}
+	}
+	fields := map[string]string{}
+	for _, m := range yamlFieldRE.FindAllStringSubmatch(string(r.AzureYAML), -1) {
+		fields[m[1]] = strings.Trim(m[2], `"'`)
+	}
+	want := map[string]string{
+		"dist":     "dist/" + pack.ZipName,
+		"language": "custom",
+		"host":     "function",
+		"project":  ".",
+	}
+	var problems []string
+	for _, k := range sortedKeys(want) {
+		if fields[k] != want[k] {
+			problems = append(problems, fmt.Sprintf("%s: service api must have `%s: %s` (got %q): azd must upload the zip make package builds (internal/pack) unchanged, so the handler keeps its executable bit", file, k, want[k], fields[k]))
 		}
 	}
 	return problems

@@ -20,6 +20,7 @@ type repo struct {
 	Functions []function
 	MainBicep string            // infra/main.bicep ("" when missing)
 	Sample    []byte            // local.settings.sample.json (nil when missing)
+	AzureYAML []byte            // azure.yaml (nil when missing)
 	Handlers  map[string][]byte // handlers/*.go without tests
 	Scanned   map[string][]byte // files the secret scan reads
 	Problems  []string          // files that could not be read or parsed
@@ -103,8 +104,9 @@ func loadRepo(root string) repo {
 	if r.Sample != nil {
 		r.Scanned["local.settings.sample.json"] = r.Sample
 	}
-	if b := read("azure.yaml"); b != nil {
-		r.Scanned["azure.yaml"] = b
+	r.AzureYAML = read("azure.yaml")
+	if r.AzureYAML != nil {
+		r.Scanned["azure.yaml"] = r.AzureYAML
 	}
 
 	dirs, err := os.ReadDir(filepath.Join(root, "functions"))
@@ -203,6 +205,10 @@ func TestRepository(t *testing.T) {
 	t.Run("function folders and handler routes match", func(t *testing.T) {
 		t.Parallel()
 		report(t, checkRoutes(r))
+	})
+	t.Run("azure.yaml deploys the packaged zip", func(t *testing.T) {
+		t.Parallel()
+		report(t, checkAzureYAML(r))
 	})
 	t.Run("no secrets in infra or committed settings", func(t *testing.T) {
 		t.Parallel()
