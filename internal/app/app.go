@@ -27,6 +27,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/notify"
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
+	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
 	"github.com/onemeeting/cvi-onboarding/internal/web"
 )
@@ -144,6 +145,11 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 			ReminderDelay: cfg.ConsentReminderDelay, OpsEmails: cfg.OperationsEmails, Now: now, Logger: logger,
 		},
 		Consent: consentSvc,
+		Revalidation: &revalidation.Service{
+			Store: store, Checker: checkerAdapter{checker}, Publisher: pub, OpsEmails: cfg.OperationsEmails,
+			BatchSize: cfg.RevalidationBatchSize, Concurrency: cfg.RevalidationConcurrency, BatchInterval: cfg.RevalidationBatchInterval,
+			AlertAfter: cfg.RevalidationAlertAfter, CheckTimeout: 2 * time.Minute, Now: now, Logger: logger,
+		},
 		Notify: &notify.Service{
 			Store: store, Sender: mailerAdapter{mailer: mailer, from: cfg.MailSender}, Renderer: mails, Links: consentSvc, Publisher: pub,
 			Regions: cfg.Regions, OpsEmails: cfg.OperationsEmails, Lease: 2 * time.Minute, Now: now, Logger: logger,

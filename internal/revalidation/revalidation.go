@@ -74,8 +74,14 @@ func (s *Service) StartRun(ctx context.Context, runID, trigger string) (*domain.
 			return nil
 		}
 		b := domain.RevalidationBatch{SchemaVersion: 1, RunID: runID, Batch: batches, TenantIDs: pending}
-		at := run.StartedAt.Add(time.Duration(batches) * s.BatchInterval)
-		if err := queue.PublishRevalidation(ctx, s.Publisher, []domain.RevalidationBatch{b}, func(int) time.Time { return at }); err != nil {
+		// Batch i waits i intervals, so the checks spread over time and
+		// the app-wide Graph budget shared by all customers is not spent
+		// in one burst. The first batch goes at once.
+		var at func(int) time.Time
+		if delay := time.Duration(batches) * s.BatchInterval; delay > 0 {
+			at = func(int) time.Time { return run.StartedAt.Add(delay) }
+		}
+		if err := queue.PublishRevalidation(ctx, s.Publisher, []domain.RevalidationBatch{b}, at); err != nil {
 			return err
 		}
 		batches++
