@@ -1,0 +1,199 @@
+package adminapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	verrors "github.com/pb33f/libopenapi-validator/errors"
+
+	"github.com/onemeeting/cvi-onboarding/internal/auth"
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
+)
+
+// specDoc is the served document, decoded.
+func specDoc(t *testing.T) map[string]any {
+	t.Helper()
+	raw, err := OpenAPIJSON()
+	if err != nil {
+		t.Fatalf("OpenAPIJSON: %v", err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatalf("served document is not JSON: %v", err)
+	}
+	return doc
+}
+
+var specMethods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+// TestRoutesMatchSpec fails when the route table serves an operation the
+// document lacks, the document describes one the table lacks, or the two
+// disagree on the app role.
+func TestRoutesMatchSpec(t *testing.T) {
+	t.Parallel()
+	doc := specDoc(t)
+	paths, _ := doc["paths"].(map[string]any)
+	inSpec := map[string]string{} // "METHOD path" -> role ("" anonymous)
+	for path, item := range paths {
+		ops, _ := item.(map[string]any)
+		for _, m := range specMethods {
+			op, ok := ops[m].(map[string]any)
+			if !ok {
+				continue
+			}
+			inSpec[strings.ToUpper(m)+" "+path] = operationRole(t, doc, op, strings.ToUpper(m)+" "+path)
+		}
+	}
+	inRoutes := map[string]string{}
+	for _, rt := range routes {
+		inRoutes[rt.method+" "+rt.pattern] = rt.role
+	}
+	for k, role := range inRoutes {
+		specRole, ok := inSpec[k]
+		if !ok {
+			t.Errorf("route %s is served but not in openapi.yaml", k)
+			continue
+		}
+		if specRole != role {
+			t.Errorf("%s: route needs role %q, document says %q", k, role, specRole)
+		}
+	}
+	for k := range inSpec {
+		if _, ok := inRoutes[k]; !ok {
+			t.Errorf("openapi.yaml describes %s, which no route serves", k)
+		}
+	}
+	if len(inRoutes) != len(routes) {
+		t.Errorf("route table has duplicates: %d routes, %d distinct", len(routes), len(inRoutes))
+	}
+}
+
+// operationRole reads the operation's security requirement: [] is
+// anonymous, [{entraId: [role]}] names the role.
+func operationRole(t *testing.T, doc map[string]any, op map[string]any, name string) string {
+	t.Helper()
+	sec, ok := op["security"].([]any)
+	if !ok {
+		t.Errorf("%s has no security requirement of its own", name)
+		return "?"
+	}
+	if len(sec) == 0 {
+		return ""
+	}
+	if len(sec) != 1 {
+		t.Errorf("%s: want one security requirement, got %v", name, sec)
+		return "?"
+	}
+	req, _ := sec[0].(map[string]any)
+	roles, _ := req["entraId"].([]any)
+	if len(req) != 1 || len(roles) != 1 {
+		t.Errorf("%s: want {entraId: [role]}, got %v", name, req)
+		return "?"
+	}
+	return fmt.Sprint(roles[0])
+}
+
+// TestRouteRoles: reads need Tenants.Read, everything else Tenants.ReadWrite;
+// only the document itself is anonymous.
+func TestRouteRoles(t *testing.T) {
+	t.Parallel()
+	for _, rt := range routes {
+		want := auth.RoleReadWrite
+		if rt.method == http.MethodGet {
+			want = auth.RoleRead
+		}
+		if rt.pattern == Prefix+"openapi.json" {
+			want = ""
+		}
+		if rt.role != want {
+			t.Errorf("%s %s: role %q, want %q", rt.method, rt.pattern, rt.role, want)
+		}
+	}
+}
+
+// specValidator builds the libopenapi validator for the served document
+// once per test binary.
+var specValidator = sync.OnceValues(func() (validator.Validator, error) {
+	raw, err := OpenAPIJSON()
+	if err != nil {
+		return nil, err
+	}
+	doc, err := libopenapi.NewDocument(raw)
+	if err != nil {
+		return nil, fmt.Errorf("libopenapi: %w", err)
+	}
+	v, errs := validator.NewValidator(doc)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("build validator: %v", errs)
+	}
+	return v, nil
+})
+
+// TestSpecIsValidOpenAPI31 validates the served document against the
+// OpenAPI 3.1 schema with libopenapi-validator.
+func TestSpecIsValidOpenAPI31(t *testing.T) {
+	t.Parallel()
+	doc := specDoc(t)
+	if v := doc["openapi"]; v != "3.1.0" {
+		t.Fatalf("openapi = %v, want 3.1.0", v)
+	}
+	v, err := specValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, errs := v.ValidateDocument()
+	if !ok || len(errs) > 0 {
+		t.Fatalf("document invalid:\n%s", describeValidation(errs))
+	}
+}
+
+func describeValidation(errs []*verrors.ValidationError) string {
+	var lines []string
+	for _, e := range errs {
+		line := fmt.Sprintf("- %s: %s (line %d)", e.Message, e.Reason, e.SpecLine)
+		for _, s := range e.SchemaValidationErrors {
+			line += fmt.Sprintf("\n    %s %s: %s", s.FieldPath, s.KeywordLocation, s.Reason)
+		}
+		lines = append(lines, line)
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+// TestProvisioningSchemaCopy: the embedded contract names the same fields
+// as the domain decoder, and the served document carries it.
+func TestProvisioningSchemaCopy(t *testing.T) {
+	t.Parallel()
+	var schema struct {
+		Properties map[string]any `json:"properties"`
+	}
+	if err := json.Unmarshal(provisioningSchema, &schema); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for k := range schema.Properties {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	want := domain.ProvisioningFieldNames()
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		t.Errorf("schema fields %v, domain fields %v", names, want)
+	}
+	doc := specDoc(t)
+	served := doc["components"].(map[string]any)["schemas"].(map[string]any)[provisioningSchemaName].(map[string]any)
+	if _, ok := served["properties"].(map[string]any)["adminIps"]; !ok {
+		t.Errorf("served %s is not the provisioning schema: %v", provisioningSchemaName, served)
+	}
+	if _, ok := served["$id"]; ok {
+		t.Errorf("served schema keeps $id")
+	}
+}
