@@ -118,6 +118,18 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("graph consent checker: %w", err)
 	}
+	// Re-validation retries throttled checks itself, outside its Graph
+	// slots, so its client must not sleep on Retry-After while holding one.
+	batchCredOpts := credOpts
+	batchCredOpts.MaxRetries = -1
+	batchCreds, err := graph.NewCredentials(batchCredOpts)
+	if err != nil {
+		return nil, fmt.Errorf("graph credentials for re-validation: %w", err)
+	}
+	batchChecker, err := graph.NewChecker(batchCreds, cfg.GraphBaseURL, domain.RequiredGraphRoles, logger)
+	if err != nil {
+		return nil, fmt.Errorf("graph consent checker for re-validation: %w", err)
+	}
 	mailer, err := graph.NewMailer(creds, cfg.OperatorTenantID, cfg.MailAppID, cfg.GraphBaseURL, logger)
 	if err != nil {
 		return nil, fmt.Errorf("graph mailer: %w", err)
@@ -146,7 +158,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		},
 		Consent: consentSvc,
 		Revalidation: &revalidation.Service{
-			Store: store, Checker: checkerAdapter{checker}, Publisher: pub, OpsEmails: cfg.OperationsEmails,
+			Store: store, Checker: checkerAdapter{batchChecker}, Publisher: pub, OpsEmails: cfg.OperationsEmails,
 			BatchSize: cfg.RevalidationBatchSize, Concurrency: cfg.RevalidationConcurrency, BatchInterval: cfg.RevalidationBatchInterval,
 			AlertAfter: cfg.RevalidationAlertAfter, CheckTimeout: 2 * time.Minute, Now: now, Logger: logger,
 		},

@@ -6,6 +6,7 @@ package domain
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code classifies an error. Handlers map codes to HTTP statuses in one place;
@@ -90,6 +91,16 @@ func ErrorField(err error) string {
 // IsTransient reports whether retrying later may succeed.
 func IsTransient(err error) bool {
 	return ErrorCode(err) == CodeUnavailable
+}
+
+// RetryAfter returns the wait a transient error's server asked for (an error
+// in the chain with a RetryAfter() method), 0 if none.
+func RetryAfter(err error) time.Duration {
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) {
+		return ra.RetryAfter()
+	}
+	return 0
 }
 
 // Errors collects several field errors so a caller sees every problem at once.

@@ -93,7 +93,7 @@ func (c *clock) Advance(d time.Duration) {
 
 // stack is one isolated service instance.
 type stack struct {
-	t      *testing.T
+	t      testing.TB
 	cfg    *config.Config
 	app    *app.App
 	host   *devhost.Host
@@ -150,7 +150,7 @@ func newTenantID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-func newStack(t *testing.T, o stackOptions) *stack {
+func newStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -244,7 +244,7 @@ func newStack(t *testing.T, o stackOptions) *stack {
 }
 
 // testWriter sends service logs to the test log.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
@@ -308,7 +308,12 @@ func (s *stack) runFunction(name, input string) {
 
 func (s *stack) waitIdle() {
 	s.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	s.waitIdleFor(60 * time.Second)
+}
+
+func (s *stack) waitIdleFor(d time.Duration) {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	if err := s.host.WaitIdle(ctx); err != nil {
 		s.t.Fatalf("host not idle: %v", err)

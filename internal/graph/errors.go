@@ -65,6 +65,9 @@ type retryAfterError struct {
 func (e *retryAfterError) Error() string { return e.err.Error() }
 func (e *retryAfterError) Unwrap() error { return e.err }
 
+// RetryAfter lets domain.RetryAfter read the wait without importing this package.
+func (e *retryAfterError) RetryAfter() time.Duration { return e.after }
+
 // RetryAfter is the server's Retry-After carried by a transient error, 0 if none.
 func RetryAfter(err error) time.Duration {
 	var ra *retryAfterError

@@ -32,10 +32,29 @@ type Service struct {
 	BatchInterval time.Duration
 	// AlertAfter consecutive transient failures (in distinct runs) alert ops.
 	AlertAfter int
-	// CheckTimeout bounds one tenant's check.
+	// CheckTimeout bounds one tenant's check attempt.
 	CheckTimeout time.Duration
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// Attempts per tenant and run for transient failures (default 3); the
+	// wait between attempts (the server's Retry-After, else a short
+	// back-off) is spent outside the Graph slots.
+	Attempts int
+	Now      func() time.Time
+	Logger   *slog.Logger
+
+	slotsOnce sync.Once
+	slots     chan struct{}
+}
+
+// maxRetryWait bounds an in-run wait for Retry-After; longer waits leave the
+// tenant to the next run.
+const maxRetryWait = 30 * time.Second
+
+// graphSlots is the process-wide limit on concurrent consent checks: batches
+// the host runs side by side share it, so Graph never sees more than
+// Concurrency requests from one instance.
+func (s *Service) graphSlots() chan struct{} {
+	s.slotsOnce.Do(func() { s.slots = make(chan struct{}, max(1, s.Concurrency)) })
+	return s.slots
 }
 
 // listPageSize is how many tenants one listing call returns; memory stays
@@ -147,13 +166,12 @@ func (s *Service) HandleBatch(ctx context.Context, body []byte) (BatchResult, er
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	sem := make(chan struct{}, max(1, s.Concurrency))
+	// One goroutine per tenant (a batch is small and bounded); the Graph
+	// slots bound the actual concurrency.
 	for _, id := range b.TenantIDs {
-		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { <-sem }()
 			out, err := s.CheckTenant(ctx, id, CheckOptions{RunID: b.RunID, LowPriority: true, Actor: "system:revalidation"})
 			mu.Lock()
 			defer mu.Unlock()
@@ -239,13 +257,7 @@ func (s *Service) CheckTenant(ctx context.Context, tenantID string, o CheckOptio
 		out.Skipped, out.SkipReason = true, "tenant is "+string(t.Status)
 		return out, nil
 	}
-	checkCtx := ctx
-	if s.CheckTimeout > 0 {
-		var cancel context.CancelFunc
-		checkCtx, cancel = context.WithTimeout(ctx, s.CheckTimeout)
-		defer cancel()
-	}
-	check, err := s.Checker.CheckConsent(checkCtx, t.TenantID, t.AppID, domain.CheckOptions{LowPriority: o.LowPriority})
+	check, err := s.checkWithRetries(ctx, t, o)
 	if err != nil {
 		if ctx.Err() != nil {
 			return out, ctx.Err()
@@ -262,6 +274,51 @@ func (s *Service) CheckTenant(ctx context.Context, tenantID string, o CheckOptio
 	}
 	out.Check = &check
 	return s.apply(ctx, t, check, o, out)
+}
+
+// checkWithRetries runs the consent check in a Graph slot, retrying
+// transient failures after the server's Retry-After without holding a slot.
+func (s *Service) checkWithRetries(ctx context.Context, t *domain.Tenant, o CheckOptions) (domain.ConsentCheck, error) {
+	attempts := s.Attempts
+	if attempts <= 0 {
+		attempts = 3
+	}
+	for attempt := 1; ; attempt++ {
+		check, err := s.checkInSlot(ctx, t, o)
+		if err == nil || !domain.IsTransient(err) || attempt >= attempts || ctx.Err() != nil {
+			return check, err
+		}
+		wait := domain.RetryAfter(err)
+		if wait == 0 {
+			wait = time.Duration(attempt) * 500 * time.Millisecond
+		}
+		if wait > maxRetryWait {
+			return check, err
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return check, err
+		case <-timer.C:
+		}
+	}
+}
+
+func (s *Service) checkInSlot(ctx context.Context, t *domain.Tenant, o CheckOptions) (domain.ConsentCheck, error) {
+	slots := s.graphSlots()
+	select {
+	case slots <- struct{}{}:
+	case <-ctx.Done():
+		return domain.ConsentCheck{}, ctx.Err()
+	}
+	defer func() { <-slots }()
+	if s.CheckTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.CheckTimeout)
+		defer cancel()
+	}
+	return s.Checker.CheckConsent(ctx, t.TenantID, t.AppID, domain.CheckOptions{LowPriority: o.LowPriority})
 }
 
 // targetStatus maps a definitive check to the status it means for t, or ""
