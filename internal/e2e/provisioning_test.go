@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -264,12 +263,5 @@ func TestSecondRequestUpdatesWithoutNewKey(t *testing.T) {
 	ids, err := s.app.Store.TenantsAllowingIP(context.Background(), mustAddr("203.0.113.9"))
 	if err != nil || len(ids) != 1 || ids[0] != id {
 		t.Errorf("IP index after update = %v, %v", ids, err)
-	}
-}
-
-func decodeJSON(t testing.TB, b []byte, v any) {
-	t.Helper()
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -23,13 +23,6 @@ func (s *stack) consentedTenant(id string) {
 	s.waitIdle()
 }
 
-// tick fires the timer as the host would, then waits for every batch.
-func (s *stack) tick() {
-	s.t.Helper()
-	s.runFunction("RevalidateConsent", "")
-	s.waitIdle()
-}
-
 func kinds(mails []sandbox.SentMail) map[string]int {
 	out := map[string]int{}
 	for _, m := range mails {
