@@ -91,10 +91,11 @@ func Screenshot(t testing.TB, ctx context.Context, name string) string {
 	return path
 }
 
-// BodyText returns the visible text of the page.
+// BodyText returns the visible text of the page ("" while a navigation has
+// no body yet).
 func BodyText(t testing.TB, ctx context.Context) string {
 	t.Helper()
-	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
 	if err != nil {
 		t.Fatalf("read page text: %v", err)
 	}
