@@ -1,7 +1,9 @@
 package adminapi
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"fmt"
 	"net/http"
 	"slices"
@@ -195,5 +197,48 @@ func TestProvisioningSchemaCopy(t *testing.T) {
 	}
 	if _, ok := served["$id"]; ok {
 		t.Errorf("served schema keeps $id")
+	}
+}
+
+// TestResponseCheckCatchesDrift proves the per-response spec check the
+// integration tests run is live: undocumented fields, missing fields and
+// wrong media types fail it.
+func TestResponseCheckCatchesDrift(t *testing.T) {
+	t.Parallel()
+	v, err := specValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "3f2b8c1e-6d4a-4b7e-9a51-2c0d7e8f9a10"
+	tenant := viewTenant(&domain.Tenant{TenantID: id, Status: domain.StatusProvisioned, CustomerName: "Contoso", Region: "eu",
+		AppID: id, TenantKey: "123456789@eu.example", TenantKeyCode: "123456789", InstructionURI: "https://join.example/eu/123456789", ETag: "x"})
+	good, _ := json.Marshal(tenant)
+	var withSecret map[string]any
+	_ = json.Unmarshal(good, &withSecret)
+	withSecret["inviteHash"] = "abc"
+	leaky, _ := json.Marshal(withSecret)
+	delete(withSecret, "inviteHash")
+	delete(withSecret, "tenantKey")
+	missing, _ := json.Marshal(withSecret)
+	cases := []struct {
+		name, contentType string
+		body              []byte
+		ok                bool
+	}{
+		{"documented tenant", "application/json", good, true},
+		{"undocumented field", "application/json", leaky, false},
+		{"required field missing", "application/json", missing, false},
+		{"problem instead of tenant", "application/problem+json", []byte(`{"type":"urn:x","title":"t","status":200}`), false},
+	}
+	for _, tc := range cases {
+		req, _ := http.NewRequest(http.MethodGet, "/api/admin/tenants/"+id, nil)
+		resp := &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {tc.contentType}, "Etag": {`"eA"`}},
+			Body: io.NopCloser(bytes.NewReader(tc.body))}
+		specMu.Lock()
+		ok, errs := v.ValidateHttpResponse(req, resp)
+		specMu.Unlock()
+		if ok != tc.ok {
+			t.Errorf("%s: valid=%v, want %v\n%s", tc.name, ok, tc.ok, describeValidation(errs))
+		}
 	}
 }
