@@ -10,7 +10,13 @@
 // error codes map to HTTP statuses in statusOf only.
 //
 // The route table (routes) is the single source of truth: it builds the mux
-// and the tests compare it with openapi.yaml in both directions.
+// and the tests compare it with openapi.yaml in both directions (paths there
+// are relative to its one server URL, which must equal Prefix).
+//
+// The OpenAPI document is authored as openapi.yaml (embedded, with the
+// provisioning v1 JSON Schema spliced in from provisioning.v1.schema.json)
+// and served as JSON, without authentication, at GET /api/admin/openapi.json.
+// OpenAPIJSON returns the same bytes for tooling.
 package adminapi
 
 import (

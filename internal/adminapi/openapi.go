@@ -40,7 +40,8 @@ func OpenAPIJSON() ([]byte, error) {
 		return nil, fmt.Errorf("parse provisioning.v1.schema.json: %w", err)
 	}
 	// $id would make the embedded schema a separate resource with its own
-	// base URI; $schema is implied by the document's jsonSchemaDialect.
+	// base URI; $schema is redundant (OpenAPI 3.1's default dialect is
+	// JSON Schema 2020-12 plus OpenAPI's vocabulary).
 	delete(schema, "$id")
 	delete(schema, "$schema")
 	components, _ := root["components"].(map[string]any)

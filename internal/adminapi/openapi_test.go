@@ -43,8 +43,17 @@ func TestRoutesMatchSpec(t *testing.T) {
 	t.Parallel()
 	doc := specDoc(t)
 	paths, _ := doc["paths"].(map[string]any)
+	servers, _ := doc["servers"].([]any)
+	if len(servers) != 1 {
+		t.Fatalf("want one server (the base path), got %v", servers)
+	}
+	base := fmt.Sprint(servers[0].(map[string]any)["url"])
+	if base+"/" != Prefix {
+		t.Fatalf("server url %q does not match Prefix %q", base, Prefix)
+	}
 	inSpec := map[string]string{} // "METHOD path" -> role ("" anonymous)
 	for path, item := range paths {
+		path = base + path
 		ops, _ := item.(map[string]any)
 		for _, m := range specMethods {
 			op, ok := ops[m].(map[string]any)
