@@ -27,12 +27,14 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
+	"github.com/onemeeting/cvi-onboarding/internal/azurite"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
 
@@ -80,11 +82,23 @@ var prefixPattern = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9]{0,46})?$`)
 // runs and Azurite need the explicit AccountName/AccountKey/TableEndpoint
 // form; aztables cannot parse UseDevelopmentStorage=true).
 func NewFromConnectionString(conn string, opts Options) (*Store, error) {
+	conn = expandDevelopmentStorage(conn)
 	svc, err := aztables.NewServiceClientFromConnectionString(conn, clientOptions(opts))
 	if err != nil {
 		return nil, domain.Wrap(domain.CodeInvalid, err, "table storage connection string")
 	}
 	return newStore(svc, opts)
+}
+
+// expandDevelopmentStorage turns the emulator shorthand, which aztables
+// cannot parse, into Azurite's explicit form on its default table port, so
+// settings files never need to carry the (well-known) emulator key.
+func expandDevelopmentStorage(conn string) string {
+	if !strings.EqualFold(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(conn), ";")), "UseDevelopmentStorage=true") {
+		return conn
+	}
+	return "DefaultEndpointsProtocol=http;AccountName=" + azurite.AccountName + ";AccountKey=" + azurite.AccountKey +
+		";TableEndpoint=http://127.0.0.1:10002/" + azurite.AccountName + ";"
 }
 
 // NewFromServiceURL connects to https://<account>.table.core.windows.net
