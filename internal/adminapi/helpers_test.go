@@ -354,6 +354,7 @@ type request struct {
 	body         []byte
 	contentType  string // default application/json when there is a body
 	noType       bool   // send no Content-Type at all
+	chunked      bool   // send the body without Content-Length
 	header       http.Header
 	noSpecCheck  bool // the response is deliberately outside the document
 }
@@ -381,6 +382,9 @@ func (e *env) do(rq request) response {
 	var body io.Reader
 	if rq.body != nil {
 		body = bytes.NewReader(rq.body)
+		if rq.chunked {
+			body = io.MultiReader(body) // hides the length from net/http
+		}
 	}
 	req, err := http.NewRequestWithContext(context.Background(), rq.method, e.srv.URL+rq.path, body)
 	if err != nil {

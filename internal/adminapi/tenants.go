@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -24,9 +25,14 @@ func (a *API) createTenant(c *call) error {
 	}
 	if res.Outcome == provisioning.OutcomeReplay {
 		// The service audits what it changes; a replay changes nothing,
-		// but the operator's call is still on record.
+		// but the operator's call is still on record. The body was
+		// valid, so its requestId decodes.
+		var req struct {
+			RequestID string `json:"requestId"`
+		}
+		_ = json.Unmarshal(c.body, &req)
 		a.audit(c, domain.AuditEvent{TenantID: t.TenantID, Action: "tenant.provisioning-replayed",
-			Details: map[string]string{"requestId": t.LastRequestID}})
+			Details: map[string]string{"requestId": req.RequestID}})
 	}
 	c.w.Header().Set("Location", Prefix+"tenants/"+t.TenantID)
 	c.w.Header().Set("ETag", httpETag(t.ETag))

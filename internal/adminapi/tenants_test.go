@@ -67,6 +67,11 @@ func TestCreateTenantAndReplay(t *testing.T) {
 			t.Errorf("event %s by %q (%q)", ev.Action, ev.Actor, ev.ActorName)
 		}
 	}
+	for _, ev := range e.events(id) {
+		if ev.Action == "tenant.provisioning-replayed" && ev.Details["requestId"] != "CRM-2026-0001" {
+			t.Errorf("replay event names request %q", ev.Details["requestId"])
+		}
+	}
 	for _, want := range []string{"tenant.provisioned", "tenant.provisioning-replayed", "tenant.updated"} {
 		if !slices.Contains(actions, want) {
 			t.Errorf("audit lacks %s: %v", want, actions)
@@ -104,6 +109,7 @@ func TestCreateTenantRejectsBadBodies(t *testing.T) {
 	big := bytes.Repeat([]byte(" "), MaxBodyBytes+1)
 	copy(big, `{"a":1}`)
 	post(big, "").problem(t, http.StatusRequestEntityTooLarge)
+	e.do(request{method: "POST", path: "/api/admin/tenants", token: e.writerToken, body: big, chunked: true}).problem(t, http.StatusRequestEntityTooLarge)
 	// Exactly at the cap is read and judged as JSON (400, not 413).
 	atCap := bytes.Repeat([]byte(" "), MaxBodyBytes)
 	copy(atCap, `{}`)
