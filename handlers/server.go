@@ -32,6 +32,8 @@ type Deps struct {
 	Notify       *notify.Service
 	Revalidation *revalidation.Service
 	Pages        *web.Renderer
+	// Admin serves /api/admin/ (the AdminApi function's catch-all route).
+	Admin http.Handler
 }
 
 // Server routes requests to the function handlers.
@@ -64,6 +66,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/adminconsent/callback", s.handleConsentCallback())
 	s.mux.Handle("GET /api/join/{code}", s.handleJoin())
 	s.mux.Handle("GET /api/assets/{name}", s.Pages.AssetHandler())
+	s.mux.Handle("/api/admin/{path...}", s.Admin)
 	s.mux.Handle("POST /ProvisionTenant", s.handleProvisionTenant())
 	s.mux.Handle("POST /SendEmail", s.handleSendEmail())
 	s.mux.Handle("POST /RevalidateConsent", s.handleRevalidateConsent())

@@ -19,6 +19,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/onemeeting/cvi-onboarding/handlers"
+	"github.com/onemeeting/cvi-onboarding/internal/adminapi"
+	"github.com/onemeeting/cvi-onboarding/internal/auth"
 	"github.com/onemeeting/cvi-onboarding/internal/config"
 	"github.com/onemeeting/cvi-onboarding/internal/consent"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
@@ -150,18 +152,42 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		LinkTTL: cfg.ConsentLinkTTL, VerifyTimeout: cfg.ConsentVerifyTimeout, RecheckDelay: 2 * time.Minute,
 		Now: now, Logger: logger,
 	}
+	ipPolicy := domain.IPPolicy{AllowPrivate: cfg.AllowPrivateAdminIPs}
+	provisioningSvc := &provisioning.Service{
+		Store: store, Publisher: pub, Regions: cfg.Regions, IPPolicy: ipPolicy,
+		ReminderDelay: cfg.ConsentReminderDelay, OpsEmails: cfg.OperationsEmails, Now: now, Logger: logger,
+	}
+	revalidationSvc := &revalidation.Service{
+		Store: store, Checker: checkerAdapter{batchChecker}, Publisher: pub, OpsEmails: cfg.OperationsEmails,
+		BatchSize: cfg.RevalidationBatchSize, Concurrency: cfg.RevalidationConcurrency, BatchInterval: cfg.RevalidationBatchInterval,
+		AlertAfter: cfg.RevalidationAlertAfter, CheckTimeout: 2 * time.Minute, Now: now, Logger: logger,
+	}
+	audiences := []string{cfg.AdminAPIAudience}
+	if cfg.AdminAPIClientID != "" {
+		audiences = append(audiences, cfg.AdminAPIClientID)
+	}
+	validator, err := auth.NewValidator(auth.Config{
+		Issuer:     cfg.AuthorityHost + cfg.OperatorTenantID + "/v2.0",
+		Audiences:  audiences,
+		JWKSURL:    cfg.AuthorityHost + cfg.OperatorTenantID + "/discovery/v2.0/keys",
+		HTTPClient: identityClient,
+		Logger:     logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("admin API token validation: %w", err)
+	}
+	admin, err := adminapi.New(adminapi.Deps{
+		Store: store, Auth: validator, Provisioning: provisioningSvc, Consent: consentSvc, Revalidation: revalidationSvc,
+		Publisher: pub, IPPolicy: ipPolicy, Regions: cfg.Regions, Now: now, Logger: logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("admin API: %w", err)
+	}
 	srv := handlers.New(handlers.Deps{
-		Config: cfg, Store: store, Logger: logger, Now: now, Version: o.Version, Pages: pages,
-		Provisioning: &provisioning.Service{
-			Store: store, Publisher: pub, Regions: cfg.Regions, IPPolicy: domain.IPPolicy{AllowPrivate: cfg.AllowPrivateAdminIPs},
-			ReminderDelay: cfg.ConsentReminderDelay, OpsEmails: cfg.OperationsEmails, Now: now, Logger: logger,
-		},
-		Consent: consentSvc,
-		Revalidation: &revalidation.Service{
-			Store: store, Checker: checkerAdapter{batchChecker}, Publisher: pub, OpsEmails: cfg.OperationsEmails,
-			BatchSize: cfg.RevalidationBatchSize, Concurrency: cfg.RevalidationConcurrency, BatchInterval: cfg.RevalidationBatchInterval,
-			AlertAfter: cfg.RevalidationAlertAfter, CheckTimeout: 2 * time.Minute, Now: now, Logger: logger,
-		},
+		Config: cfg, Store: store, Logger: logger, Now: now, Version: o.Version, Pages: pages, Admin: admin,
+		Provisioning: provisioningSvc,
+		Consent:      consentSvc,
+		Revalidation: revalidationSvc,
 		Notify: &notify.Service{
 			Store: store, Sender: mailerAdapter{mailer: mailer, from: cfg.MailSender}, Renderer: mails, Links: consentSvc, Publisher: pub,
 			Regions: cfg.Regions, OpsEmails: cfg.OperationsEmails, Lease: 2 * time.Minute, Now: now, Logger: logger,

@@ -369,6 +369,9 @@ type OperatorClaims struct {
 	PreferredUsername string
 	Roles             []string
 	Scopes            string // scp, space-separated; omitted when empty
+	// ClientAppID is azp, the client that asked for the token; default the
+	// Azure CLI, which operators use (az account get-access-token).
+	ClientAppID string
 
 	Issuer    string    // default Issuer(OperatorTenantID)
 	Audience  string    // default Options.AdminAPIAudience
@@ -380,6 +383,7 @@ type OperatorClaims struct {
 
 type operatorTokenClaims struct {
 	Aud               string   `json:"aud"`
+	Azp               string   `json:"azp"`
 	Iss               string   `json:"iss"`
 	Iat               int64    `json:"iat"`
 	Nbf               int64    `json:"nbf"`
@@ -397,6 +401,9 @@ type operatorTokenClaims struct {
 
 // MintOperatorToken signs an RS256 access token for the admin API, verifiable
 // with the operator tenant's JWKS.
+// azureCLIAppID is the Azure CLI's well-known public client ID.
+const azureCLIAppID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+
 func (s *Sandbox) MintOperatorToken(p OperatorClaims) (string, error) {
 	iat := p.IssuedAt
 	if iat.IsZero() {
@@ -413,7 +420,10 @@ func (s *Sandbox) MintOperatorToken(p OperatorClaims) (string, error) {
 	c := operatorTokenClaims{
 		Aud: p.Audience, Iss: p.Issuer, Iat: iat.Unix(), Nbf: nbf.Unix(), Exp: exp.Unix(),
 		Name: p.Name, OID: p.OID, PreferredUsername: p.PreferredUsername, Roles: p.Roles, Scp: p.Scopes,
-		TID: p.TenantID, UTI: newGUID()[:22], Ver: "2.0",
+		TID: p.TenantID, UTI: newGUID()[:22], Ver: "2.0", Azp: p.ClientAppID,
+	}
+	if c.Azp == "" {
+		c.Azp = azureCLIAppID
 	}
 	if c.Aud == "" {
 		c.Aud = s.adminAudience
