@@ -16,12 +16,12 @@ import (
 // baseline also shows the Bicep serves the complete app.
 
 var fixtureFunctions = map[string]string{
-	"AdminConsent":      `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","authLevel":"anonymous","methods":["get"],"route":"adminconsent"},{"type":"http","direction":"out","name":"res"}]}`,
-	"ConsentCallback":   `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","authLevel":"anonymous","methods":["get"],"route":"adminconsent/callback"},{"type":"http","direction":"out","name":"res"}]}`,
-	"AdminApi":          `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","authLevel":"anonymous","methods":["get","post","delete"],"route":"admin/{*path}"},{"type":"http","direction":"out","name":"res"}]}`,
-	"JoinInstructions":  `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","authLevel":"anonymous","methods":["get"],"route":"join/{code}"},{"type":"http","direction":"out","name":"res"}]}`,
-	"Health":            `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","authLevel":"anonymous","methods":["get"],"route":"healthz"},{"type":"http","direction":"out","name":"res"}]}`,
-	"Assets":            `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","authLevel":"anonymous","methods":["get"],"route":"assets/{*path}"},{"type":"http","direction":"out","name":"res"}]}`,
+	"AdminConsent":      `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","authLevel":"anonymous","methods":["get"],"route":"api/adminconsent"},{"type":"http","direction":"out","name":"res"}]}`,
+	"ConsentCallback":   `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","authLevel":"anonymous","methods":["get"],"route":"api/adminconsent/callback"},{"type":"http","direction":"out","name":"res"}]}`,
+	"AdminApi":          `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","authLevel":"anonymous","methods":["get","post","delete"],"route":"api/admin/{*path}"},{"type":"http","direction":"out","name":"res"}]}`,
+	"JoinInstructions":  `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","authLevel":"anonymous","methods":["get"],"route":"api/join/{code}"},{"type":"http","direction":"out","name":"res"}]}`,
+	"Health":            `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","authLevel":"anonymous","methods":["get"],"route":"api/healthz"},{"type":"http","direction":"out","name":"res"}]}`,
+	"Assets":            `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","authLevel":"anonymous","methods":["get"],"route":"api/assets/{*path}"},{"type":"http","direction":"out","name":"res"}]}`,
 	"ProvisionTenant":   `{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"msg","queueName":"provisioning","connection":"ServiceBusConnection"}]}`,
 	"SendEmail":         `{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"msg","queueName":"email","connection":"ServiceBusConnection"}]}`,
 	"RevalidateBatch":   `{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"msg","queueName":"revalidation","connection":"ServiceBusConnection"}]}`,

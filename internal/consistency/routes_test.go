@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode"
 )
 
 // handlerRoute is one pattern registered on the handler's ServeMux.
@@ -294,6 +295,11 @@ func checkRoutes(r repo) []string {
 		if trig.Route != nil {
 			route = strings.Trim(*trig.Route, "/")
 		}
+		// The host refuses any route text starting with "admin" or
+		// "runtime" (its own API), whatever the routePrefix.
+		if lower := strings.ToLower(route); strings.HasPrefix(lower, "admin") || strings.HasPrefix(lower, "runtime") {
+			problems = append(problems, fmt.Sprintf("%s: route %q starts with a name the Functions host reserves (admin, runtime) and would be refused at start; set routePrefix to \"\" in host.json and write the route as \"api/%s\"", f.Path, route, route))
+		}
 		path := "/" + strings.Trim(prefix+"/"+route, "/")
 		var methods []string
 		for _, m := range trig.Methods {
@@ -349,7 +355,10 @@ func checkRoutes(r repo) []string {
 			continue // the host's readiness probe (GET /)
 		}
 		segs := strings.Split(strings.Trim(h.Path, "/"), "/")
-		isInvocation := len(segs) == 1 && !strings.HasPrefix(segs[0], "{") && (prefix == "" && invoked[segs[0]] || prefix != "" && !strings.EqualFold(segs[0], prefix))
+		// With an empty routePrefix, a one-segment POST route named like a
+		// function folder (upper-case first letter) is an invocation route.
+		looksInvoked := invoked[segs[0]] || (h.Method == "POST" && segs[0] != "" && unicode.IsUpper(rune(segs[0][0])))
+		isInvocation := len(segs) == 1 && !strings.HasPrefix(segs[0], "{") && (prefix == "" && looksInvoked || prefix != "" && !strings.EqualFold(segs[0], prefix))
 		if isInvocation {
 			switch {
 			case !invoked[segs[0]]:

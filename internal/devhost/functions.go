@@ -377,6 +377,12 @@ func parseFunction(name, file string, raw []byte, res settingResolver, logger *s
 			if route == "" {
 				route = name // host default
 			}
+			// The host reserves its own route space by a plain prefix test
+			// on the route (not on routePrefix + route), so "adminconsent"
+			// is refused as well as "admin/...".
+			if r := strings.ToLower(strings.Trim(route, "/")); strings.HasPrefix(r, "admin") || strings.HasPrefix(r, "runtime") {
+				return nil, fmt.Errorf("%s: route %q conflicts with the Functions host's built-in routes (a route may not start with \"admin\" or \"runtime\")", where, route)
+			}
 			tmpl, err := parseRouteTemplate(route)
 			if err != nil {
 				return nil, fmt.Errorf("%s: route %q: %w", where, route, err)
