@@ -1,8 +1,6 @@
 package adminapi
 
 import (
-	"encoding/json"
-	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -67,113 +65,12 @@ func decodeTenantPatch(body []byte, ips domain.IPPolicy) (tenantPatch, error) {
 		p.primaryDomain = &d
 	}
 	if raw, ok := obj["contacts"]; ok {
-		p.contacts = decodeContacts(raw, add)
+		p.contacts = domain.DecodeContacts(raw, add)
 	}
 	if raw, ok := obj["allowedIps"]; ok {
-		p.allowedIPs = decodeAllowedIPs(raw, ips, add)
+		p.allowedIPs = domain.DecodeAllowedIPs("allowedIps", raw, ips, add)
 	}
 	return p, errs.Err()
-}
-
-func decodeContacts(raw json.RawMessage, add func(error)) []domain.Contact {
-	var items []json.RawMessage
-	if isNull(raw) || json.Unmarshal(raw, &items) != nil {
-		add(domain.FieldError("contacts", "must be an array of contacts"))
-		return []domain.Contact{}
-	}
-	if len(items) < 1 || len(items) > 10 {
-		add(domain.FieldError("contacts", "must hold 1 to 10 contacts, not %d", len(items)))
-		return []domain.Contact{}
-	}
-	out := []domain.Contact{}
-	valid := true
-	for i, item := range items {
-		prefix := fmt.Sprintf("contacts[%d]", i)
-		obj, err := decodeObject(item)
-		if err != nil {
-			add(domain.FieldError(prefix, "must be an object with email, role and optional name"))
-			valid = false
-			continue
-		}
-		for _, e := range unknownFields(obj, "name", "email", "role") {
-			e.Field = prefix + "." + e.Field
-			add(e)
-			valid = false
-		}
-		var c domain.Contact
-		if raw, ok := obj["name"]; ok {
-			s, err := decodeString(prefix+".name", raw)
-			if err == nil {
-				err = domain.ValidateText(prefix+".name", s, 0, 200)
-			}
-			if err != nil {
-				add(err)
-				valid = false
-			}
-			c.Name = strings.TrimSpace(s)
-		}
-		if raw, ok := obj["email"]; !ok {
-			add(domain.FieldError(prefix+".email", "is required"))
-			valid = false
-		} else if s, err := decodeString(prefix+".email", raw); err != nil {
-			add(err)
-			valid = false
-		} else if c.Email, err = domain.NormalizeEmail(prefix+".email", s); err != nil {
-			add(err)
-			valid = false
-		}
-		if raw, ok := obj["role"]; !ok {
-			add(domain.FieldError(prefix+".role", "is required"))
-			valid = false
-		} else if s, err := decodeString(prefix+".role", raw); err != nil {
-			add(err)
-			valid = false
-		} else if r := domain.ContactRole(s); r != domain.RoleAdmin && r != domain.RoleTechnical && r != domain.RoleBilling {
-			add(domain.FieldError(prefix+".role", "must be one of admin, technical, billing"))
-			valid = false
-		} else {
-			c.Role = r
-		}
-		out = append(out, c)
-	}
-	if valid && !slices.ContainsFunc(out, func(c domain.Contact) bool { return c.Role == domain.RoleAdmin }) {
-		add(domain.FieldError("contacts", "must keep at least one contact with role admin (they receive the consent link)"))
-	}
-	return out
-}
-
-func decodeAllowedIPs(raw json.RawMessage, ips domain.IPPolicy, add func(error)) []netip.Prefix {
-	var items []json.RawMessage
-	if isNull(raw) || json.Unmarshal(raw, &items) != nil {
-		add(domain.FieldError("allowedIps", "must be an array of IP addresses or CIDR ranges"))
-		return []netip.Prefix{}
-	}
-	if len(items) < 1 || len(items) > 20 {
-		add(domain.FieldError("allowedIps", "must hold 1 to 20 entries, not %d", len(items)))
-		return []netip.Prefix{}
-	}
-	out := []netip.Prefix{}
-	for i, item := range items {
-		field := fmt.Sprintf("allowedIps[%d]", i)
-		s, err := decodeString(field, item)
-		if err != nil {
-			add(err)
-			continue
-		}
-		if len(s) > 49 {
-			add(domain.FieldError(field, "must be at most 49 characters"))
-			continue
-		}
-		p, err := ips.ParseAllowedIP(field, s)
-		if err != nil {
-			add(err)
-			continue
-		}
-		if !slices.Contains(out, p) {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // apply writes the patch into t and returns what changed, for the audit.

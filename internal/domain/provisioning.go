@@ -131,10 +131,10 @@ func DecodeProvisioningRequest(body []byte, ips IPPolicy, knownRegion func(strin
 		}
 	}
 	if raw, ok := obj["adminIps"]; ok {
-		req.AdminIPs = decodeAdminIPs(raw, ips, add)
+		req.AdminIPs = DecodeAllowedIPs("adminIps", raw, ips, add)
 	}
 	if raw, ok := obj["contacts"]; ok {
-		req.Contacts = decodeContacts(raw, add)
+		req.Contacts = DecodeContacts(raw, add)
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
@@ -142,19 +142,22 @@ func DecodeProvisioningRequest(body []byte, ips IPPolicy, knownRegion func(strin
 	return req, nil
 }
 
-func decodeAdminIPs(raw json.RawMessage, ips IPPolicy, add func(error)) []netip.Prefix {
+// DecodeAllowedIPs decodes a JSON array of 1–20 IP addresses or CIDR ranges
+// (the contract's adminIps; the admin API's allowedIps), reporting each
+// problem to add with its field. Duplicates are dropped.
+func DecodeAllowedIPs(name string, raw json.RawMessage, ips IPPolicy, add func(error)) []netip.Prefix {
 	var items []json.RawMessage
 	if json.Unmarshal(raw, &items) != nil || items == nil {
-		add(FieldError("adminIps", "must be an array of IP addresses or CIDR ranges"))
+		add(FieldError(name, "must be an array of IP addresses or CIDR ranges"))
 		return nil
 	}
 	if len(items) < 1 || len(items) > 20 {
-		add(FieldError("adminIps", "must hold 1 to 20 entries, not %d", len(items)))
+		add(FieldError(name, "must hold 1 to 20 entries, not %d", len(items)))
 		return nil
 	}
 	var out []netip.Prefix
 	for i, item := range items {
-		field := fmt.Sprintf("adminIps[%d]", i)
+		field := fmt.Sprintf("%s[%d]", name, i)
 		s, err := decodeString(field, item)
 		if err != nil {
 			add(err)
@@ -176,7 +179,9 @@ func decodeAdminIPs(raw json.RawMessage, ips IPPolicy, add func(error)) []netip.
 	return out
 }
 
-func decodeContacts(raw json.RawMessage, add func(error)) []Contact {
+// DecodeContacts decodes a JSON array of 1–10 contacts of which at least one
+// is an admin, reporting each problem to add with its field.
+func DecodeContacts(raw json.RawMessage, add func(error)) []Contact {
 	var items []json.RawMessage
 	if json.Unmarshal(raw, &items) != nil || items == nil {
 		add(FieldError("contacts", "must be an array of contacts"))
