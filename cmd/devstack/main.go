@@ -117,6 +117,9 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		ListenAddr:   "127.0.0.1:7071",
 		Settings:     settings,
 		Logger:       logger,
+		// POST /admin/functions/{name} invokes directly on the real host,
+		// without Service Bus's message size limit.
+		MaxMessageSize: 4 << 20,
 	})
 	if err != nil {
 		return fmt.Errorf("local Functions host: %w", err)
@@ -215,8 +218,9 @@ func printBanner(hostURL, root string, sb *sandbox.Sandbox) {
 	fmt.Fprintf(&b, "    curl -s -X POST %s/admin/functions/ProvisionTenant -H 'Content-Type: application/json' -d @-\n\n", hostURL)
 	if sb != nil {
 		fmt.Fprintf(&b, "Admin API with a sandbox operator token:\n")
-		fmt.Fprintf(&b, "  TOKEN=$(curl -s -X POST %ssandbox/operator-token -d '{\"roles\":[\"Tenants.ReadWrite\"],\"name\":\"Local Operator\"}' | jq -r .access_token)\n", sb.ConsentHost())
-		fmt.Fprintf(&b, "  curl -s %s/api/admin/tenants -H \"Authorization: Bearer $TOKEN\"\n\n", hostURL)
+		fmt.Fprintf(&b, "  TOKEN=$(curl -s -X POST %ssandbox/operator-token -H 'Content-Type: application/json' -d '{\"roles\":[\"Tenants.ReadWrite\"],\"name\":\"Local Operator\"}' | jq -r .access_token)\n", sb.ConsentHost())
+		fmt.Fprintf(&b, "  curl -s %s/api/admin/tenants -H \"Authorization: Bearer $TOKEN\"\n", hostURL)
+		fmt.Fprintf(&b, "  (API description: %s/api/admin/openapi.json)\n\n", hostURL)
 	}
 	fmt.Fprintf(&b, "Press Ctrl-C to stop everything.\n")
 	fmt.Println(b.String())
