@@ -209,7 +209,7 @@ func TestConstructorsValidate(t *testing.T) {
 	t.Parallel()
 	_, err := NewFromConnectionString(azuriteConn, Options{TablePrefix: "bad-prefix"})
 	wantCode(t, err, domain.CodeInvalid)
-	_, err = NewFromConnectionString("UseDevelopmentStorage=true", Options{})
+	_, err = NewFromConnectionString("AccountName=;not a connection string", Options{})
 	wantCode(t, err, domain.CodeInvalid)
 	s, err := NewFromConnectionString(azuriteConn, Options{TablePrefix: "Ab1"})
 	must(t, err)
