@@ -45,8 +45,16 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
+# -v output goes to .local/test.log; the console shows package results,
+# failures, skips (there must be none) and the lines that say which real
+# components (Azurite, Chromium) the tests ran against.
 test: deps lint
-	$(GO) test -race -count=1 ./...
+	@mkdir -p .local
+	@set -o pipefail; $(GO) test -race -count=1 -v ./... 2>&1 | tee .local/test.log | \
+		grep -E '^(ok|FAIL|--- FAIL|--- SKIP|panic:)|azurite table service on|^\s+--- FAIL' ; \
+	status=$${PIPESTATUS[0]}; \
+	echo "tests run: $$(grep -c '^=== RUN' .local/test.log), skipped: $$(grep -c -- '--- SKIP' .local/test.log) (full log: .local/test.log)"; \
+	exit $$status
 
 # One process per scenario, so each peak RSS figure is its own.
 bench: deps-go deps-node

@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "FAIL: cannot start Azurite for the table store tests: %v\n", err)
 		os.Exit(1)
 	}
-	fmt.Printf("azurite table service on 127.0.0.1:%d\n", srv.Port())
+	fmt.Printf("tablestore: azurite table service on 127.0.0.1:%d\n", srv.Port())
 	azuriteConn = srv.ConnectionString()
 	code := m.Run()
 	if err := srv.Stop(); err != nil {
