@@ -4,6 +4,7 @@
 package handlers
 
 import (
+	"github.com/onemeeting/cvi-onboarding/internal/httpx"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -76,20 +77,20 @@ func (s *Server) routes() {
 // ServeHTTP logs every request and turns panics into 500s.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.Now()
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	rec := httpx.NewStatusRecorder(w)
 	defer func() {
 		if p := recover(); p != nil {
 			s.Logger.Error("panic while handling request", "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
-			if !rec.wrote {
+			if !rec.Wrote {
 				http.Error(rec, "internal error", http.StatusInternalServerError)
 			}
 		}
 		// Only the path is logged: queries carry consent-link tokens,
 		// `state` values and function keys.
-		s.Logger.LogAttrs(r.Context(), levelFor(rec.status), "request",
+		s.Logger.LogAttrs(r.Context(), levelFor(rec.Status), "request",
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
-			slog.Int("status", rec.status),
+			slog.Int("status", rec.Status),
 			slog.Duration("duration", s.Now().Sub(start)),
 			slog.String("invocationId", r.Header.Get("X-Azure-Functions-InvocationId")),
 		)
@@ -103,25 +104,3 @@ func levelFor(status int) slog.Level {
 	}
 	return slog.LevelInfo
 }
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-	wrote  bool
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	if !r.wrote {
-		r.status = code
-		r.wrote = true
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Write(b []byte) (int, error) {
-	r.wrote = true
-	return r.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }

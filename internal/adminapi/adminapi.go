@@ -23,6 +23,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/onemeeting/cvi-onboarding/internal/httpx"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -165,16 +166,16 @@ const retryAfterSeconds = "5"
 func (a *API) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := a.now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		rec := httpx.NewStatusRecorder(w)
 		c := &call{w: rec, r: r, ctx: r.Context(), route: rt}
 		defer func() {
 			if p := recover(); p != nil {
 				a.log.ErrorContext(c.ctx, "panic in admin API", "route", rt.pattern, "panic", p, "stack", string(debug.Stack()))
-				if !rec.wrote {
+				if !rec.Wrote {
 					a.writeError(c, domain.Errorf(domain.CodeInternal, "panic: %v", p))
 				}
 			}
-			a.logCall(c, rec.status, a.now().Sub(start))
+			a.logCall(c, rec.Status, a.now().Sub(start))
 		}()
 		rec.Header().Set("Cache-Control", "no-store")
 		rec.Header().Set("X-Content-Type-Options", "nosniff")
@@ -265,24 +266,3 @@ func (a *API) audit(c *call, e domain.AuditEvent) {
 		a.log.ErrorContext(ctx, "audit write failed", "event", e, "err", err)
 	}
 }
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-	wrote  bool
-}
-
-func (r *statusRecorder) WriteHeader(code int) {
-	if !r.wrote {
-		r.status, r.wrote = code, true
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *statusRecorder) Write(b []byte) (int, error) {
-	r.wrote = true
-	return r.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
