@@ -4,7 +4,6 @@
 package handlers
 
 import (
-	"github.com/onemeeting/cvi-onboarding/internal/httpx"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -13,6 +12,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/config"
 	"github.com/onemeeting/cvi-onboarding/internal/consent"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/httpx"
 	"github.com/onemeeting/cvi-onboarding/internal/notify"
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
