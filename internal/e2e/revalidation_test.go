@@ -136,3 +136,45 @@ func TestTimerFiredTwiceOneSetOfBatches(t *testing.T) {
 		t.Fatalf("runs = %+v, %v", page.Items, err)
 	}
 }
+
+// Roles removed → Degraded (one email naming them); fixed → Consented again,
+// audited, operations told.
+func TestRevalidationDegradedThenRecovered(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{})
+	id := newTenantID()
+	s.consentedTenant(id)
+	before := lastSeq(s.sb)
+	s.sb.SetRoles(id, euAppID, domain.RequiredGraphRoles[1:])
+	if _, err := s.app.Server.Revalidation.StartRun(context.Background(), "run-degrade", "test"); err != nil {
+		t.Fatal(err)
+	}
+	s.waitIdle()
+	tn := s.tenant(id)
+	if tn.Status != domain.StatusDegraded || len(tn.MissingRoles) != 1 || tn.MissingRoles[0] != domain.RequiredGraphRoles[0] {
+		t.Fatalf("after removal: %s missing %v", tn.Status, tn.MissingRoles)
+	}
+	mails := s.mailsTo(adminEmail(id), before)
+	if len(mails) != 1 || !strings.Contains(mails[0].HTMLBody, domain.RequiredGraphRoles[0]) {
+		t.Fatalf("degraded emails = %d", len(mails))
+	}
+	before = lastSeq(s.sb)
+	s.sb.SetRoles(id, euAppID, domain.RequiredGraphRoles)
+	if _, err := s.app.Server.Revalidation.StartRun(context.Background(), "run-recover", "test"); err != nil {
+		t.Fatal(err)
+	}
+	s.waitIdle()
+	if st := s.tenant(id).Status; st != domain.StatusConsented {
+		t.Fatalf("after fix: %s", st)
+	}
+	recovered := false
+	for _, m := range s.mailsTo("ops@videosrv.net", before) {
+		recovered = recovered || strings.Contains(m.Subject, "recovered") || strings.Contains(m.HTMLBody, "Consented again")
+	}
+	if !recovered {
+		t.Error("operations not told about the recovery")
+	}
+	if got := len(s.mailsTo(adminEmail(id), before)); got != 0 {
+		t.Errorf("customer emailed about the recovery (%d)", got)
+	}
+}

@@ -318,7 +318,10 @@ func (s *Service) checkInSlot(ctx context.Context, t *domain.Tenant, o CheckOpti
 		ctx, cancel = context.WithTimeout(ctx, s.CheckTimeout)
 		defer cancel()
 	}
-	return s.Checker.CheckConsent(ctx, t.TenantID, t.AppID, domain.CheckOptions{LowPriority: o.LowPriority})
+	// Fresh: a cached token's roles claim can be up to an hour old, and a
+	// re-check exists to see changes. On the 6-hour schedule cached tokens
+	// have expired anyway, so this costs no extra token request.
+	return s.Checker.CheckConsent(ctx, t.TenantID, t.AppID, domain.CheckOptions{LowPriority: o.LowPriority, Fresh: true})
 }
 
 // targetStatus maps a definitive check to the status it means for t, or ""
