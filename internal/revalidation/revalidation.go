@@ -284,7 +284,9 @@ func (s *Service) checkWithRetries(ctx context.Context, t *domain.Tenant, o Chec
 		attempts = 3
 	}
 	for attempt := 1; ; attempt++ {
-		check, err := s.checkInSlot(ctx, t, o)
+		// Only the first attempt needs a fresh token; a retry after a
+		// throttled Graph call reuses it.
+		check, err := s.checkInSlot(ctx, t, o, attempt == 1)
 		if err == nil || !domain.IsTransient(err) || attempt >= attempts || ctx.Err() != nil {
 			return check, err
 		}
@@ -305,7 +307,7 @@ func (s *Service) checkWithRetries(ctx context.Context, t *domain.Tenant, o Chec
 	}
 }
 
-func (s *Service) checkInSlot(ctx context.Context, t *domain.Tenant, o CheckOptions) (domain.ConsentCheck, error) {
+func (s *Service) checkInSlot(ctx context.Context, t *domain.Tenant, o CheckOptions, fresh bool) (domain.ConsentCheck, error) {
 	slots := s.graphSlots()
 	select {
 	case slots <- struct{}{}:
@@ -321,7 +323,7 @@ func (s *Service) checkInSlot(ctx context.Context, t *domain.Tenant, o CheckOpti
 	// Fresh: a cached token's roles claim can be up to an hour old, and a
 	// re-check exists to see changes. On the 6-hour schedule cached tokens
 	// have expired anyway, so this costs no extra token request.
-	return s.Checker.CheckConsent(ctx, t.TenantID, t.AppID, domain.CheckOptions{LowPriority: o.LowPriority, Fresh: true})
+	return s.Checker.CheckConsent(ctx, t.TenantID, t.AppID, domain.CheckOptions{LowPriority: o.LowPriority, Fresh: fresh})
 }
 
 // targetStatus maps a definitive check to the status it means for t, or ""
