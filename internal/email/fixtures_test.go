@@ -54,7 +54,9 @@ func newTestRenderer(t testing.TB) *Renderer {
 
 func testScript(t testing.TB) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "script.ps1"))
+	// The PowerShell package's own golden script: realistic, and kept in
+	// step with the generator by that package's tests.
+	b, err := os.ReadFile(filepath.Join("..", "powershell", "testdata", "example-tenant-wide.ps1"))
 	if err != nil {
 		t.Fatalf("read script fixture: %v", err)
 	}
