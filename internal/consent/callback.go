@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -139,10 +138,7 @@ func (s *Service) recordVerified(ctx context.Context, tenantID string, check dom
 		}
 		changed = c
 		t.ConsentedAt = now
-		t.GrantedRoles, t.MissingRoles = slices.Clone(check.Roles), nil
-		t.VerificationPending = false
-		t.LastCheckAt, t.LastCheckOutcome, t.LastCheckError, t.ConsecutiveCheckFailures = now, string(check.Outcome), "", 0
-		t.UpdatedAt = now
+		t.RecordCheck(check, "", now)
 		return nil
 	})
 	if err != nil {
@@ -168,10 +164,7 @@ func (s *Service) recordDegraded(ctx context.Context, tenantID string, check dom
 		if _, err := t.SetStatus(domain.StatusDegraded, check.Detail, now); err != nil {
 			return err
 		}
-		t.GrantedRoles, t.MissingRoles = slices.Clone(check.Roles), slices.Clone(check.MissingRoles)
-		t.VerificationPending = false
-		t.LastCheckAt, t.LastCheckOutcome, t.LastCheckError, t.ConsecutiveCheckFailures = now, string(check.Outcome), "", 0
-		t.UpdatedAt = now
+		t.RecordCheck(check, "", now)
 		return nil
 	})
 	if err != nil {

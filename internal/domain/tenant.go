@@ -142,6 +142,20 @@ func (t *Tenant) Resume(reason string, now time.Time) error {
 	return err
 }
 
+// RecordCheck notes a definitive consent check: granted and missing roles,
+// and the end of any failure streak or pending verification.
+func (t *Tenant) RecordCheck(c ConsentCheck, runID string, now time.Time) {
+	if c.Outcome != CheckRevoked {
+		t.VerificationPending = false
+	}
+	if c.Outcome == CheckConsented || c.Outcome == CheckDegraded {
+		t.GrantedRoles, t.MissingRoles = slices.Clone(c.Roles), slices.Clone(c.MissingRoles)
+	}
+	t.LastCheckAt, t.LastCheckOutcome, t.LastCheckError = now, string(c.Outcome), ""
+	t.ConsecutiveCheckFailures, t.CheckFailingSince, t.LastCheckRunID = 0, time.Time{}, runID
+	t.UpdatedAt = now
+}
+
 // AdminContacts returns the contacts with role admin.
 func (t *Tenant) AdminContacts() []Contact {
 	var out []Contact

@@ -381,15 +381,7 @@ func (s *Service) apply(ctx context.Context, t *domain.Tenant, c domain.ConsentC
 				cur.ConsentedAt = now
 			}
 		}
-		if c.Outcome != domain.CheckRevoked {
-			cur.VerificationPending = false
-		}
-		if c.Outcome == domain.CheckConsented || c.Outcome == domain.CheckDegraded {
-			cur.GrantedRoles, cur.MissingRoles = c.Roles, c.MissingRoles
-		}
-		cur.LastCheckAt, cur.LastCheckOutcome, cur.LastCheckError = now, string(c.Outcome), ""
-		cur.ConsecutiveCheckFailures, cur.CheckFailingSince, cur.LastCheckRunID = 0, time.Time{}, o.RunID
-		cur.UpdatedAt = now
+		cur.RecordCheck(c, o.RunID, now)
 		return true, nil
 	})
 	if errors.Is(err, errRaced) {
