@@ -2,7 +2,6 @@ package consent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -198,12 +197,6 @@ func (s *Service) recordPending(ctx context.Context, tenantID string, last domai
 		s.Logger.Error("could not schedule consent re-check", "tenantId", t.TenantID, "err", err)
 	}
 	return &CallbackResult{Kind: CallbackPending, Tenant: t}, nil
-}
-
-// IsInvalidCallback reports whether err is an untrusted callback.
-func IsInvalidCallback(err error) bool {
-	var ic *InvalidCallback
-	return errors.As(err, &ic)
 }
 
 func truncate(s string, n int) string {

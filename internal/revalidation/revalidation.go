@@ -9,7 +9,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -359,7 +361,7 @@ func (s *Service) apply(ctx context.Context, t *domain.Tenant, c domain.ConsentC
 	needsWrite := transition || t.ConsecutiveCheckFailures > 0 || t.LastCheckError != "" ||
 		(c.Outcome == domain.CheckTenantGone) != (t.LastCheckOutcome == string(domain.CheckTenantGone)) ||
 		(t.VerificationPending && c.Outcome != domain.CheckRevoked) ||
-		(to == domain.StatusDegraded && !equalStrings(t.MissingRoles, c.MissingRoles))
+		(to == domain.StatusDegraded && !slices.Equal(t.MissingRoles, c.MissingRoles))
 	if !needsWrite {
 		return out, nil
 	}
@@ -492,10 +494,6 @@ func capRecipients(r []string) []string {
 	return out
 }
 
-func equalStrings(a, b []string) bool {
-	return strings.Join(a, "\x00") == strings.Join(b, "\x00")
-}
-
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -503,10 +501,10 @@ func truncate(s string, n int) string {
 	return s[:n]
 }
 
+// shortHash keys an alert by the error text, so one run alerts once per
+// distinct problem.
 func shortHash(s string) string {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h = (h ^ uint32(s[i])) * 16777619
-	}
-	return strconv.FormatUint(uint64(h), 16)
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(s))
+	return strconv.FormatUint(uint64(h.Sum32()), 16)
 }

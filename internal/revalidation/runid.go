@@ -29,8 +29,3 @@ func RunID(schedule string, now time.Time) (string, error) {
 	}
 	return "run-" + occurrence.Format("20060102T150405Z"), nil
 }
-
-// ManualRunID names an operator-started run.
-func ManualRunID(now time.Time) string {
-	return "manual-" + now.UTC().Format("20060102T150405.000Z")
-}
