@@ -134,13 +134,8 @@ func (a *API) listEvents(c *call) error {
 	if err != nil {
 		return err
 	}
-	q, err := query(c, "pageSize", "continuation")
+	pg, err := pageOnly(c)
 	if err != nil {
-		return err
-	}
-	var errs domain.Errors
-	pg := pagingParams(q, &errs)
-	if err := errs.Err(); err != nil {
 		return err
 	}
 	if _, err := a.deps.Store.GetTenant(c.ctx, id); err != nil {
@@ -154,13 +149,8 @@ func (a *API) listEvents(c *call) error {
 }
 
 func (a *API) listRejections(c *call) error {
-	q, err := query(c, "pageSize", "continuation")
+	pg, err := pageOnly(c)
 	if err != nil {
-		return err
-	}
-	var errs domain.Errors
-	pg := pagingParams(q, &errs)
-	if err := errs.Err(); err != nil {
 		return err
 	}
 	page, err := a.deps.Store.ListRejections(c.ctx, pg.size, pg.continuation)
@@ -171,13 +161,8 @@ func (a *API) listRejections(c *call) error {
 }
 
 func (a *API) listRevalidationRuns(c *call) error {
-	q, err := query(c, "pageSize", "continuation")
+	pg, err := pageOnly(c)
 	if err != nil {
-		return err
-	}
-	var errs domain.Errors
-	pg := pagingParams(q, &errs)
-	if err := errs.Err(); err != nil {
 		return err
 	}
 	page, err := a.deps.Store.ListRevalidationRuns(c.ctx, pg.size, pg.continuation)
@@ -185,6 +170,17 @@ func (a *API) listRevalidationRuns(c *call) error {
 		return err
 	}
 	return writeJSON(c.w, http.StatusOK, viewPage(page, viewRun))
+}
+
+// pageOnly reads the query of a listing that takes nothing but paging.
+func pageOnly(c *call) (paging, error) {
+	q, err := query(c, "pageSize", "continuation")
+	if err != nil {
+		return paging{}, err
+	}
+	var errs domain.Errors
+	pg := pagingParams(q, &errs)
+	return pg, errs.Err()
 }
 
 func truncate(s string, n int) string {
