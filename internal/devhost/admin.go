@@ -124,12 +124,25 @@ func (h *Host) handleInvokeFunction(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if input, _, err = stringField(fields, "input", ""); err != nil {
-			writeError(w, http.StatusBadRequest, "%v", err)
+			writeError(w, http.StatusBadRequest, "input: must be a string holding the message body (JSON-encode the message into it, as the Functions host's admin API expects)")
 			return
 		}
 	}
 	switch fn.Trigger {
 	case triggerServiceBus:
+		// The queue functions read JSON messages: an empty or non-JSON input
+		// would only come back as a rejection, so say what is wrong here.
+		if strings.TrimSpace(input) == "" {
+			writeError(w, http.StatusBadRequest,
+				"input: empty. %s reads JSON messages from queue %q: send {\"input\": \"<the message JSON, as a string>\"} "+
+					"(go run ./cmd/provision does this for provisioning requests)", fn.Name, fn.QueueName)
+			return
+		}
+		if !json.Valid([]byte(input)) {
+			writeError(w, http.StatusBadRequest,
+				"input: not JSON. %s reads JSON messages from queue %q: send {\"input\": \"<the message JSON, as a string>\"}", fn.Name, fn.QueueName)
+			return
+		}
 		id, _, err := h.EnqueueID(fn.QueueName, Message{Body: input})
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "input: %v", err)
@@ -143,9 +156,10 @@ func (h *Host) handleInvokeFunction(w http.ResponseWriter, r *http.Request) {
 		}
 		go func() {
 			defer h.invocations.Done()
-			h.fireTimer(fn, time.Now().UTC(), false)
+			h.fireTimer(fn, time.Now().UTC(), false, false)
 		}()
-		writeJSON(w, http.StatusAccepted, map[string]string{"function": fn.Name})
+		writeJSON(w, http.StatusAccepted, map[string]string{"function": fn.Name,
+			"note": "runs in the background; the local host logs its result and the handler's log lines (function=" + fn.Name + ")"})
 	default:
 		writeError(w, http.StatusBadRequest, "function %q is an HTTP function: call %s directly", fn.Name, describe(fn, h.hostCfg.RoutePrefix))
 	}
@@ -304,7 +318,8 @@ func (h *Host) handleStatus(w http.ResponseWriter, _ *http.Request) {
 		"state":         h.currentState(),
 		"version":       hostVersion,
 		"processUptime": time.Since(h.created).Milliseconds(),
-		"handlerUrl":    h.handlerBase,
+		"handlerUrl":    h.gate.url(),
+		"handlerUp":     h.gate.isUp(),
 		"functions":     names,
 	})
 }

@@ -3,6 +3,7 @@ package devhost
 import (
 	"encoding/json"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -34,9 +35,7 @@ func TestAdminInvokeFunctions(t *testing.T) {
 		t.Fatalf("queue invocations = %d", len(q))
 	}
 	inv := q[0].invocation(t)
-	var data string
-	_ = json.Unmarshal(inv.Data["msg"], &data)
-	if data != `{"tenantId":"t9"}` || string(inv.Metadata["MessageId"]) != mustJSON(t, mustJSON(t, accepted.MessageID)) {
+	if data := queueBody(t, inv.Data["msg"]); data != `{"tenantId":"t9"}` || string(inv.Metadata["MessageId"]) != mustJSON(t, mustJSON(t, accepted.MessageID)) {
 		t.Errorf("delivered %q with MessageId %s", data, inv.Metadata["MessageId"])
 	}
 
@@ -44,7 +43,7 @@ func TestAdminInvokeFunctions(t *testing.T) {
 	if len(tm) != 1 {
 		t.Fatalf("timer invocations = %d", len(tm))
 	}
-	checkTimerPayload(t, tm[0], "timer", "Nightly", true)
+	checkTimerPayload(t, tm[0], "timer", "Nightly", true, false)
 
 	for _, c := range []struct {
 		path, body string
@@ -56,6 +55,13 @@ func TestAdminInvokeFunctions(t *testing.T) {
 		{"/admin/functions/ProvisionTenant", `{"inptu":"x"}`, http.StatusBadRequest, "inptu"},
 		{"/admin/functions/ProvisionTenant", `not json`, http.StatusBadRequest, "JSON"},
 		{"/admin/functions/healthz", `{}`, http.StatusBadRequest, "/api/healthz"},
+		// A queue function reads JSON messages: empty or non-JSON input is refused
+		// instead of being delivered and rejected.
+		{"/admin/functions/ProvisionTenant", `{}`, http.StatusBadRequest, "input: empty"},
+		{"/admin/functions/ProvisionTenant", ``, http.StatusBadRequest, "input: empty"},
+		{"/admin/functions/ProvisionTenant", `{"input":"  "}`, http.StatusBadRequest, "input: empty"},
+		{"/admin/functions/ProvisionTenant", `{"input":"tenantId=t9"}`, http.StatusBadRequest, "input: not JSON"},
+		{"/admin/functions/ProvisionTenant", `{"input":{"tenantId":"t9"}}`, http.StatusBadRequest, "JSON-encode"},
 	} {
 		resp := do(t, http.MethodPost, base+c.path, c.body, nil)
 		var e struct{ Error string }
@@ -66,8 +72,13 @@ func TestAdminInvokeFunctions(t *testing.T) {
 	}
 }
 
+// timerTimeJSON is a ScheduleStatus time as WebJobs.Extensions 5.x writes it: +00:00 offset.
+var timerTimeJSON = regexp.MustCompile(`^"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,7})?\+00:00"$`)
+
+const zeroTimerTime = "0001-01-01T00:00:00+00:00"
+
 // checkTimerPayload asserts the host's timer payload shape.
-func checkTimerPayload(t *testing.T, r recorded, binding, function string, firstRun bool) {
+func checkTimerPayload(t *testing.T, r recorded, binding, function string, firstRun, pastDue bool) {
 	t.Helper()
 	inv := r.invocation(t)
 	var timer struct {
@@ -80,19 +91,24 @@ func checkTimerPayload(t *testing.T, r recorded, binding, function string, first
 	if err := dec.Decode(&timer); err != nil {
 		t.Fatalf("Data.%s = %s: %v", binding, inv.Data[binding], err)
 	}
-	if timer.Schedule["AdjustForDST"] != true || timer.IsPastDue == nil || *timer.IsPastDue {
-		t.Errorf("timer = %s", inv.Data[binding])
+	if timer.Schedule["AdjustForDST"] != true || timer.IsPastDue == nil || *timer.IsPastDue != pastDue {
+		t.Errorf("timer = %s, want IsPastDue %v", inv.Data[binding], pastDue)
 	}
 	for _, k := range []string{"Last", "Next", "LastUpdated"} {
-		if !offsetLessJSON.MatchString(mustJSON(t, timer.ScheduleStatus[k])) {
-			t.Errorf("ScheduleStatus.%s = %q, want offset-less", k, timer.ScheduleStatus[k])
+		if !timerTimeJSON.MatchString(mustJSON(t, timer.ScheduleStatus[k])) {
+			t.Errorf("ScheduleStatus.%s = %q, want a time with +00:00", k, timer.ScheduleStatus[k])
 		}
 	}
-	if firstRun && timer.ScheduleStatus["Last"] != "0001-01-01T00:00:00" {
-		t.Errorf("first run Last = %q", timer.ScheduleStatus["Last"])
+	if timer.ScheduleStatus["Next"] == zeroTimerTime {
+		t.Error("ScheduleStatus.Next is the zero time")
 	}
-	if !firstRun && timer.ScheduleStatus["Last"] == "0001-01-01T00:00:00" {
-		t.Error("later run still has Last = 0001-01-01T00:00:00")
+	for _, k := range []string{"Last", "LastUpdated"} {
+		if firstRun && timer.ScheduleStatus[k] != zeroTimerTime {
+			t.Errorf("first run %s = %q, want %s", k, timer.ScheduleStatus[k], zeroTimerTime)
+		}
+		if !firstRun && timer.ScheduleStatus[k] == zeroTimerTime {
+			t.Errorf("later run still has %s = %s", k, zeroTimerTime)
+		}
 	}
 	if len(inv.Metadata) != 1 || inv.Metadata["sys"] == nil {
 		t.Errorf("timer Metadata = %v, want only sys", keys(inv.Metadata))

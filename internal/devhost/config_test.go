@@ -18,8 +18,8 @@ func TestTimerFiresEverySecond(t *testing.T) {
 	}, nil, func(c *Config) { c.Settings = map[string]string{"TICK": "* * * * * *"} })
 	eventually(t, 8*time.Second, "two timer ticks", func() bool { return len(f.fake.requests("/Tick")) >= 2 })
 	reqs := f.fake.requests("/Tick")
-	checkTimerPayload(t, reqs[0], "myTimer", "Tick", true)
-	checkTimerPayload(t, reqs[1], "myTimer", "Tick", false)
+	checkTimerPayload(t, reqs[0], "myTimer", "Tick", true, false)
+	checkTimerPayload(t, reqs[1], "myTimer", "Tick", false, false)
 }
 
 func TestTimerRunOnStartup(t *testing.T) {

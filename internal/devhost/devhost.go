@@ -28,23 +28,44 @@ import (
 
 // Config configures a Host. Zero values take the documented defaults.
 type Config struct {
-	FunctionsDir       string            // contains <FunctionName>/function.json
-	HostJSONPath       string            // host.json; empty = defaults (routePrefix "api", functionTimeout 5m)
-	HandlerURL         string            // the custom handler, e.g. http://127.0.0.1:8080
-	ListenAddr         string            // default "127.0.0.1:7071"; tests pass "127.0.0.1:0"
-	Settings           map[string]string // app settings for %SETTING% (falls back to LookupEnv, like app settings as env vars)
-	MaxDeliveryCount   int               // default 10
-	MaxConcurrentCalls int               // per queue listener; default host.json extensions.serviceBus.maxConcurrentCalls, else 16
-	// RedeliveryDelay is the wait before an abandoned message is delivered again.
-	// Default 250ms·2^(n-1) capped at 10s. Deviation: Service Bus redelivers at once;
-	// the back-off keeps a short local outage from dead-lettering everything.
+	FunctionsDir string // contains <FunctionName>/function.json
+	HostJSONPath string // host.json; empty = defaults (routePrefix "api", functionTimeout 5m)
+	// HandlerURL is a custom handler that runs elsewhere (tests), e.g.
+	// http://127.0.0.1:8080. Set it or Handler.
+	HandlerURL string
+	// Handler is the handler executable the host starts and restarts when it
+	// exits, like the real host. Set it or HandlerURL.
+	Handler    *HandlerProcess
+	ListenAddr string            // default "127.0.0.1:7071"; tests pass "127.0.0.1:0"
+	Settings   map[string]string // app settings for %SETTING% (falls back to LookupEnv, like app settings as env vars)
+	// MaxDeliveryCount is the queues' maxDeliveryCount (Service Bus default 10);
+	// QueueMaxDeliveryCount overrides it per queue (lower-case or exact name),
+	// as the Bicep sets it per queue.
+	MaxDeliveryCount      int
+	QueueMaxDeliveryCount map[string]int
+	MaxConcurrentCalls    int // per queue listener; default host.json extensions.serviceBus.maxConcurrentCalls, else 16
+	// RedeliveryDelay, when set, holds an abandoned message back before its next
+	// delivery. Nil (the default) redelivers at once, as Service Bus does
+	// (functions-custom-handler reference §3): leave it nil unless a test
+	// really needs the deviation.
 	RedeliveryDelay          func(deliveryCount int) time.Duration
 	DuplicateDetectionWindow time.Duration // default 10 min
-	Logger                   *slog.Logger  // default: text logs on stderr
-	LookupEnv                func(string) (string, bool)
+	// FunctionTimeout overrides host.json functionTimeout (tests use a short one).
+	FunctionTimeout time.Duration
+	// TimerStatus seeds a timer function's ScheduleStatus as the host reads it
+	// from its monitor store at start (by function name). A seeded Next in the
+	// past is a missed occurrence: the function runs at once with IsPastDue.
+	TimerStatus map[string]TimerScheduleStatus
+	Logger      *slog.Logger // default: text logs on stderr
+	LookupEnv   func(string) (string, bool)
 
 	HandlerStartTimeout time.Duration // how long Start waits for GET HandlerURL/; default 30s
 	MaxMessageSize      int           // bytes; default 256 KiB (Service Bus Standard)
+}
+
+// TimerScheduleStatus is a timer's saved status (UTC).
+type TimerScheduleStatus struct {
+	Last, Next, LastUpdated time.Time
 }
 
 const (
@@ -67,13 +88,13 @@ const (
 
 // Host is a running (or ready to run) emulator.
 type Host struct {
-	cfg         Config
-	hostCfg     hostConfig
-	logger      *slog.Logger
-	handlerBase string // HandlerURL without trailing slash
-	client      *http.Client
-	id          string
-	created     time.Time
+	cfg     Config
+	hostCfg hostConfig
+	logger  *slog.Logger
+	gate    *handlerGate // current handler URL; closed gate while the process restarts
+	client  *http.Client
+	id      string
+	created time.Time
 
 	functions []*function
 	byName    map[string]*function // lower-case name
@@ -97,6 +118,12 @@ type Host struct {
 	stopInvocations context.CancelFunc
 	workers         sync.WaitGroup
 	invocations     sync.WaitGroup
+	stopSupervisor  context.CancelFunc
+	supervisor      sync.WaitGroup
+
+	fatal     chan struct{}
+	fatalOnce sync.Once
+	fatalErr  error
 }
 
 func refuseInAzure(lookup func(string) (string, bool)) error {
@@ -124,7 +151,7 @@ func New(cfg Config) (*Host, error) {
 		cfg.MaxDeliveryCount = defaultMaxDeliveryCount
 	}
 	if cfg.RedeliveryDelay == nil {
-		cfg.RedeliveryDelay = defaultRedeliveryDelay
+		cfg.RedeliveryDelay = func(int) time.Duration { return 0 }
 	}
 	if cfg.DuplicateDetectionWindow <= 0 {
 		cfg.DuplicateDetectionWindow = defaultDuplicateWindow
@@ -135,9 +162,31 @@ func New(cfg Config) (*Host, error) {
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = defaultMaxMessageSize
 	}
-	hu, err := url.Parse(cfg.HandlerURL)
-	if err != nil || (hu.Scheme != "http" && hu.Scheme != "https") || hu.Host == "" || hu.RawQuery != "" {
-		return nil, fmt.Errorf("devhost: HandlerURL %q must be an absolute http(s) URL like http://127.0.0.1:8080", cfg.HandlerURL)
+	base := ""
+	switch {
+	case cfg.Handler != nil && cfg.HandlerURL != "":
+		return nil, errors.New("devhost: set HandlerURL or Handler, not both")
+	case cfg.Handler != nil:
+		if cfg.Handler.Path == "" {
+			return nil, errors.New("devhost: Handler.Path is required")
+		}
+		hp := *cfg.Handler
+		if hp.RestartDelay == nil {
+			hp.RestartDelay = defaultRestartDelay
+		}
+		if hp.MaxFailedStarts <= 0 {
+			hp.MaxFailedStarts = 3
+		}
+		if hp.StopTimeout <= 0 {
+			hp.StopTimeout = 10 * time.Second
+		}
+		cfg.Handler = &hp
+	default:
+		hu, err := url.Parse(cfg.HandlerURL)
+		if err != nil || (hu.Scheme != "http" && hu.Scheme != "https") || hu.Host == "" || hu.RawQuery != "" {
+			return nil, fmt.Errorf("devhost: HandlerURL %q must be an absolute http(s) URL like http://127.0.0.1:8080", cfg.HandlerURL)
+		}
+		base = strings.TrimSuffix(hu.String(), "/")
 	}
 	if cfg.FunctionsDir == "" {
 		return nil, errors.New("devhost: FunctionsDir is required")
@@ -145,6 +194,9 @@ func New(cfg Config) (*Host, error) {
 	hostCfg, err := loadHostJSON(cfg.HostJSONPath)
 	if err != nil {
 		return nil, fmt.Errorf("devhost: %w", err)
+	}
+	if cfg.FunctionTimeout > 0 {
+		hostCfg.FunctionTimeout = cfg.FunctionTimeout
 	}
 	if cfg.MaxConcurrentCalls <= 0 {
 		cfg.MaxConcurrentCalls = hostCfg.MaxConcurrentCalls
@@ -163,10 +215,10 @@ func New(cfg Config) (*Host, error) {
 	transport.DisableCompression = true
 	transport.MaxIdleConnsPerHost = 64
 	h := &Host{
-		cfg:         cfg,
-		hostCfg:     hostCfg,
-		logger:      cfg.Logger,
-		handlerBase: strings.TrimSuffix(hu.String(), "/"),
+		cfg:     cfg,
+		hostCfg: hostCfg,
+		logger:  cfg.Logger,
+		gate:    newHandlerGate(base),
 		client: &http.Client{
 			Transport: transport,
 			// The host does not follow redirects: the handler's answer goes back as it is.
@@ -180,6 +232,7 @@ func New(cfg Config) (*Host, error) {
 		queues:    map[string]*queue{},
 		timers:    map[string]*timerStatus{},
 		state:     stateCreated,
+		fatal:     make(chan struct{}),
 	}
 	h.invokeCtx, h.stopInvocations = context.WithCancel(context.Background())
 	for _, fn := range fns {
@@ -188,7 +241,11 @@ func New(cfg Config) (*Host, error) {
 		case triggerServiceBus:
 			h.queue(fn.QueueName).listeners++
 		case triggerTimer:
-			h.timers[fn.Name] = &timerStatus{}
+			st := timerStatus{}
+			if seed, ok := cfg.TimerStatus[fn.Name]; ok {
+				st = timerStatus(seed)
+			}
+			h.timers[fn.Name] = &st
 		}
 		for _, ob := range fn.Outputs {
 			h.queue(ob.QueueName)
@@ -205,10 +262,21 @@ func (h *Host) queue(name string) *queue {
 	key := strings.ToLower(name)
 	q, ok := h.queues[key]
 	if !ok {
-		q = newQueue(name, h.cfg.DuplicateDetectionWindow)
+		q = newQueue(name, h.cfg.DuplicateDetectionWindow, h.maxDeliveryCount(name))
 		h.queues[key] = q
 	}
 	return q
+}
+
+// maxDeliveryCount is the queue's maxDeliveryCount: per queue when configured
+// (Service Bus queue names are case-insensitive), else MaxDeliveryCount.
+func (h *Host) maxDeliveryCount(name string) int {
+	for k, v := range h.cfg.QueueMaxDeliveryCount {
+		if strings.EqualFold(k, name) && v > 0 {
+			return v
+		}
+	}
+	return h.cfg.MaxDeliveryCount
 }
 
 func (h *Host) existingQueue(name string) (*queue, bool) {
@@ -251,12 +319,31 @@ func (h *Host) Start(ctx context.Context) error {
 			h.logger.Error("devhost listener stopped", "error", err)
 		}
 	}()
-	h.logger.Info("devhost listening", "url", h.URL(), "handler", h.handlerBase, "functions", len(h.functions))
+	h.logger.Info("devhost listening", "url", h.URL(), "functions", len(h.functions))
 
-	if err := h.waitForHandler(ctx); err != nil {
-		_ = srv.Close()
-		h.setState(stateStopped)
-		return err
+	if h.cfg.Handler != nil {
+		rp, err := h.launchAndWait(ctx)
+		if err != nil {
+			_ = srv.Close()
+			h.setState(stateStopped)
+			return err
+		}
+		supCtx, stopSup := context.WithCancel(context.Background())
+		h.mu.Lock()
+		h.stopSupervisor = stopSup
+		h.mu.Unlock()
+		h.supervisor.Add(1)
+		go func() {
+			defer h.supervisor.Done()
+			h.supervise(supCtx, rp)
+		}()
+	} else {
+		if err := h.waitForHandlerAt(ctx, h.gate.url()); err != nil {
+			_ = srv.Close()
+			h.setState(stateStopped)
+			return err
+		}
+		h.gate.setUp(h.gate.url())
 	}
 
 	h.mu.Lock()
@@ -276,8 +363,11 @@ func (h *Host) Start(ctx context.Context) error {
 				h.runListener(workersCtx, fn, q)
 			}()
 		case triggerTimer:
-			now := time.Now().UTC()
-			h.setTimerStatus(fn.Name, timerStatus{Next: fn.Schedule.Next(now), LastUpdated: now})
+			// A first run sees Last and LastUpdated at 0001-01-01 (no saved status).
+			if st := h.timerStatusOf(fn.Name); st.Next.IsZero() {
+				st.Next = fn.Schedule.Next(time.Now().UTC())
+				h.setTimerStatus(fn.Name, st)
+			}
 			h.workers.Add(1)
 			go func() {
 				defer h.workers.Done()
@@ -323,8 +413,8 @@ func (h *Host) currentState() string {
 	return h.state
 }
 
-// waitForHandler polls GET HandlerURL/ until any HTTP answer, as the host does at start.
-func (h *Host) waitForHandler(ctx context.Context) error {
+// waitForHandlerAt polls GET base/ until any HTTP answer, as the host does at start.
+func (h *Host) waitForHandlerAt(ctx context.Context, base string) error {
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.HandlerStartTimeout)
 	defer cancel()
 	ticker := time.NewTicker(100 * time.Millisecond)
@@ -332,7 +422,7 @@ func (h *Host) waitForHandler(ctx context.Context) error {
 	var lastErr error
 	for {
 		reqCtx, reqCancel := context.WithTimeout(ctx, 2*time.Second)
-		req, err := http.NewRequestWithContext(reqCtx, http.MethodGet, h.handlerBase+"/", nil)
+		req, err := http.NewRequestWithContext(reqCtx, http.MethodGet, base+"/", nil)
 		if err != nil {
 			reqCancel()
 			return fmt.Errorf("devhost: readiness request: %w", err)
@@ -347,7 +437,10 @@ func (h *Host) waitForHandler(ctx context.Context) error {
 		lastErr = err
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("devhost: custom handler at %s did not answer GET / within %s: %w", h.handlerBase, h.cfg.HandlerStartTimeout, lastErr)
+			if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("devhost: waiting for the custom handler at %s: %w", base, ctx.Err())
+			}
+			return fmt.Errorf("devhost: custom handler at %s did not answer GET / within %s: %w", base, h.cfg.HandlerStartTimeout, lastErr)
 		case <-ticker.C:
 		}
 	}
@@ -377,7 +470,7 @@ func (h *Host) Close(ctx context.Context) error {
 		return nil
 	}
 	h.state = stateStopping
-	stop, srv := h.stopWorkers, h.server
+	stop, srv, stopSup := h.stopWorkers, h.server, h.stopSupervisor
 	h.mu.Unlock()
 
 	if stop != nil {
@@ -398,6 +491,10 @@ func (h *Host) Close(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("devhost: in-flight invocations cancelled: %w", ctx.Err()))
 	}
 	h.stopInvocations()
+	if stopSup != nil {
+		stopSup() // stops the handler process group (SIGTERM, then SIGKILL)
+		h.supervisor.Wait()
+	}
 	if srv != nil {
 		if err := srv.Shutdown(ctx); err != nil {
 			_ = srv.Close()

@@ -104,29 +104,37 @@ func (h *Host) forward(w http.ResponseWriter, r *http.Request, fn *function) {
 		defer cancel()
 	}
 
-	target := h.handlerBase + r.URL.EscapedPath()
+	target := h.gate.url() + r.URL.EscapedPath()
 	if q := rebuildQuery(r.URL.RawQuery); q != "" {
 		target += "?" + q
 	}
+	// The host copies the body only when Content-Length > 0: a chunked body
+	// is dropped together with its Content-Type ([HOST] HttpRequestExtensions.cs).
 	var body io.Reader = r.Body
-	if r.ContentLength == 0 {
-		body = http.NoBody
+	contentLength := r.ContentLength
+	if contentLength <= 0 {
+		body, contentLength = http.NoBody, 0
 	}
 	out, err := http.NewRequestWithContext(ctx, r.Method, target, body)
 	if err != nil {
 		http.Error(w, "devhost: cannot build the forwarded request: "+err.Error(), http.StatusBadGateway)
 		return
 	}
-	out.ContentLength = r.ContentLength
+	out.ContentLength = contentLength
 	out.Header = r.Header.Clone()
 	removeHopByHop(out.Header)
-	out.Host = r.Host
-	if _, ok := out.Header["User-Agent"]; !ok {
-		out.Header["User-Agent"] = []string{""} // keep "no User-Agent" instead of Go's default
+	if contentLength == 0 {
+		out.Header.Del("Content-Type")
+		out.Header.Del("Content-Length")
 	}
+	out.Host = r.Host
+	// The host appends its product token to the caller's User-Agent.
+	ua := strings.TrimSpace(strings.Join(out.Header.Values("User-Agent"), " "))
+	out.Header.Set("User-Agent", strings.TrimSpace(ua+" "+UserAgent))
 	setClientAddressHeaders(out.Header, r.RemoteAddr)
-	out.Header.Set(headerInvocationID, invocationID)
-	out.Header.Set(headerHostVersion, hostVersion)
+	// Headers.Add, not Set: a client-sent invocation ID stays first ([HOST] DefaultHttpWorkerService.cs).
+	out.Header.Add(headerInvocationID, invocationID)
+	out.Header.Add(headerHostVersion, hostVersion)
 
 	resp, err := h.client.Do(out)
 	logAttrs := []any{
@@ -156,7 +164,8 @@ func (h *Host) forward(w http.ResponseWriter, r *http.Request, fn *function) {
 		h.logger.Warn("invocation response copy failed", append(attrs, "error", copyErr.Error())...)
 		return
 	}
-	h.logger.Info("invocation completed", attrs...)
+	// Debug: the handler logs every request itself; one line per request is enough.
+	h.logger.Debug("invocation completed", attrs...)
 }
 
 // setClientAddressHeaders adds what App Service's front end adds: the socket address

@@ -233,6 +233,11 @@ func loadFunctions(dir string, res settingResolver, logger *slog.Logger) ([]*fun
 			return nil, fmt.Errorf("read %s: %w", file, err)
 		}
 		fn, err := parseFunction(e.Name(), file, raw, res, logger)
+		if errors.Is(err, errReservedRoute) {
+			// The host drops only this function and loads the others ([HOST] ScriptHost.cs).
+			logger.Error("function not loaded: reserved route", "function", e.Name(), "file", file, "error", err.Error())
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", file, err)
 		}
@@ -244,7 +249,57 @@ func loadFunctions(dir string, res settingResolver, logger *slog.Logger) ([]*fun
 	if len(fns) == 0 {
 		logger.Warn("no functions found", "dir", dir)
 	}
+	if err := checkDuplicateRoutes(fns); err != nil {
+		return nil, err
+	}
 	return fns, nil
+}
+
+// errReservedRoute marks a function whose route the host keeps for itself.
+var errReservedRoute = errors.New("reserved route")
+
+// checkDuplicateRoutes refuses two HTTP functions with the same route template
+// (case-insensitive) and overlapping methods, as the host does at start.
+func checkDuplicateRoutes(fns []*function) error {
+	var seen []*function
+	for _, fn := range fns {
+		if fn.Trigger != triggerHTTP {
+			continue
+		}
+		for _, other := range seen {
+			if routeKey(other.Route) == routeKey(fn.Route) && methodsOverlap(other.Methods, fn.Methods) {
+				return fmt.Errorf("%s: route %q of function %s duplicates the route of function %s (%s)",
+					fn.File, fn.Route.text, fn.Name, other.Name, other.File)
+			}
+		}
+		seen = append(seen, fn)
+	}
+	return nil
+}
+
+// routeKey normalises a template: case, slashes and parameter names do not make routes differ.
+func routeKey(t *routeTemplate) string {
+	parts := make([]string, len(t.segments))
+	for i, seg := range t.segments {
+		if seg.kind == segLiteral {
+			parts[i] = strings.ToLower(seg.literal)
+		} else {
+			parts[i] = fmt.Sprintf("{%d}", seg.kind)
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+func methodsOverlap(a, b []string) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return true // no methods = all methods
+	}
+	for _, m := range a {
+		if containsFold(b, m) {
+			return true
+		}
+	}
+	return false
 }
 
 func parseFunction(name, file string, raw []byte, res settingResolver, logger *slog.Logger) (*function, error) {
@@ -381,7 +436,7 @@ func parseFunction(name, file string, raw []byte, res settingResolver, logger *s
 			// on the route (not on routePrefix + route), so "adminconsent"
 			// is refused as well as "admin/...".
 			if r := strings.ToLower(strings.Trim(route, "/")); strings.HasPrefix(r, "admin") || strings.HasPrefix(r, "runtime") {
-				return nil, fmt.Errorf("%s: route %q conflicts with the Functions host's built-in routes (a route may not start with \"admin\" or \"runtime\")", where, route)
+				return nil, fmt.Errorf("%w: %s: route %q conflicts with the Functions host's built-in routes (a route may not start with \"admin\" or \"runtime\")", errReservedRoute, where, route)
 			}
 			tmpl, err := parseRouteTemplate(route)
 			if err != nil {

@@ -191,7 +191,6 @@ func startHost(t *testing.T, fns map[string]string, respond respondFunc, configu
 		ListenAddr:      "127.0.0.1:0",
 		Logger:          slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		LookupEnv:       notInAzure,
-		RedeliveryDelay: func(int) time.Duration { return time.Millisecond },
 	}
 	if configure != nil {
 		configure(&cfg)
@@ -279,4 +278,18 @@ const (
 
 func newJSONLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// queueBody decodes Data.<binding> of a serviceBusTrigger invocation, which the
+// real host always sends as exactly two levels of JSON string around the body.
+func queueBody(t *testing.T, raw json.RawMessage) string {
+	t.Helper()
+	var level1, level2 string
+	if err := json.Unmarshal(raw, &level1); err != nil {
+		t.Fatalf("Data value %s is not a JSON string: %v", raw, err)
+	}
+	if err := json.Unmarshal([]byte(level1), &level2); err != nil {
+		t.Fatalf("Data value %s holds one level of JSON string, want two: %v", raw, err)
+	}
+	return level2
 }

@@ -95,7 +95,8 @@ func TestHTTPForwarding(t *testing.T) {
 		last.Header.Get("Client-Ip") != "127.0.0.1:"+xff[1] {
 		t.Errorf("client address headers = %q %q %q", last.Header.Get("X-Client-Ip"), last.Header.Get("X-Client-Port"), last.Header.Get("Client-Ip"))
 	}
-	if last.Header.Get("User-Agent") != "ua-test/1.0" || last.Header.Get("X-Custom") != "kept" {
+	// The host appends its product token to the caller's User-Agent.
+	if last.Header.Get("User-Agent") != "ua-test/1.0 Azure-Functions-Host/4.0.0-devhost" || last.Header.Get("X-Custom") != "kept" {
 		t.Errorf("headers not kept: %v", last.Header)
 	}
 
@@ -128,11 +129,12 @@ func TestHTTPForwarding(t *testing.T) {
 		}
 	}
 
-	// Invocations are logged with function, invocation id, trigger, status and duration.
+	// Invocations are logged with function, invocation id, trigger, status and
+	// duration in ms, at debug level: the handler logs each request itself.
 	logged := false
 	for _, rec := range f.logs.records(t) {
 		if rec["function"] == "Echo" && rec["trigger"] == "httpTrigger" && rec["status"] == float64(201) &&
-			rec["invocationId"] != nil && rec["durationMs"] != nil {
+			rec["invocationId"] != nil && rec["durationMs"] != nil && rec["level"] == "DEBUG" {
 			logged = true
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -18,8 +19,9 @@ import (
 
 const (
 	hostVersion = "4.0.0-devhost"
-	// UserAgent is what the emulator sends on non-HTTP invocations.
-	UserAgent = "Azure-Functions-Host/4.x (devhost)"
+	// UserAgent is what the emulator sends on non-HTTP invocations; forwarded
+	// HTTP requests get it appended to the caller's User-Agent.
+	UserAgent = "Azure-Functions-Host/" + hostVersion
 
 	headerInvocationID = "X-Azure-Functions-InvocationId"
 	headerHostVersion  = "X-Azure-Functions-HostVersion"
@@ -60,96 +62,176 @@ func sysMetadata(function string, now time.Time) map[string]any {
 	}
 }
 
-// serviceBusPayload builds {"Data":..,"Metadata":..} for a serviceBusTrigger invocation,
-// with the real host's encoding quirks (reference §2).
-func serviceBusPayload(fn *function, env *envelope, lockToken string, now time.Time) map[string]any {
-	md := map[string]any{}
-	// Top-level properties of a JSON object body become binding data too; system keys win.
-	var body map[string]json.RawMessage
-	if json.Unmarshal([]byte(env.msg.Body), &body) == nil {
-		for k, raw := range body {
-			if v := bindingDataValue(raw); v != nil {
-				md[k] = v
-			}
-		}
+// metadata is the host's case-insensitive binding-data dictionary: a later
+// Set with a key that differs only in case replaces the value and keeps the
+// first spelling, as a .NET Dictionary with OrdinalIgnoreCase does.
+type metadata struct {
+	keys   map[string]string // lower-case → first spelling
+	values map[string]any    // first spelling → value
+}
+
+func newMetadata() *metadata { return &metadata{keys: map[string]string{}, values: map[string]any{}} }
+
+func (m *metadata) set(k string, v any) {
+	lk := strings.ToLower(k)
+	if first, ok := m.keys[lk]; ok {
+		m.values[first] = v
+		return
 	}
+	m.keys[lk] = k
+	m.values[k] = v
+}
+
+// serviceBusPayload builds {"Data":..,"Metadata":..} for a serviceBusTrigger invocation,
+// with the real host's encoding quirks (functions-custom-handler reference §2).
+func serviceBusPayload(fn *function, env *envelope, lockToken string, now time.Time) map[string]any {
+	md := newMetadata()
 	m := env.msg
-	md["DeliveryCount"] = strconv.Itoa(env.deliveryCount)
-	md["LockToken"] = jsonString(lockToken)
-	md["MessageId"] = jsonString(m.MessageID)
-	md["SequenceNumber"] = strconv.FormatInt(env.sequence, 10)
-	md["EnqueuedTimeUtc"] = formatOffsetLess(env.enqueuedAt)
-	md["EnqueuedTime"] = env.enqueuedAt.UTC().Format(offsetLayout)
+	md.set("DeliveryCount", strconv.Itoa(env.deliveryCount))
+	md.set("LockToken", jsonString(lockToken))
+	md.set("MessageId", jsonString(m.MessageID))
+	md.set("SequenceNumber", strconv.FormatInt(env.sequence, 10))
+	md.set("EnqueuedTimeUtc", formatOffsetLess(env.enqueuedAt))
+	md.set("EnqueuedTime", env.enqueuedAt.UTC().Format(offsetLayout))
 	expires := env.enqueuedAt.Add(defaultMessageTTL)
-	md["ExpiresAtUtc"] = formatOffsetLess(expires)
-	md["ExpiresAt"] = expires.UTC().Format(offsetLayout)
+	md.set("ExpiresAtUtc", formatOffsetLess(expires))
+	md.set("ExpiresAt", expires.UTC().Format(offsetLayout))
 	if m.ContentType != "" {
-		md["ContentType"] = jsonString(m.ContentType)
+		md.set("ContentType", jsonString(m.ContentType))
 	}
 	if m.CorrelationID != "" {
-		md["CorrelationId"] = jsonString(m.CorrelationID)
+		md.set("CorrelationId", jsonString(m.CorrelationID))
 	}
 	if m.Subject != "" {
-		md["Subject"] = jsonString(m.Subject)
+		md.set("Subject", jsonString(m.Subject))
+		md.set("Label", jsonString(m.Subject))
 	}
 	props := m.ApplicationProperties
 	if props == nil {
 		props = map[string]any{}
 	}
-	md["ApplicationProperties"] = props
-	md["UserProperties"] = props
-	md["MessageActions"] = map[string]any{}
-	md["ReceiveActions"] = map[string]any{}
-	md["Client"] = map[string]any{}
+	md.set("ApplicationProperties", props)
+	md.set("UserProperties", props)
+	md.set("MessageActions", map[string]any{})
+	md.set("ReceiveActions", map[string]any{})
+	// ServiceBusClient as the extension exposes it ([SBX] ServiceBusTriggerBindingStrategy.cs).
+	md.set("Client", map[string]any{
+		"FullyQualifiedNamespace": localNamespace,
+		"IsClosed":                false,
+		"TransportType":           0, // AmqpTcp
+		"Identifier":              clientIdentifier,
+	})
+	// Top-level properties of a JSON object body are copied into the same
+	// case-insensitive dictionary after the system keys, so a body key named
+	// like a system key overwrites it; arrays are skipped, primitives are
+	// serialized twice (WebJobs Utility.ApplyBindingData: bindingData[key] = value).
+	for _, p := range bodyProperties(m.Body) {
+		md.set(p.key, p.value)
+	}
 	// The host drops binding data whose key ends in "trigger".
-	for k := range md {
+	for k := range md.values {
 		if strings.HasSuffix(strings.ToLower(k), "trigger") {
-			delete(md, k)
+			delete(md.values, k)
 		}
 	}
-	md["sys"] = sysMetadata(fn.Name, now)
+	md.values["sys"] = sysMetadata(fn.Name, now)
 	return map[string]any{
-		"Data":     map[string]any{fn.BindingName: m.Body},
-		"Metadata": md,
+		// The body is decoded to a string, JSON-serialized by
+		// ScriptInvocationContextExtensions and serialized again by the
+		// formatter: always exactly two levels of JSON string ([HOST]
+		// ScriptInvocationContextExtensionsTests.cs).
+		"Data":     map[string]any{fn.BindingName: jsonString(m.Body)},
+		"Metadata": md.values,
 	}
 }
 
-// bindingDataValue converts one body property as the host does: primitives are
-// JSON-serialized into strings, objects and arrays stay as they are, nulls are dropped.
-func bindingDataValue(raw json.RawMessage) any {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || string(raw) == "null" {
+const (
+	localNamespace   = "devhost.servicebus.local"
+	clientIdentifier = "devhost-servicebus-client"
+)
+
+type bodyProperty struct {
+	key   string
+	value any
+}
+
+// bodyProperties returns a JSON object body's top-level properties in order,
+// converted as the host does: objects stay objects, arrays and nulls are
+// dropped, primitives become their .NET string form serialized twice
+// (2 → "\"2\"", true → "\"True\"").
+func bodyProperties(body string) []bodyProperty {
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.UseNumber()
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return nil
 	}
-	switch raw[0] {
-	case '"':
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
+	var out []bodyProperty
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
 			return nil
 		}
-		return jsonString(s)
-	case '{', '[':
-		return raw
-	default:
-		return string(raw)
+		key, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil
+		}
+		if v, ok := bindingDataValue(raw); ok {
+			out = append(out, bodyProperty{key: key, value: v})
+		}
 	}
+	return out
 }
 
-// timerStatus mirrors the ScheduleStatus the host keeps between runs.
+func bindingDataValue(raw json.RawMessage) (any, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return nil, false
+	}
+	var text string
+	switch raw[0] {
+	case '{':
+		return raw, true
+	case '[':
+		return nil, false
+	case 'n':
+		return nil, false
+	case 't':
+		text = "True"
+	case 'f':
+		text = "False"
+	case '"':
+		if json.Unmarshal(raw, &text) != nil {
+			return nil, false
+		}
+	default:
+		text = string(raw)
+	}
+	return jsonString(text), true
+}
+
+// timerStatus mirrors the ScheduleStatus the host keeps between runs
+// (zero Last and LastUpdated before the first run).
 type timerStatus struct {
 	Last, Next, LastUpdated time.Time
 }
 
-func timerPayload(fn *function, st timerStatus, now time.Time) map[string]any {
+// formatTimerTime writes a ScheduleStatus time as WebJobs.Extensions 5.x does:
+// with an explicit +00:00 offset; the zero time is 0001-01-01T00:00:00+00:00.
+func formatTimerTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.9999999") + "+00:00"
+}
+
+func timerPayload(fn *function, st timerStatus, pastDue bool, now time.Time) map[string]any {
 	return map[string]any{
 		"Data": map[string]any{fn.BindingName: map[string]any{
 			"Schedule": map[string]any{"AdjustForDST": true},
 			"ScheduleStatus": map[string]any{
-				"Last":        formatOffsetLess(st.Last), // zero time gives "0001-01-01T00:00:00"
-				"Next":        formatOffsetLess(st.Next),
-				"LastUpdated": formatOffsetLess(st.LastUpdated),
+				"Last":        formatTimerTime(st.Last),
+				"Next":        formatTimerTime(st.Next),
+				"LastUpdated": formatTimerTime(st.LastUpdated),
 			},
-			"IsPastDue": false,
+			"IsPastDue": pastDue,
 		}},
 		"Metadata": map[string]any{"sys": sysMetadata(fn.Name, now)},
 	}
@@ -195,7 +277,7 @@ func (h *Host) invoke(ctx context.Context, fn *function, invocationID string, pa
 		ctx, cancel = context.WithTimeout(ctx, h.hostCfg.FunctionTimeout)
 		defer cancel()
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.handlerBase+"/"+fn.Name, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.gate.url()+"/"+fn.Name, bytes.NewReader(body))
 	if err != nil {
 		return invocationOutcome{Err: fmt.Errorf("build request: %w", err)}
 	}
@@ -203,6 +285,8 @@ func (h *Host) invoke(ctx context.Context, fn *function, invocationID string, pa
 	req.Header.Set(headerInvocationID, invocationID)
 	req.Header.Set(headerHostVersion, hostVersion)
 	req.Header.Set("User-Agent", UserAgent)
+	// The host streams the payload: chunked, no Content-Length (reference §1).
+	req.ContentLength = -1
 	resp, err := h.client.Do(req)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -215,8 +299,37 @@ func (h *Host) invoke(ctx context.Context, fn *function, invocationID string, pa
 	out := invocationOutcome{Status: resp.StatusCode, Body: respBody}
 	if err != nil {
 		out.Err = fmt.Errorf("read response: %w", err)
+		return out
+	}
+	if out.ok() {
+		out.Err = h.checkResultBody(ctx, resp.Header.Get("Content-Type"), respBody)
 	}
 	return out
+}
+
+// checkResultBody treats a 2xx answer as the host's ReadAsAsync<HttpScriptInvocationResult>
+// does ([HOST] DefaultHttpWorkerService.cs): an empty (or null) body reads as a null
+// result that never completes the invocation, so it hangs until functionTimeout; a
+// body that no JSON formatter reads (another Content-Type) fails the invocation.
+func (h *Host) checkResultBody(ctx context.Context, contentType string, body []byte) error {
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) > 0 && !isJSONMediaType(contentType) {
+		return fmt.Errorf("handler answered 2xx with Content-Type %q: the host reads only JSON (application/json) results, so the invocation fails", contentType)
+	}
+	if len(trimmed) == 0 || string(trimmed) == "null" {
+		<-ctx.Done() // the invocation context carries functionTimeout
+		return fmt.Errorf("handler answered 2xx with an empty body: the host never gets a result, so the invocation timed out after functionTimeout (%s)", h.hostCfg.FunctionTimeout)
+	}
+	return nil
+}
+
+// isJSONMediaType matches what JsonMediaTypeFormatter reads.
+func isJSONMediaType(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json")
 }
 
 // handlerResult is the custom handler's answer (reference §3). Newtonsoft matches

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"reflect"
 	"sort"
 	"sync"
@@ -33,19 +32,21 @@ type DeadLetter struct {
 	DeadLetteredAt time.Time `json:"deadLetteredAt"`
 }
 
-// QueueStats counts a queue's messages. Active includes messages waiting for
-// their (emulator-only) redelivery back-off; Scheduled only counts messages
-// whose ScheduledEnqueueTime is still in the future.
+// QueueStats counts a queue's messages. Active includes messages held by a
+// test-only RedeliveryDelay; Scheduled only counts messages whose
+// ScheduledEnqueueTime is still in the future.
 type QueueStats struct {
 	Queue        string `json:"queue"`
 	Active       int    `json:"active"`
-	Redelivering int    `json:"redelivering"` // part of Active: abandoned, waiting for RedeliveryDelay
+	Redelivering int    `json:"redelivering"` // part of Active: abandoned, held by a test-only RedeliveryDelay (0 by default)
 	Scheduled    int    `json:"scheduled"`
 	InFlight     int    `json:"inFlight"`
 	Completed    int    `json:"completed"`
 	DeadLettered int    `json:"deadLettered"`
 	Deliveries   int    `json:"deliveries"` // delivery attempts, including failed ones
 	Listeners    int    `json:"listeners"`  // trigger functions reading this queue
+	// MaxDeliveryCount is the queue's maxDeliveryCount.
+	MaxDeliveryCount int `json:"maxDeliveryCount"`
 }
 
 // Service Bus limits the emulator enforces so local runs fail where Azure would.
@@ -71,9 +72,10 @@ type dedupEntry struct {
 }
 
 type queue struct {
-	name      string
-	dedupWin  time.Duration
-	listeners int // fixed after New
+	name        string
+	dedupWin    time.Duration
+	maxDelivery int // the queue's maxDeliveryCount
+	listeners   int // fixed after New
 
 	mu          sync.Mutex
 	sequence    int64
@@ -88,8 +90,8 @@ type queue struct {
 	changed     chan struct{} // closed and replaced on every change
 }
 
-func newQueue(name string, dedupWindow time.Duration) *queue {
-	return &queue{name: name, dedupWin: dedupWindow, dedup: map[string]time.Time{}, changed: make(chan struct{})}
+func newQueue(name string, dedupWindow time.Duration, maxDelivery int) *queue {
+	return &queue{name: name, dedupWin: dedupWindow, maxDelivery: maxDelivery, dedup: map[string]time.Time{}, changed: make(chan struct{})}
 }
 
 // signalLocked wakes everybody waiting on the current changed channel.
@@ -258,9 +260,11 @@ func (q *queue) release(env *envelope) {
 	q.signalLocked()
 }
 
-// abandon makes a failed message available again after delay, or dead-letters
-// it once it has been delivered maxDelivery times. It reports whether it dead-lettered.
-func (q *queue) abandon(env *envelope, failure string, delay time.Duration, maxDelivery int, now time.Time) bool {
+// abandon makes a failed message available again at once (or after delay, a
+// test-only deviation), or dead-letters it once it has been delivered the
+// queue's maxDeliveryCount times. It reports whether it dead-lettered.
+func (q *queue) abandon(env *envelope, failure string, delay time.Duration, now time.Time) bool {
+	maxDelivery := q.maxDelivery
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.inFlight--
@@ -278,6 +282,8 @@ func (q *queue) abandon(env *envelope, failure string, delay time.Duration, maxD
 		return true
 	}
 	if delay <= 0 {
+		// Service Bus: an abandoned message is available again at once, at the
+		// head of the queue, with DeliveryCount+1 on the next receive.
 		q.ready = append([]*envelope{env}, q.ready...)
 		return false
 	}
@@ -298,6 +304,8 @@ func (q *queue) stats(now time.Time) QueueStats {
 		DeadLettered: len(q.deadLetters),
 		Deliveries:   q.deliveries,
 		Listeners:    q.listeners,
+
+		MaxDeliveryCount: q.maxDelivery,
 	}
 	for _, env := range q.delayed {
 		switch {
@@ -317,16 +325,4 @@ func (q *queue) deadLettersCopy() []DeadLetter {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return append([]DeadLetter(nil), q.deadLetters...)
-}
-
-// defaultRedeliveryDelay is 250ms·2^(n-1), capped at 10s. Service Bus redelivers an
-// abandoned message at once; the back-off keeps a short local outage of the handler
-// from dead-lettering everything.
-func defaultRedeliveryDelay(deliveryCount int) time.Duration {
-	if deliveryCount < 1 {
-		deliveryCount = 1
-	}
-	const limit = 10 * time.Second
-	d := 250 * time.Millisecond * time.Duration(math.Pow(2, float64(min(deliveryCount-1, 10))))
-	return min(d, limit)
 }

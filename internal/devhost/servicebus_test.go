@@ -23,10 +23,11 @@ var (
 func TestServiceBusPayloadShape(t *testing.T) {
 	t.Parallel()
 	f := startHost(t, map[string]string{"ProvisionTenant": provisionFn}, func(w http.ResponseWriter, _ *http.Request, _ []byte) {
+		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"Outputs":{},"Logs":["hello from handler"],"ReturnValue":null}`)
 	}, nil)
 
-	body := `{"tenantId":"t1","count":2,"ok":true,"nested":{"a":1},"gone":null,"retrigger":"x","MessageId":"spoof","html":"<b>&"}`
+	body := `{"tenantId":"t1","count":2,"ok":true,"nested":{"a":1},"gone":null,"retrigger":"x","list":[1,2],"html":"<b>&","deliveryCount":7,"subject":"from-body","applicationProperties":{"kind":"spoof"}}`
 	before := time.Now().UTC().Truncate(time.Second)
 	if dup, err := f.h.Enqueue("provisioning", Message{
 		MessageID: "abc", Body: body, ContentType: "application/json", CorrelationID: "corr-1", Subject: "tenant.created",
@@ -44,7 +45,7 @@ func TestServiceBusPayloadShape(t *testing.T) {
 	if r.Method != http.MethodPost {
 		t.Errorf("method = %s", r.Method)
 	}
-	if got := r.Header.Get("User-Agent"); got != "Azure-Functions-Host/4.x (devhost)" {
+	if got := r.Header.Get("User-Agent"); got != "Azure-Functions-Host/4.0.0-devhost" {
 		t.Errorf("User-Agent = %q", got)
 	}
 	invocationID := r.Header.Get("X-Azure-Functions-InvocationId")
@@ -53,10 +54,15 @@ func TestServiceBusPayloadShape(t *testing.T) {
 	}
 	inv := r.invocation(t)
 
-	// Data.msg is the body as a JSON string: JSON arrives as a string containing JSON.
-	var data string
-	if err := json.Unmarshal(inv.Data["msg"], &data); err != nil || data != body {
-		t.Errorf("Data.msg = %s (%v), want the body as a JSON string", inv.Data["msg"], err)
+	// Data.msg is the body inside exactly two levels of JSON string.
+	if data := queueBody(t, inv.Data["msg"]); data != body {
+		t.Errorf("Data.msg = %s, want the body in two levels of JSON string", inv.Data["msg"])
+	}
+	if want := jsonNoHTML(t, jsonNoHTML(t, body)); string(inv.Data["msg"]) != want {
+		t.Errorf("Data.msg = %s, want %s", inv.Data["msg"], want)
+	}
+	if r.Header.Get("Content-Length") != "" {
+		t.Errorf("invocation sent with Content-Length %q; the host streams it chunked", r.Header.Get("Content-Length"))
 	}
 	if len(inv.Data) != 1 {
 		t.Errorf("Data has keys %v, want only msg", keys(inv.Data))
@@ -64,26 +70,35 @@ func TestServiceBusPayloadShape(t *testing.T) {
 
 	md := inv.Metadata
 	exact := map[string]string{
-		"DeliveryCount":         `"1"`,
-		"SequenceNumber":        `"1"`,
-		"MessageId":             `"\"abc\""`,
-		"ContentType":           `"\"application/json\""`,
-		"CorrelationId":         `"\"corr-1\""`,
-		"Subject":               `"\"tenant.created\""`,
-		"ApplicationProperties": `{"n":1,"source":"crm"}`,
-		"UserProperties":        `{"n":1,"source":"crm"}`,
-		"MessageActions":        `{}`,
-		"Client":                `{}`,
-		// Body properties copied into Metadata, primitives serialized into strings.
+		"SequenceNumber":  `"1"`,
+		"MessageId":       `"\"abc\""`,
+		"ContentType":     `"\"application/json\""`,
+		"CorrelationId":   `"\"corr-1\""`,
+		"Label":           `"\"tenant.created\""`,
+		"UserProperties":  `{"n":1,"source":"crm"}`,
+		"MessageActions":  `{}`,
+		"ReceiveActions":  `{}`,
+		"Client":          `{"FullyQualifiedNamespace":"devhost.servicebus.local","Identifier":"devhost-servicebus-client","IsClosed":false,"TransportType":0}`,
+		// Body properties copied into Metadata, primitives serialized twice
+		// in their .NET string form, objects kept.
 		"tenantId": `"\"t1\""`,
-		"count":    `"2"`,
-		"ok":       `"true"`,
+		"count":    `"\"2\""`,
+		"ok":       `"\"True\""`,
 		"nested":   `{"a":1}`,
 		"html":     `"\"<b>&\""`,
+		// Body keys overwrite system keys case-insensitively; the system spelling stays.
+		"DeliveryCount":         `"\"7\""`,
+		"Subject":               `"\"from-body\""`,
+		"ApplicationProperties": `{"kind":"spoof"}`,
 	}
 	for k, want := range exact {
 		if got := string(md[k]); got != want {
 			t.Errorf("Metadata.%s = %s, want %s", k, got, want)
+		}
+	}
+	for _, k := range []string{"deliveryCount", "subject", "applicationProperties"} {
+		if _, ok := md[k]; ok {
+			t.Errorf("Metadata has both %s and its system spelling; the host's dictionary is case-insensitive", k)
 		}
 	}
 	if !quotedUUIDInString.MatchString(string(md["LockToken"])) {
@@ -100,7 +115,7 @@ func TestServiceBusPayloadShape(t *testing.T) {
 	if err != nil || enqAt.Before(before) || enqAt.After(time.Now().UTC()) {
 		t.Errorf("EnqueuedTimeUtc %q (%v) not between %s and now", enq, err, before)
 	}
-	for _, k := range []string{"gone", "retrigger", "DeadLetterSource", "SessionId", "ReplyTo"} {
+	for _, k := range []string{"gone", "retrigger", "list", "DeadLetterSource", "SessionId", "ReplyTo"} {
 		if _, ok := md[k]; ok {
 			t.Errorf("Metadata.%s present, want absent", k)
 		}
@@ -286,16 +301,14 @@ func TestDuplicateMessageIDDropped(t *testing.T) {
 	if len(reqs) != 1 {
 		t.Fatalf("invocations = %d, want 1", len(reqs))
 	}
-	var data string
-	_ = json.Unmarshal(reqs[0].invocation(t).Data["msg"], &data)
-	if data != "first" {
+	if data := queueBody(t, reqs[0].invocation(t).Data["msg"]); data != "first" {
 		t.Errorf("delivered %q, want the first message", data)
 	}
 }
 
 func TestDuplicateWindowExpires(t *testing.T) {
 	t.Parallel()
-	q := newQueue("q", time.Minute)
+	q := newQueue("q", time.Minute, 10)
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	if q.enqueue(Message{MessageID: "a"}, t0) {
 		t.Fatal("first enqueue reported duplicate")
@@ -351,9 +364,10 @@ func TestOutputsRoutedToOutputBindingQueue(t *testing.T) {
 			okResponse(w, r, body)
 			return
 		}
-		var inv struct{ Data map[string]string }
+		var inv struct{ Data map[string]json.RawMessage }
 		_ = json.Unmarshal(body, &inv)
-		switch inv.Data["msg"] {
+		w.Header().Set("Content-Type", "application/json")
+		switch queueBody(t, inv.Data["msg"]) {
 		case "array":
 			_, _ = io.WriteString(w, `{"Outputs":{"outMsg":[{"a":1},"plain text"],"unknown":{"x":1}},"Logs":[]}`)
 		case "object":
@@ -376,9 +390,7 @@ func TestOutputsRoutedToOutputBindingQueue(t *testing.T) {
 	waitIdle(t, f.h)
 	var got []string
 	for _, r := range f.fake.requests("/Sink") {
-		var data string
-		_ = json.Unmarshal(r.invocation(t).Data["msg"], &data)
-		got = append(got, data)
+		got = append(got, queueBody(t, r.invocation(t).Data["msg"]))
 	}
 	want := map[string]bool{`{"a":1}`: true, "plain text": true, `{"b":2}`: true, "just a string": true}
 	if len(got) != len(want) {
@@ -513,20 +525,22 @@ func TestEnqueueValidation(t *testing.T) {
 	}
 }
 
-func TestDefaultRedeliveryDelay(t *testing.T) {
-	t.Parallel()
-	want := map[int]time.Duration{1: 250 * time.Millisecond, 2: 500 * time.Millisecond, 3: time.Second, 6: 8 * time.Second, 7: 10 * time.Second, 50: 10 * time.Second}
-	for n, d := range want {
-		if got := defaultRedeliveryDelay(n); got != d {
-			t.Errorf("defaultRedeliveryDelay(%d) = %s, want %s", n, got, d)
-		}
-	}
-}
-
 func keys(m map[string]json.RawMessage) []string {
 	var out []string
 	for k := range m {
 		out = append(out, k)
 	}
 	return out
+}
+
+// jsonNoHTML encodes like Newtonsoft.Json: no escaping of <, > and &.
+func jsonNoHTML(t *testing.T, v any) string {
+	t.Helper()
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
 }

@@ -19,6 +19,11 @@ func (h *Host) runListener(ctx context.Context, fn *function, q *queue) {
 		case <-ctx.Done():
 			return
 		}
+		// Like the real host, no message is received while the handler
+		// process is down (it restarts the worker before listening again).
+		if !h.gate.wait(ctx) {
+			return
+		}
 		env, ok := q.next(ctx)
 		if !ok {
 			return
@@ -53,33 +58,53 @@ func (h *Host) deliver(fn *function, q *queue, env *envelope) {
 	}
 	if out.ok() {
 		q.complete(env)
-		h.logger.Info("invocation succeeded; message completed", attrs...)
+		// Debug: the handler logs the business event and its own request line.
+		h.logger.Debug("invocation succeeded; message completed", attrs...)
 		return
 	}
 	failure := out.failure()
 	delay := h.cfg.RedeliveryDelay(env.deliveryCount)
-	if q.abandon(env, failure, delay, h.cfg.MaxDeliveryCount, time.Now()) {
-		h.logger.Error("invocation failed; message dead-lettered (MaxDeliveryCountExceeded)", append(attrs, "error", failure)...)
+	if q.abandon(env, failure, delay, time.Now()) {
+		h.logger.Error("invocation failed; message dead-lettered (MaxDeliveryCountExceeded)",
+			append(attrs, "maxDeliveryCount", q.maxDelivery, "error", failure)...)
 		return
 	}
-	h.logger.Warn("invocation failed; message abandoned", append(attrs, "error", failure, "redeliveryIn", delay.String())...)
+	h.logger.Warn("invocation failed; message abandoned and redelivered at once", append(attrs, "error", failure, "redeliveryInMs", delay.Milliseconds())...)
 }
 
-// runTimer fires fn on its NCRONTAB schedule (UTC) until ctx ends.
+// runTimer fires fn on its NCRONTAB schedule (UTC) until ctx ends. Like the
+// host's TimerListener with useMonitor, a saved Next that has passed (downtime)
+// or an occurrence missed while the previous run was still going fires at once
+// with IsPastDue true.
 func (h *Host) runTimer(ctx context.Context, fn *function) {
-	if fn.RunOnStartup {
-		h.fireTimer(fn, time.Now().UTC(), true)
+	if st := h.timerStatusOf(fn.Name); !st.Next.IsZero() && st.Next.Before(time.Now()) {
+		h.fireTimer(fn, time.Now().UTC(), true, true)
+	} else if fn.RunOnStartup {
+		h.fireTimer(fn, time.Now().UTC(), false, true)
 	}
 	for {
-		next := fn.Schedule.Next(time.Now().UTC())
-		wait := time.NewTimer(time.Until(next))
-		select {
-		case <-ctx.Done():
-			wait.Stop()
-			return
-		case <-wait.C:
+		next := h.timerStatusOf(fn.Name).Next
+		if next.IsZero() {
+			next = fn.Schedule.Next(time.Now().UTC())
 		}
-		h.fireTimer(fn, next, true)
+		pastDue := false
+		if wait := time.Until(next); wait > 0 {
+			timer := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			case <-timer.C:
+			}
+		} else {
+			// The occurrence passed while the previous run was still going.
+			pastDue = true
+			next = time.Now().UTC()
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		h.fireTimer(fn, next, pastDue, true)
 	}
 }
 
@@ -96,14 +121,15 @@ func (h *Host) timerStatusOf(name string) timerStatus {
 }
 
 // fireTimer invokes a timer function once. Like the host, it passes the status saved
-// after the previous run and, for scheduled runs, saves the new one afterwards.
+// after the previous run and, for scheduled runs, saves the new one afterwards
+// (Next computed from this occurrence, so a long run leaves a past Next behind).
 // Failures are logged, never retried.
-func (h *Host) fireTimer(fn *function, occurrence time.Time, updateStatus bool) {
+func (h *Host) fireTimer(fn *function, occurrence time.Time, pastDue, updateStatus bool) {
 	h.busy.Add(1)
 	defer h.busy.Add(-1)
 	invocationID := uuid.NewString()
 	start := time.Now()
-	payload := timerPayload(fn, h.timerStatusOf(fn.Name), start)
+	payload := timerPayload(fn, h.timerStatusOf(fn.Name), pastDue, start)
 	out := h.invoke(h.invokeCtx, fn, invocationID, payload)
 	if out.ok() {
 		if err := h.applyResult(fn, invocationID, out.Body); err != nil {
@@ -115,10 +141,13 @@ func (h *Host) fireTimer(fn *function, occurrence time.Time, updateStatus bool) 
 		h.setTimerStatus(fn.Name, timerStatus{Last: occurrence, Next: fn.Schedule.Next(occurrence), LastUpdated: now})
 	}
 	attrs := []any{
-		"function", fn.Name, "invocationId", invocationID, "trigger", triggerTimer,
+		"function", fn.Name, "invocationId", invocationID, "trigger", triggerTimer, "isPastDue", pastDue,
 		"status", out.Status, "durationMs", time.Since(start).Milliseconds(),
 	}
-	level, msg := slog.LevelInfo, "invocation succeeded"
+	level, msg := slog.LevelDebug, "invocation succeeded"
+	if !updateStatus {
+		level, msg = slog.LevelInfo, "manual run succeeded"
+	}
 	if !out.ok() {
 		level, msg = slog.LevelError, "invocation failed (timers are not retried)"
 		attrs = append(attrs, "error", out.failure())
