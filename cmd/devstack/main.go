@@ -1,17 +1,19 @@
 // Command devstack is `make run`: the whole service on one machine, offline.
 // It starts Azurite (tables), the sandbox identity platform + Graph (when the
-// settings point at it), the handler binary as the Functions host would, and
-// the local Functions host on 127.0.0.1:7071. Ctrl-C stops everything.
+// settings point at it) and the local Functions host on 127.0.0.1:7071, which
+// starts the handler binary as the Functions host would and restarts it when
+// it exits. Ctrl-C stops everything.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -24,26 +26,52 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/config"
 	"github.com/onemeeting/cvi-onboarding/internal/devhost"
 	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
+	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
 )
 
 func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, logger); err != nil {
+	root, err := os.Getwd()
+	if err != nil {
+		logger.Error("devstack: working directory", "err", err)
+		os.Exit(1)
+	}
+	err = run(ctx, logger, options{Root: root, ListenAddr: "127.0.0.1:7071", Banner: os.Stdout, HandlerOut: os.Stdout})
+	if err != nil {
 		logger.Error("devstack stopped with an error", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, logger *slog.Logger) error {
+// options make the stack testable from a temporary tree on free ports.
+type options struct {
+	Root       string            // the repository (functions/, host.json, bin/handler, local.settings*.json)
+	ListenAddr string            // the local Functions host
+	Overrides  map[string]string // win over the settings file and the environment (tests)
+	Banner     io.Writer
+	HandlerOut io.Writer
+	// Ready, when set, is called once everything is up (tests).
+	Ready func(stack)
+}
+
+// stack is what a running devstack exposes to its Ready hook.
+type stack struct {
+	HostURL     string
+	Sandbox     *sandbox.Sandbox
+	Settings    map[string]string
+	OutboxDir   string
+	PrevOutbox  string // where earlier runs' mail was moved; "" if there was none
+	TokenFile   string
+	MaxDelivery map[string]int
+}
+
+func run(ctx context.Context, logger *slog.Logger, o options) error {
 	if inAzure, marker := azureenv.Detect(os.LookupEnv); inAzure {
 		return fmt.Errorf("refusing to start: this is a local development stack and %s says this is Azure", marker)
 	}
-	root, err := os.Getwd()
-	if err != nil {
-		return fmt.Errorf("working directory: %w", err)
-	}
+	root := o.Root
 	settingsPath := filepath.Join(root, "local.settings.json")
 	if _, err := os.Stat(settingsPath); err != nil {
 		settingsPath = filepath.Join(root, "local.settings.sample.json")
@@ -57,6 +85,9 @@ func run(ctx context.Context, logger *slog.Logger) error {
 			settings[k] = v // the environment wins, as in Azure
 		}
 	}
+	for k, v := range o.Overrides {
+		settings[k] = v
+	}
 	logger.Info("settings", "file", settingsPath)
 	var cleanups []func()
 	defer func() {
@@ -65,22 +96,42 @@ func run(ctx context.Context, logger *slog.Logger) error {
 		}
 	}()
 
+	// Azurite runs in memory, so links in mail from earlier runs lead nowhere:
+	// move that mail aside before anything new is sent.
+	outbox := filepath.Join(root, ".local", "outbox")
+	prevOutbox, err := rotateOutbox(outbox, time.Now())
+	if err != nil {
+		return err
+	}
+	if prevOutbox != "" {
+		logger.Info("moved earlier runs' mail aside", "to", prevOutbox)
+	}
+
 	// Tables: Azurite on the port the connection string names.
 	if conn := settings["TableStorage__connectionString"]; conn != "" {
 		port := tablePort(conn)
-		az, err := azurite.Start(ctx, azurite.Options{RepoRoot: root, Port: port, Logger: logger})
+		az, err := azurite.Start(ctx, azurite.Options{RepoRoot: root, Port: port, Logger: logger, InMemory: true})
 		if err != nil {
 			return fmt.Errorf("start Azurite on port %d: %w", port, err)
 		}
 		cleanups = append(cleanups, func() { _ = az.Stop() })
 		settings["TableStorage__connectionString"] = az.ConnectionString()
 		logger.Info("Azurite table service", "endpoint", az.TableEndpoint())
+		// The handler creates its tables in the background after it answers
+		// GET /; a request provisioned right after the banner would race it.
+		store, err := tablestore.NewFromConnectionString(az.ConnectionString(), tablestore.Options{TablePrefix: settings["TABLE_PREFIX"]})
+		if err != nil {
+			return fmt.Errorf("table store: %w", err)
+		}
+		if err := store.EnsureTables(ctx); err != nil {
+			return fmt.Errorf("create tables in Azurite: %w", err)
+		}
 	}
 
 	// The sandbox stands in for Microsoft when the settings point at loopback.
 	var sb *sandbox.Sandbox
 	if isLoopbackURL(settings["AUTHORITY_HOST"]) {
-		sb, err = startSandbox(ctx, root, settings, logger)
+		sb, err = startSandbox(ctx, root, outbox, settings, logger)
 		if err != nil {
 			return err
 		}
@@ -88,35 +139,28 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	} else {
 		logger.Info("using the real Microsoft identity platform and Graph", "authority", settings["AUTHORITY_HOST"])
 	}
-
-	// The handler, started the way the Functions host starts it.
-	handlerPort, err := freePort()
-	if err != nil {
-		return err
+	// Every setting is in place now (the sandbox CA included): check them
+	// here, with the handler's own rules, rather than watch it exit.
+	if _, err := config.Load(lookupIn(settings)); err != nil {
+		return fmt.Errorf("settings (%s): %w", settingsPath, err)
 	}
+
 	env := os.Environ()
 	for k, v := range settings {
 		env = append(env, k+"="+v)
 	}
-	env = append(env, "FUNCTIONS_CUSTOMHANDLER_PORT="+strconv.Itoa(handlerPort))
-	handler := exec.Command(filepath.Join(root, "bin", "handler"))
-	handler.Env, handler.Dir = env, root
-	handler.Stdout, handler.Stderr = os.Stdout, os.Stderr
-	handler.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := handler.Start(); err != nil {
-		return fmt.Errorf("start handler (run `make build` first): %w", err)
-	}
-	handlerExited := make(chan error, 1)
-	go func() { handlerExited <- handler.Wait() }()
-	cleanups = append(cleanups, func() { stopProcessGroup(handler.Process.Pid, handlerExited) })
-
+	maxDelivery := bicepMaxDeliveryCounts(root, logger)
 	host, err := devhost.New(devhost.Config{
 		FunctionsDir: filepath.Join(root, "functions"),
 		HostJSONPath: filepath.Join(root, "host.json"),
-		HandlerURL:   "http://127.0.0.1:" + strconv.Itoa(handlerPort),
-		ListenAddr:   "127.0.0.1:7071",
-		Settings:     settings,
-		Logger:       logger,
+		Handler: &devhost.HandlerProcess{
+			Path: filepath.Join(root, "bin", "handler"), Dir: root, Env: env,
+			Stdout: o.HandlerOut, Stderr: o.HandlerOut,
+		},
+		ListenAddr:            o.ListenAddr,
+		Settings:              settings,
+		QueueMaxDeliveryCount: maxDelivery,
+		Logger:                logger,
 		// POST /admin/functions/{name} invokes directly on the real host,
 		// without Service Bus's message size limit.
 		MaxMessageSize: 4 << 20,
@@ -126,52 +170,95 @@ func run(ctx context.Context, logger *slog.Logger) error {
 	}
 	startCtx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	if err := host.Start(startCtx); err != nil {
-		select {
-		case werr := <-handlerExited:
-			return fmt.Errorf("the handler exited during start-up (%v); its log above says why", werr)
-		default:
-		}
-		return fmt.Errorf("start local Functions host: %w", err)
-	}
+	// Close stops the handler process group too (SIGTERM, then SIGKILL).
 	cleanups = append(cleanups, func() {
 		closeCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
 		_ = host.Close(closeCtx)
 	})
-	printBanner(host.URL(), root, sb)
+	if err := host.Start(startCtx); err != nil {
+		if _, statErr := os.Stat(filepath.Join(root, "bin", "handler")); statErr != nil {
+			return fmt.Errorf("start local Functions host: %w (run `make build` first)", err)
+		}
+		return fmt.Errorf("start local Functions host: %w", err)
+	}
+	info := stack{HostURL: host.URL(), Sandbox: sb, Settings: settings, OutboxDir: outbox, PrevOutbox: prevOutbox, MaxDelivery: maxDelivery}
+	if sb != nil {
+		info.TokenFile = writeOperatorToken(root, sb, logger)
+	}
+	if o.Banner != nil {
+		printBanner(o.Banner, info)
+	}
+	if o.Ready != nil {
+		o.Ready(info)
+	}
 
 	select {
 	case <-ctx.Done():
 		logger.Info("stopping")
 		return nil
-	case err := <-handlerExited:
-		return fmt.Errorf("handler exited: %w", err)
+	case <-host.Fatal():
+		return fmt.Errorf("local Functions host gave up: %w", host.Err())
 	}
 }
 
-func startSandbox(ctx context.Context, root string, settings map[string]string, logger *slog.Logger) (*sandbox.Sandbox, error) {
-	var apps []sandbox.App
-	seen := map[string]bool{}
-	cfg, err := config.Load(func(k string) (string, bool) { v, ok := settings[k]; return v, ok })
-	if err != nil && !strings.Contains(err.Error(), "AUTHORITY_CA_FILE") {
+func lookupIn(settings map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := settings[k]; return v, ok }
+}
+
+// rotateOutbox moves a non-empty outbox to <outbox>.prev-<UTC timestamp> and
+// creates an empty one. It returns the new place of the old mail ("" if none).
+func rotateOutbox(outbox string, now time.Time) (string, error) {
+	entries, err := os.ReadDir(outbox)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read outbox %s: %w", outbox, err)
+	}
+	prev := ""
+	if len(entries) > 0 {
+		prev = outbox + ".prev-" + now.UTC().Format("20060102T150405Z")
+		for n := 2; ; n++ { // two runs in one second
+			if _, err := os.Stat(prev); errors.Is(err, os.ErrNotExist) {
+				break
+			}
+			prev = outbox + ".prev-" + now.UTC().Format("20060102T150405Z") + "-" + strconv.Itoa(n)
+		}
+		if err := os.Rename(outbox, prev); err != nil {
+			return "", fmt.Errorf("move earlier runs' mail aside: %w", err)
+		}
+	}
+	if err := os.MkdirAll(outbox, 0o755); err != nil {
+		return "", fmt.Errorf("create outbox: %w", err)
+	}
+	return prev, nil
+}
+
+// startSandbox registers every configured region's app and the mail app. The
+// configuration is read without AUTHORITY_CA_FILE: on a fresh clone the CA it
+// names is only written once the sandbox runs, and reading it first used to
+// fail and leave only the mail app registered.
+func startSandbox(ctx context.Context, root, outbox string, settings map[string]string, logger *slog.Logger) (*sandbox.Sandbox, error) {
+	withoutCA := func(k string) (string, bool) {
+		if k == "AUTHORITY_CA_FILE" {
+			return "", false
+		}
+		v, ok := settings[k]
+		return v, ok
+	}
+	cfg, err := config.Load(withoutCA)
+	if err != nil {
 		return nil, fmt.Errorf("settings: %w", err)
 	}
-	if cfg != nil {
-		for _, code := range cfg.RegionOrder {
-			r := cfg.Regions[code]
-			if !seen[r.AppID] {
-				apps = append(apps, sandbox.App{AppID: r.AppID, DisplayName: "OneMeeting CVI (" + r.DisplayName + ")", ClientSecret: settings["GRAPH_CLIENT_SECRET"]})
-				seen[r.AppID] = true
-			}
+	var apps []sandbox.App
+	seen := map[string]bool{}
+	for _, code := range cfg.RegionOrder {
+		r := cfg.Regions[code]
+		if !seen[r.AppID] {
+			apps = append(apps, sandbox.App{AppID: r.AppID, DisplayName: "OneMeeting CVI (" + r.DisplayName + ")", ClientSecret: settings["GRAPH_CLIENT_SECRET"]})
+			seen[r.AppID] = true
 		}
 	}
 	if id := settings["MAIL_APP_ID"]; id != "" && !seen[id] {
 		apps = append(apps, sandbox.App{AppID: id, DisplayName: "OneMeeting CVI mail", ClientSecret: settings["GRAPH_CLIENT_SECRET"]})
-	}
-	outbox := filepath.Join(root, ".local", "outbox")
-	if err := os.MkdirAll(outbox, 0o755); err != nil {
-		return nil, fmt.Errorf("create outbox: %w", err)
 	}
 	sb, err := sandbox.Start(ctx, sandbox.Options{
 		OperatorTenantID: settings["OPERATOR_TENANT_ID"],
@@ -185,15 +272,26 @@ func startSandbox(ctx context.Context, root string, settings map[string]string, 
 	if err != nil {
 		return nil, fmt.Errorf("start sandbox identity platform: %w", err)
 	}
+	names := make([]string, len(apps))
+	for i, a := range apps {
+		names[i] = a.DisplayName + " " + a.AppID
+	}
+	logger.Info("sandbox apps registered", "apps", strings.Join(names, "; "))
+	// The handler talks to the sandbox where it actually listens (tests use port 0).
+	settings["AUTHORITY_HOST"] = sb.AuthorityHost()
+	settings["CONSENT_AUTHORITY_HOST"] = sb.ConsentHost()
+	if isLoopbackURL(settings["GRAPH_BASE_URL"]) {
+		settings["GRAPH_BASE_URL"] = sb.GraphBaseURL()
+	}
 	caPath := settings["AUTHORITY_CA_FILE"]
 	if caPath == "" {
-		caPath = ".local/sandbox-ca.pem"
-		settings["AUTHORITY_CA_FILE"] = caPath
+		caPath = filepath.Join(".local", "sandbox-ca.pem")
 	}
 	if !filepath.IsAbs(caPath) {
 		caPath = filepath.Join(root, caPath)
 	}
 	if err := os.MkdirAll(filepath.Dir(caPath), 0o755); err != nil {
+		_ = sb.Close()
 		return nil, fmt.Errorf("create %s: %w", filepath.Dir(caPath), err)
 	}
 	if err := sb.WriteCACert(caPath); err != nil {
@@ -204,38 +302,50 @@ func startSandbox(ctx context.Context, root string, settings map[string]string, 
 	return sb, nil
 }
 
-func printBanner(hostURL, root string, sb *sandbox.Sandbox) {
-	var b strings.Builder
-	fmt.Fprintf(&b, "\nOneMeeting CVI is running locally (offline).\n\n")
-	fmt.Fprintf(&b, "  Health:              %s/api/healthz\n", hostURL)
-	fmt.Fprintf(&b, "  Local Functions host: %s  (queues: %s/admin/queues)\n", hostURL, hostURL)
-	if sb != nil {
-		fmt.Fprintf(&b, "  SANDBOX identity platform + Graph (simulated Microsoft, no real credentials): %ssandbox/\n", sb.ConsentHost())
+// writeOperatorToken saves a sandbox operator token (Tenants.ReadWrite, 1 h)
+// for the README's admin API examples; "" when it could not.
+func writeOperatorToken(root string, sb *sandbox.Sandbox, logger *slog.Logger) string {
+	token, err := sb.MintOperatorToken(sandbox.OperatorClaims{Name: "Local Operator", Roles: []string{"Tenants.ReadWrite"}})
+	if err != nil {
+		logger.Warn("could not mint a sandbox operator token", "err", err)
+		return ""
 	}
-	fmt.Fprintf(&b, "  Outbox (sent email as .eml + .html): %s\n\n", filepath.Join(root, ".local", "outbox"))
-	fmt.Fprintf(&b, "Provision the example tenant (admin IP 127.0.0.1), then open the consent link from the outbox:\n")
-	fmt.Fprintf(&b, "  jq -c '.adminIps=[\"127.0.0.1\"]' ../shared/contracts/provisioning.v1.example.json | jq -Rs '{input: .}' | \\\n")
-	fmt.Fprintf(&b, "    curl -s -X POST %s/admin/functions/ProvisionTenant -H 'Content-Type: application/json' -d @-\n\n", hostURL)
-	if sb != nil {
-		fmt.Fprintf(&b, "Admin API with a sandbox operator token:\n")
-		fmt.Fprintf(&b, "  TOKEN=$(curl -s -X POST %ssandbox/operator-token -H 'Content-Type: application/json' -d '{\"roles\":[\"Tenants.ReadWrite\"],\"name\":\"Local Operator\"}' | jq -r .access_token)\n", sb.ConsentHost())
-		fmt.Fprintf(&b, "  curl -s %s/api/admin/tenants -H \"Authorization: Bearer $TOKEN\"\n", hostURL)
-		fmt.Fprintf(&b, "  (API description: %s/api/admin/openapi.json)\n\n", hostURL)
+	path := filepath.Join(root, ".local", "operator-token")
+	if err := os.WriteFile(path, []byte(token), 0o600); err != nil {
+		logger.Warn("could not save the sandbox operator token", "err", err)
+		return ""
 	}
-	fmt.Fprintf(&b, "Press Ctrl-C to stop everything.\n")
-	fmt.Println(b.String())
+	return path
 }
 
-// stopProcessGroup sends SIGTERM to the handler's process group and waits,
-// escalating to SIGKILL, so no child outlives the stack.
-func stopProcessGroup(pid int, exited <-chan error) {
-	_ = syscall.Kill(-pid, syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		<-exited
+func printBanner(w io.Writer, s stack) {
+	var b strings.Builder
+	rel := func(p string) string {
+		if r, err := filepath.Rel(filepath.Dir(filepath.Dir(s.OutboxDir)), p); err == nil {
+			return r
+		}
+		return p
 	}
+	fmt.Fprintf(&b, "\nOneMeeting CVI is running locally (offline).\n\n")
+	fmt.Fprintf(&b, "  Health:               %s/api/healthz\n", s.HostURL)
+	fmt.Fprintf(&b, "  Local Functions host: %s  (queues: %s/admin/queues)\n", s.HostURL, s.HostURL)
+	if s.Sandbox != nil {
+		fmt.Fprintf(&b, "  SANDBOX identity platform + Graph (simulated Microsoft, no real credentials): %s\n", s.Sandbox.ControlURL())
+	}
+	fmt.Fprintf(&b, "  Outbox (sent email as .eml + .html): %s\n", rel(s.OutboxDir))
+	if s.PrevOutbox != "" {
+		fmt.Fprintf(&b, "    (mail from earlier runs was moved to %s: its links point at data that is gone)\n", rel(s.PrevOutbox))
+	}
+	fmt.Fprintf(&b, "\nProvision the contract's example tenant (admin IP 127.0.0.1), then open the consent link from the outbox:\n")
+	fmt.Fprintf(&b, "  make provision-example\n")
+	fmt.Fprintf(&b, "  ls %s\n\n", rel(s.OutboxDir))
+	if s.TokenFile != "" {
+		fmt.Fprintf(&b, "Admin API with a sandbox operator token (valid 1 h, saved in %s):\n", rel(s.TokenFile))
+		fmt.Fprintf(&b, "  curl -s %s/api/admin/tenants -H \"Authorization: Bearer $(cat %s)\"\n", s.HostURL, rel(s.TokenFile))
+		fmt.Fprintf(&b, "  (API description: %s/api/admin/openapi.json)\n\n", s.HostURL)
+	}
+	fmt.Fprintf(&b, "Press Ctrl-C to stop everything.\n")
+	fmt.Fprintln(w, b.String())
 }
 
 func tablePort(conn string) int {
@@ -266,13 +376,4 @@ func hostPort(raw string) string {
 		return "127.0.0.1:0"
 	}
 	return u.Host
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
