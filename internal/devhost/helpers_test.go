@@ -186,11 +186,11 @@ func startHost(t *testing.T, fns map[string]string, respond respondFunc, configu
 	fake := newFakeHandler(t, respond)
 	logs := &syncBuffer{}
 	cfg := Config{
-		FunctionsDir:    functionsDir(t, fns),
-		HandlerURL:      fake.srv.URL,
-		ListenAddr:      "127.0.0.1:0",
-		Logger:          slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		LookupEnv:       notInAzure,
+		FunctionsDir: functionsDir(t, fns),
+		HandlerURL:   fake.srv.URL,
+		ListenAddr:   "127.0.0.1:0",
+		Logger:       slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		LookupEnv:    notInAzure,
 	}
 	if configure != nil {
 		configure(&cfg)

@@ -70,15 +70,15 @@ func TestServiceBusPayloadShape(t *testing.T) {
 
 	md := inv.Metadata
 	exact := map[string]string{
-		"SequenceNumber":  `"1"`,
-		"MessageId":       `"\"abc\""`,
-		"ContentType":     `"\"application/json\""`,
-		"CorrelationId":   `"\"corr-1\""`,
-		"Label":           `"\"tenant.created\""`,
-		"UserProperties":  `{"n":1,"source":"crm"}`,
-		"MessageActions":  `{}`,
-		"ReceiveActions":  `{}`,
-		"Client":          `{"FullyQualifiedNamespace":"devhost.servicebus.local","Identifier":"devhost-servicebus-client","IsClosed":false,"TransportType":0}`,
+		"SequenceNumber": `"1"`,
+		"MessageId":      `"\"abc\""`,
+		"ContentType":    `"\"application/json\""`,
+		"CorrelationId":  `"\"corr-1\""`,
+		"Label":          `"\"tenant.created\""`,
+		"UserProperties": `{"n":1,"source":"crm"}`,
+		"MessageActions": `{}`,
+		"ReceiveActions": `{}`,
+		"Client":         `{"FullyQualifiedNamespace":"devhost.servicebus.local","Identifier":"devhost-servicebus-client","IsClosed":false,"TransportType":0}`,
 		// Body properties copied into Metadata, primitives serialized twice
 		// in their .NET string form, objects kept.
 		"tenantId": `"\"t1\""`,
