@@ -3,13 +3,14 @@
 #   make test     install what the tests need, then lint and run every test with the race detector
 #   make bench    benchmarks (provisioning throughput, revalidation at scale)
 #   make package  dist/ and dist/onemeeting-cvi.zip for Azure Functions
+#   make provision-example  (with make run going) provision the contract's example tenant for admin IP 127.0.0.1
 
 SHELL := /bin/bash
 GO ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: all deps deps-go deps-node deps-browser build run test lint bench package clean
+.PHONY: all deps deps-go deps-node deps-browser build run provision-example test lint bench package clean
 
 all: build
 
@@ -39,6 +40,13 @@ build:
 run: deps-go deps-node build
 	./bin/devstack
 
+# Sends contracts/provisioning.v1.example.json to the local host of `make run`
+# with admin IP 127.0.0.1; PROVISION_FLAGS adds flags (see go run ./cmd/provision -h),
+# e.g. make provision-example PROVISION_FLAGS='-region us -tenant-id <guid> -request-id CRM-2'.
+PROVISION_FLAGS ?=
+provision-example:
+	$(GO) run ./cmd/provision -file contracts/provisioning.v1.example.json -admin-ip 127.0.0.1 -local http://127.0.0.1:7071 $(PROVISION_FLAGS)
+
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
@@ -67,4 +75,4 @@ package:
 	$(GO) run ./cmd/pack
 
 clean:
-	rm -rf bin dist .local/outbox
+	rm -rf bin dist .local/outbox .local/outbox.prev-*
