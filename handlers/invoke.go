@@ -38,12 +38,39 @@ func readInvokeRequest(r *http.Request) (*InvokeRequest, error) {
 	if err := json.NewDecoder(body).Decode(&req); err != nil {
 		return nil, fmt.Errorf("decode invocation payload: %w", err)
 	}
+	dropBodyEchoes(&req)
 	return &req, nil
 }
 
-// queueBody extracts a Service Bus message body from Data.<binding>. The host
-// sends it as a JSON string that contains the body (sometimes escaped twice),
-// as a JSON value, or as base64 for binary bodies; unwrap defensively.
+// dropBodyEchoes removes the Metadata keys a JSON message body put there. The
+// host copies a body's top-level properties into the same case-insensitive
+// dictionary as the system keys, after them, so a body key "messageId" or
+// "deliveryCount" replaces the system value under its system spelling
+// (reference §2). Such a value is the customer's data, not Service Bus's:
+// without it a reader sees the key as absent rather than a forged value.
+func dropBodyEchoes(req *InvokeRequest) {
+	if len(req.Metadata) == 0 {
+		return
+	}
+	for _, raw := range req.Data {
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(queueBody(raw), &fields) != nil {
+			continue
+		}
+		for bodyKey := range fields {
+			for mdKey := range req.Metadata {
+				if mdKey != "sys" && strings.EqualFold(mdKey, bodyKey) {
+					delete(req.Metadata, mdKey)
+				}
+			}
+		}
+	}
+}
+
+// queueBody extracts a Service Bus message body from Data.<binding>. The real
+// host sends exactly two levels of JSON string around the body (base64 with
+// dataType binary); older emulators sent one level or the JSON value itself.
+// Unwrap defensively.
 func queueBody(raw json.RawMessage) []byte {
 	cur := bytes.TrimSpace(raw)
 	for range 4 {

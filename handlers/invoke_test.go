@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -48,8 +49,53 @@ func TestMessageInfoFromHostMetadata(t *testing.T) {
 	}
 }
 
+// A JSON body's top-level keys overwrite system Metadata keys (case-insensitive,
+// system spelling kept); those values must not be read as Service Bus data.
+func TestMessageInfoIgnoresKeysTheBodyOverwrote(t *testing.T) {
+	body := `{"messageId":"spoof","DELIVERYCOUNT":9,"applicationProperties":{"kind":"forged"},"requestId":"r1"}`
+	once, _ := json.Marshal(body)
+	twice, _ := json.Marshal(string(once))
+	payload := `{"Data":{"msg":` + string(twice) + `},"Metadata":{` +
+		`"MessageId":"\"spoof\"","DeliveryCount":"\"9\"","ApplicationProperties":{"kind":"forged"},` +
+		`"UserProperties":{"kind":"consent-link"},"requestId":"\"r1\"","SequenceNumber":"4",` +
+		`"sys":{"MethodName":"SendEmail"}}}`
+	req, err := readInvokeRequest(httptest.NewRequest("POST", "/SendEmail", strings.NewReader(payload)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := messageInfo(req.Metadata)
+	if info.MessageID != "" || info.DeliveryCount != 0 || info.Kind != "consent-link" {
+		t.Errorf("info = %+v, want the overwritten MessageId/DeliveryCount/ApplicationProperties ignored and UserProperties used", info)
+	}
+	if _, ok := req.Metadata["SequenceNumber"]; !ok || req.Metadata["sys"] == nil {
+		t.Errorf("system keys the body did not overwrite were dropped: %v", req.Metadata)
+	}
+	if got := string(queueBody(req.Data["msg"])); got != body {
+		t.Errorf("body = %q", got)
+	}
+
+	// Without colliding body keys the system values are read.
+	payload = `{"Data":{"msg":"\"{\\\"requestId\\\":\\\"r1\\\"}\""},"Metadata":{"MessageId":"\"abc\"","DeliveryCount":"2"}}`
+	req, err = readInvokeRequest(httptest.NewRequest("POST", "/SendEmail", strings.NewReader(payload)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info := messageInfo(req.Metadata); info.MessageID != "abc" || info.DeliveryCount != 2 {
+		t.Errorf("info = %+v (body %q)", info, queueBody(req.Data["msg"]))
+	}
+}
+
 func TestTimerInfoOffsetLessTimes(t *testing.T) {
 	raw := json.RawMessage(`{"Schedule":{"AdjustForDST":true},"ScheduleStatus":{"Last":"0001-01-01T00:00:00","Next":"2026-11-25T18:00:00","LastUpdated":"2026-11-25T12:00:00"},"IsPastDue":true}`)
+	info := timerInfo(raw)
+	if !info.IsPastDue || !info.Last.IsZero() || !info.Next.Equal(time.Date(2026, 11, 25, 18, 0, 0, 0, time.UTC)) {
+		t.Errorf("timer = %+v", info)
+	}
+}
+
+// WebJobs.Extensions 5.x: times carry +00:00; a first run has Last at the zero time.
+func TestTimerInfoOffsetTimes(t *testing.T) {
+	raw := json.RawMessage(`{"Schedule":{"AdjustForDST":true},"ScheduleStatus":{"Last":"0001-01-01T00:00:00+00:00","Next":"2026-11-25T18:00:00+00:00","LastUpdated":"0001-01-01T00:00:00+00:00"},"IsPastDue":true}`)
 	info := timerInfo(raw)
 	if !info.IsPastDue || !info.Last.IsZero() || !info.Next.Equal(time.Date(2026, 11, 25, 18, 0, 0, 0, time.UTC)) {
 		t.Errorf("timer = %+v", info)
