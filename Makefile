@@ -45,7 +45,8 @@ run: deps-go deps-node build
 # e.g. make provision-example PROVISION_FLAGS='-region us -tenant-id <guid> -request-id CRM-2'.
 PROVISION_FLAGS ?=
 provision-example:
-	$(GO) run ./cmd/provision -file contracts/provisioning.v1.example.json -admin-ip 127.0.0.1 -local http://127.0.0.1:7071 $(PROVISION_FLAGS)
+	@$(GO) build -o bin/provision ./cmd/provision
+	./bin/provision -file contracts/provisioning.v1.example.json -admin-ip 127.0.0.1 -local http://127.0.0.1:7071 $(PROVISION_FLAGS)
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \

@@ -104,6 +104,20 @@ func (h *Host) forward(w http.ResponseWriter, r *http.Request, fn *function) {
 		defer cancel()
 	}
 
+	// While the handler (re)starts, requests wait for it as the host's
+	// requests wait for its worker, up to the start timeout.
+	if !h.gate.isUp() {
+		waitCtx, cancelWait := context.WithTimeout(ctx, h.cfg.HandlerStartTimeout)
+		up := h.gate.wait(waitCtx)
+		cancelWait()
+		if !up {
+			h.logger.Error("invocation failed: the custom handler is not running", "function", fn.Name, "invocationId", invocationID,
+				"method", r.Method, "path", r.URL.EscapedPath(), "status", http.StatusServiceUnavailable)
+			w.Header().Set("Retry-After", "5")
+			http.Error(w, "devhost: the custom handler is not running (starting or restarting); try again", http.StatusServiceUnavailable)
+			return
+		}
+	}
 	target := h.gate.url() + r.URL.EscapedPath()
 	if q := rebuildQuery(r.URL.RawQuery); q != "" {
 		target += "?" + q

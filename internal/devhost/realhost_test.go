@@ -315,3 +315,29 @@ func TestCloseEndsHangingEmptyResult(t *testing.T) {
 		t.Errorf("Close took %s", d)
 	}
 }
+
+// While the handler restarts, a forwarded request waits for it instead of
+// failing; past the start timeout it gets 503.
+func TestHTTPWaitsForRestartingHandler(t *testing.T) {
+	t.Parallel()
+	f := startHost(t, map[string]string{"Health": httpFn(`["get"]`, "healthz")}, nil,
+		func(c *Config) { c.HandlerStartTimeout = 300 * time.Millisecond })
+	f.h.gate.setDown()
+	if resp := do(t, http.MethodGet, f.h.URL()+"/api/healthz", "", nil); resp.Status != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("handler down past the start timeout: %d %v", resp.Status, resp.Header)
+	}
+	done := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(f.h.URL() + "/api/healthz")
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	time.AfterFunc(100*time.Millisecond, func() { f.h.gate.setUp(f.fake.srv.URL) })
+	if status := <-done; status != http.StatusOK {
+		t.Errorf("request during a restart = %d, want it to wait and succeed", status)
+	}
+}

@@ -127,6 +127,11 @@ func (h *Host) timerStatusOf(name string) timerStatus {
 func (h *Host) fireTimer(fn *function, occurrence time.Time, pastDue, updateStatus bool) {
 	h.busy.Add(1)
 	defer h.busy.Add(-1)
+	if !h.gate.isUp() { // the handler is restarting: give it the start timeout
+		waitCtx, cancel := context.WithTimeout(h.invokeCtx, h.cfg.HandlerStartTimeout)
+		h.gate.wait(waitCtx)
+		cancel()
+	}
 	invocationID := uuid.NewString()
 	start := time.Now()
 	payload := timerPayload(fn, h.timerStatusOf(fn.Name), pastDue, start)
