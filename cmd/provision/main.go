@@ -189,11 +189,11 @@ func serviceBusMessage(body []byte, requestID string) *azservicebus.Message {
 func sendServiceBus(ctx context.Context, namespace, queue string, body []byte, requestID string) error {
 	cred, err := azidentity.NewDefaultAzureCredential(nil)
 	if err != nil {
-		return fmt.Errorf("Azure credential (az login, or a managed identity): %w", err)
+		return fmt.Errorf("get an Azure credential (az login, or a managed identity): %w", err)
 	}
 	client, err := azservicebus.NewClient(namespace, cred, nil)
 	if err != nil {
-		return fmt.Errorf("Service Bus client for %s: %w", namespace, err)
+		return fmt.Errorf("create the Service Bus client for %s: %w", namespace, err)
 	}
 	defer client.Close(context.WithoutCancel(ctx))
 	sender, err := client.NewSender(queue, nil)
