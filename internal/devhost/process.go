@@ -93,6 +93,14 @@ func (g *handlerGate) wait(ctx context.Context) bool {
 	}
 }
 
+// waitDown returns once the gate is down or after d.
+func (g *handlerGate) waitDown(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for g.isUp() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func (g *handlerGate) isUp() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -198,6 +206,7 @@ func (h *Host) launchAndWait(ctx context.Context) (*runningProcess, error) {
 func (h *Host) supervise(ctx context.Context, rp *runningProcess) {
 	restarts, failedStarts := 0, 0
 	for {
+		upSince := time.Now()
 		select {
 		case <-ctx.Done():
 			rp.stop(h.cfg.Handler.StopTimeout)
@@ -205,6 +214,9 @@ func (h *Host) supervise(ctx context.Context, rp *runningProcess) {
 		case <-rp.exited:
 		}
 		h.gate.setDown()
+		if time.Since(upSince) > time.Minute {
+			restarts = 0 // it ran fine for a while: restart at once again
+		}
 		restarts++
 		delay := h.cfg.Handler.RestartDelay(restarts)
 		h.logger.Error("custom handler exited; restarting it (in-flight invocations fail and their messages are redelivered)",

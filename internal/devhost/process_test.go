@@ -2,6 +2,7 @@ package devhost
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -46,7 +47,9 @@ func runTestHandler(mode string) {
 				os.Exit(3) // in the middle of the invocation
 			}
 		}
-		appendLine(filepath.Join(state, "served"), string(body))
+		var inv struct{ Metadata map[string]json.RawMessage }
+		_ = json.Unmarshal(body, &inv)
+		appendLine(filepath.Join(state, "served"), "DeliveryCount="+string(inv.Metadata["DeliveryCount"]))
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = io.WriteString(w, `{"Outputs":{},"Logs":[]}`)
 	})
@@ -132,11 +135,12 @@ func TestHandlerRestartedAfterExit(t *testing.T) {
 		t.Fatalf("handler starts = %v, want 2 (the first exited mid-invocation)", pids)
 	}
 	served := readLines(t, filepath.Join(state, "served"))
-	if len(served) != 1 {
-		t.Errorf("served = %v, want the message once, by the restarted handler", served)
+	if len(served) != 1 || served[0] != `DeliveryCount="2"` {
+		t.Errorf("served = %v, want the message once, by the restarted handler, on its second delivery", served)
 	}
+	// No delivery is burned against the dead handler while it restarts.
 	s := h.QueueStats("provisioning")
-	if s.Completed != 1 || s.DeadLettered != 0 || s.Deliveries < 2 {
+	if s.Completed != 1 || s.DeadLettered != 0 || s.Deliveries != 2 {
 		t.Errorf("stats = %+v, want completed after a redelivery", s)
 	}
 	if !strings.Contains(logs.String(), "custom handler exited; restarting it") || !strings.Contains(logs.String(), "custom handler restarted") {

@@ -28,6 +28,11 @@ func (h *Host) runListener(ctx context.Context, fn *function, q *queue) {
 		if !ok {
 			return
 		}
+		if !h.gate.isUp() { // the handler died while this listener waited for a message
+			q.release(env)
+			<-slots
+			continue
+		}
 		if !h.startInvocation() {
 			q.release(env)
 			return
@@ -63,6 +68,12 @@ func (h *Host) deliver(fn *function, q *queue, env *envelope) {
 		return
 	}
 	failure := out.failure()
+	if out.Status == 0 && h.cfg.Handler != nil {
+		// The connection failed: if the handler process just died, let the
+		// supervisor notice first, so the redelivery waits for the restarted
+		// handler instead of burning deliveries against a dead port.
+		h.gate.waitDown(time.Second)
+	}
 	delay := h.cfg.RedeliveryDelay(env.deliveryCount)
 	if q.abandon(env, failure, delay, time.Now()) {
 		h.logger.Error("invocation failed; message dead-lettered (MaxDeliveryCountExceeded)",
