@@ -191,7 +191,7 @@ func TestDevstackFromCleanTree(t *testing.T) {
 		t.Fatalf("devstack not ready after 90 s\n%s", logs.String())
 	}
 	defer func() {
-		cancel()
+		cancel() // Ctrl-C
 		select {
 		case err := <-done:
 			if err != nil {
@@ -200,7 +200,14 @@ func TestDevstackFromCleanTree(t *testing.T) {
 		case <-time.After(30 * time.Second):
 			t.Error("devstack did not stop within 30 s of Ctrl-C")
 		}
+		// No child is left: nothing runs from the tree any more.
+		if left := processesIn(tree); len(left) > 0 {
+			t.Errorf("processes left running in %s after stop: %v", tree, left)
+		}
 	}()
+	if left := processesIn(tree); len(left) == 0 {
+		t.Error("no handler process found running from the tree; the no-child-left check below would prove nothing")
+	}
 
 	// Every region's app (not only the mail app) is on the sandbox.
 	resp, err := http.Get(s.Sandbox.ControlURL())
@@ -277,4 +284,24 @@ func writeTestFile(t *testing.T, path string, raw []byte) {
 	if err := os.WriteFile(path, raw, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// processesIn lists the processes whose executable or working directory is
+// inside dir (Linux /proc).
+func processesIn(dir string) []string {
+	entries, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		for _, link := range []string{"exe", "cwd"} {
+			target, err := os.Readlink(filepath.Join("/proc", e.Name(), link))
+			if err == nil && (target == dir || strings.HasPrefix(target, dir+string(filepath.Separator))) {
+				out = append(out, e.Name()+" "+link+"="+target)
+				break
+			}
+		}
+	}
+	return out
 }
