@@ -349,6 +349,9 @@ func (h *Host) Start(ctx context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.state != stateInitializing { // Close ran meanwhile
+		if h.stopSupervisor != nil {
+			h.stopSupervisor() // Close may have missed it: stop the handler process too
+		}
 		return errors.New("devhost: closed during Start")
 	}
 	workersCtx, stop := context.WithCancel(context.Background())
