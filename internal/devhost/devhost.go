@@ -1,7 +1,10 @@
 // Package devhost is a local Azure Functions host emulator: it reads
-// functions/*/function.json and drives the Go custom handler the way the
-// Functions host does (HTTP forwarding, Service Bus queue triggers with
-// redelivery and dead-lettering, timers), for `make run` and integration tests.
+// functions/*/function.json, starts the Go custom handler (and restarts it when
+// it exits) and drives it the way the Functions host does, with the real host's
+// payload shapes: HTTP forwarding, Service Bus queue triggers with immediate
+// redelivery and dead-lettering after maxDeliveryCount, timers. For `make run`
+// and integration tests; facts and sources in the custom-handler reference
+// (Microsoft Learn "Azure Functions custom handlers", Azure/azure-functions-host).
 // It refuses to run inside Azure.
 package devhost
 
