@@ -12,6 +12,7 @@ import (
 var (
 	bicepQueueName   = regexp.MustCompile(`(?m)^\s*name:\s*'([A-Za-z0-9._/-]+)'`)
 	bicepMaxDelivery = regexp.MustCompile(`(?m)^\s*maxDeliveryCount:\s*(\d+)\b`)
+	bicepQueueList   = regexp.MustCompile(`(?m)^var serviceBusQueues = \[`)
 )
 
 // bicepMaxDeliveryCounts reads the queues' maxDeliveryCount from the Bicep, so
@@ -39,16 +40,16 @@ func parseBicepQueues(main, module string) map[string]int {
 	if m := bicepMaxDelivery.FindStringSubmatch(module); m != nil {
 		shared, _ = strconv.Atoi(m[1])
 	}
-	start := strings.Index(main, "var serviceBusQueues = [")
-	if start < 0 {
+	loc := bicepQueueList.FindStringIndex(main) // the declaration, not a comment naming it
+	if loc == nil {
 		return nil
 	}
-	block := main[start:]
+	block := main[loc[0]:]
 	if end := strings.Index(block, "\n]"); end >= 0 {
 		block = block[:end]
 	}
 	out := map[string]int{}
-	for _, obj := range strings.Split(block, "}")[0:] {
+	for _, obj := range strings.Split(block, "}") {
 		name := bicepQueueName.FindStringSubmatch(obj)
 		if name == nil {
 			continue

@@ -43,7 +43,8 @@ func TestParseBicepQueues(t *testing.T) {
 		}
 	}
 	// A per-queue value wins over the module's shared literal.
-	synthetic := "var serviceBusQueues = [\n  {\n    name: 'provisioning'\n    maxDeliveryCount: 5\n  }\n  {\n    name: 'email'\n  }\n]\n"
+	synthetic := "// `var serviceBusQueues = [ ... ]` declares the queues as `name: '<queue>'`\nparam p string\n" +
+		"var serviceBusQueues = [\n  {\n    name: 'provisioning'\n    maxDeliveryCount: 5\n  }\n  {\n    name: 'email'\n  }\n]\n"
 	got = parseBicepQueues(synthetic, "    maxDeliveryCount: 10\n")
 	if got["provisioning"] != 5 || got["email"] != 10 || len(got) != 2 {
 		t.Errorf("parseBicepQueues = %v, want provisioning 5, email 10", got)
