@@ -54,7 +54,7 @@ func (s *runStore) ListTenants(context.Context, domain.TenantFilter, int, string
 type nopPublisher struct{}
 
 func (nopPublisher) Publish(context.Context, string, ...queue.Message) error { return nil }
-func (nopPublisher) Close(context.Context) error                            { return nil }
+func (nopPublisher) Close(context.Context) error                             { return nil }
 
 // A second RevalidateConsent run for the same schedule occurrence (a manual
 // run through the local host's /admin/functions, or a timer fired twice)
