@@ -96,12 +96,15 @@ func realisticPages() []pageCase {
 			wantText: []string{"verification in progress", "Contoso Ltd", "re-check automatically", "email you"}},
 		{name: "join", status: http.StatusOK,
 			page: JoinInstructionsPage{ServiceRegionName: "Europe", TenantKey: "482913057@eu.teams.videosrv.net",
-				ConferenceID: "123456789", DirectDialDomain: "eu.teams.videosrv.net"},
-			wantText: []string{"dial 482913057@eu.teams.videosrv.net", "enter the conference ID 123456789",
-				"Or dial 123456789.482913057@eu.teams.videosrv.net directly"}},
+				VideoID: "123456789", DirectDialDomain: "eu.teams.videosrv.net"},
+			wantText: []string{"dial 482913057@eu.teams.videosrv.net", "enter the Video ID 123456789",
+				"dial 123456789.482913057@eu.teams.videosrv.net"}},
 		{name: "join-no-conf", status: http.StatusOK,
 			page:     JoinInstructionsPage{ServiceRegionName: "Europe", TenantKey: "482913057@eu.teams.videosrv.net"},
-			wantText: []string{"dial 482913057@eu.teams.videosrv.net", "Join with a video conferencing device", "Conference ID"}},
+			wantText: []string{"dial 482913057@eu.teams.videosrv.net", "Join with a video conferencing device", "Video ID", "not the audio conference ID"}},
+		{name: "join-placeholder", status: http.StatusOK,
+			page:     JoinInstructionsPage{ServiceRegionName: "Europe", TenantKey: "482913057@eu.teams.videosrv.net", Placeholder: true},
+			wantText: []string{"doesn't name a meeting", "Open it from the meeting invite", "dial 482913057@eu.teams.videosrv.net", "Video ID"}},
 		{name: "notfound", status: http.StatusNotFound, page: NotFoundPage{},
 			wantText: []string{"Page not found", "Check the link"}},
 		{name: "error", status: http.StatusInternalServerError, page: ErrorPage{Status: 500, RequestID: "req-7f3a9c"},
@@ -136,8 +139,8 @@ func hostilePages() []pageCase {
 		{name: "hostile-pending", status: http.StatusAccepted, page: ConsentPendingPage{CustomerName: hostileName},
 			wantText: []string{hostileName}},
 		{name: "hostile-join", status: http.StatusOK,
-			page: JoinInstructionsPage{ServiceRegionName: hostileName, TenantKey: hostileAttr, ConferenceID: hostileMarkup,
-				DirectDialDomain: hostileName, RejectedConferenceID: hostileAttr},
+			page: JoinInstructionsPage{ServiceRegionName: hostileName, TenantKey: hostileAttr, VideoID: hostileMarkup,
+				DirectDialDomain: hostileName, InvalidVideoID: true},
 			wantText: []string{hostileName, hostileAttr}},
 		{name: "hostile-notfound", status: http.StatusNotFound, page: NotFoundPage{Message: hostileName},
 			wantText: []string{hostileName}},
@@ -185,12 +188,13 @@ func newPageServer(t testing.TB, r *Renderer, cases []pageCase) *httptest.Server
 	mux.HandleFunc("GET /api/join/{code}", func(w http.ResponseWriter, req *http.Request) {
 		p := JoinInstructionsPage{ServiceRegionName: "Europe", TenantKey: req.PathValue("code") + "@eu.teams.videosrv.net",
 			DirectDialDomain: "eu.teams.videosrv.net"}
-		if raw := req.URL.Query().Get("conf"); raw != "" {
-			if id, ok := NormalizeConferenceID(raw); ok {
-				p.ConferenceID = id
-			} else {
-				p.RejectedConferenceID = raw
-			}
+		switch raw := req.URL.Query().Get("conf"); {
+		case raw == "":
+		case IsConfIDPlaceholder(raw):
+			p.Placeholder = true
+		default:
+			p.VideoID, _ = NormalizeVideoID(raw)
+			p.InvalidVideoID = p.VideoID == ""
 		}
 		r.Render(w, http.StatusOK, p)
 	})
