@@ -108,7 +108,7 @@ func (s *Server) handleConsentCallback() http.Handler {
 				return
 			}
 			s.Pages.Render(w, http.StatusOK, web.ConsentGrantedPage{CustomerName: t.CustomerName, TenantID: t.TenantID, TenantKey: t.TenantKey,
-				InstructionURI: t.InstructionURI, AppID: t.AppID, Script: script, ScriptFileName: name,
+				InstructionURI: domain.InstructionURIWithConfID(t.InstructionURI), AppID: t.AppID, Script: script, ScriptFileName: name,
 				RegionName: s.Config.Regions[t.Region].DisplayName, SupportEmail: s.Config.SupportEmail})
 		}
 	})

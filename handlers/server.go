@@ -66,6 +66,7 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/adminconsent", s.handleAdminConsent())
 	s.mux.Handle("GET /api/adminconsent/callback", s.handleConsentCallback())
 	s.mux.Handle("GET /api/join/{code}", s.handleJoin())
+	s.mux.Handle("GET /api/join/{code}/powershell", s.handleScriptDownload())
 	s.mux.Handle("GET /api/assets/{name}", s.Pages.AssetHandler())
 	s.mux.Handle("/api/admin/{path...}", s.Admin)
 	s.mux.Handle("POST /ProvisionTenant", s.handleProvisionTenant())

@@ -53,7 +53,7 @@ func viewTenant(t *domain.Tenant) tenantView {
 	v := tenantView{
 		TenantID: t.TenantID, Status: t.Status, StatusReason: t.StatusReason, StatusChangedAt: t.StatusChanged,
 		SuspendedFrom: t.SuspendedFrom, CustomerName: t.CustomerName, PrimaryDomain: t.PrimaryDomain, Region: t.Region,
-		AppID: t.AppID, TenantKey: t.TenantKey, TenantKeyCode: t.TenantKeyCode, InstructionURI: t.InstructionURI,
+		AppID: t.AppID, TenantKey: t.TenantKey, TenantKeyCode: t.TenantKeyCode, InstructionURI: domain.InstructionURIWithConfID(t.InstructionURI),
 		AllowedIPs: make([]string, 0, len(t.AllowedIPs)), Contacts: make([]contactView, 0, len(t.Contacts)),
 		LastRequestID: t.LastRequestID, InviteIssuedAt: t.InviteIssuedAt, InviteExpiresAt: t.InviteExpiresAt,
 		ConsentedAt: t.ConsentedAt, GrantedRoles: t.GrantedRoles, MissingRoles: t.MissingRoles,

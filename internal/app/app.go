@@ -286,7 +286,7 @@ type mailerAdapter struct {
 }
 
 func (a mailerAdapter) SendMail(ctx context.Context, m domain.OutgoingMail) error {
-	gm := graph.Mail{From: a.from, To: m.To, Cc: m.Cc, Subject: m.Subject, HTML: m.HTML}
+	gm := graph.Mail{From: a.from, To: m.To, Cc: m.Cc, Subject: m.Subject, HTML: m.HTML, Text: m.Text, Kind: string(m.Kind)}
 	for _, att := range m.Attachments {
 		gm.Attachments = append(gm.Attachments, graph.Attachment{Name: att.Name, ContentType: att.ContentType, Content: att.Content})
 	}

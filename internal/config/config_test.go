@@ -47,7 +47,7 @@ func TestLoadValidUsesDefaults(t *testing.T) {
 		t.Errorf("ops emails = %q", got)
 	}
 	r, ok := c.Regions["eu"]
-	if !ok || r.KeyDigits() != 9 || r.InstructionURI("482913057") != "http://localhost:7071/api/join/482913057" {
+	if !ok || r.KeyDigits() != 9 || r.InstructionURI("482913057") != "http://localhost:7071/api/join/482913057?conf={ConfId}" {
 		t.Errorf("region = %+v", r)
 	}
 }

@@ -63,6 +63,8 @@ type OutgoingMail struct {
 	To, Cc      []string
 	Subject     string
 	HTML        string
+	Text        string    // plain-text alternative of HTML (multipart/alternative)
+	Kind        EmailKind // sent as a header, names the local outbox files
 	Attachments []MailAttachment
 }
 

@@ -213,12 +213,31 @@ func TestRegionValidation(t *testing.T) {
 	if got := r.TenantKey("482913057"); got != "482913057@eu.teams.videosrv.net" {
 		t.Error(got)
 	}
-	if got := r.InstructionURI("482913057"); got != "https://join.eu.videosrv.net/api/join/482913057" {
+	// Teams replaces {ConfId} with each meeting's Video ID (issue 10 item 7).
+	if got := r.InstructionURI("482913057"); got != "https://join.eu.videosrv.net/api/join/482913057?conf={ConfId}" {
 		t.Error(got)
 	}
 	r.TenantKeyDigits = 3
 	r.InstructionBaseURL = "javascript:alert(1)"
 	if errs := r.Validate("r"); len(errs) != 2 {
 		t.Errorf("want 2 errors, got %v", errs)
+	}
+}
+
+// Tenants stored before the {ConfId} placeholder get it when their script,
+// page or email is built; a current URI is left alone.
+func TestInstructionURIWithConfID(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://join.example/api/join/482913057":               "https://join.example/api/join/482913057?conf={ConfId}",
+		"https://join.example/api/join/482913057?":              "https://join.example/api/join/482913057?conf={ConfId}",
+		"https://join.example/api/join/482913057?lang=en":       "https://join.example/api/join/482913057?lang=en&conf={ConfId}",
+		"https://join.example/api/join/482913057?conf={ConfId}": "https://join.example/api/join/482913057?conf={ConfId}",
+		"https://join.example/api/join/482913057/{ConfId}":      "https://join.example/api/join/482913057/{ConfId}",
+		"https://join.example/api/join/482913057?conf=1":        "https://join.example/api/join/482913057?conf=1",
+		"": "",
+	} {
+		if got := InstructionURIWithConfID(in); got != want {
+			t.Errorf("InstructionURIWithConfID(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

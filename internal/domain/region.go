@@ -18,13 +18,14 @@ type Region struct {
 	// TenantKeyDomain is the SIP domain of tenant keys: <code>@<domain>.
 	TenantKeyDomain string `json:"tenantKeyDomain"`
 	// InstructionBaseURL is where the join-instructions pages live; the
-	// tenant's InstructionURI is <base>/<key code>.
+	// tenant's InstructionURI is <base>/<key code>?conf={ConfId}.
 	InstructionBaseURL string `json:"instructionBaseUrl"`
 	// TenantKeyDigits is the length of the numeric key code (default 9).
 	TenantKeyDigits int `json:"tenantKeyDigits,omitempty"`
-	// DirectDialDomain, when set, lets video systems skip the IVR by
-	// dialling <conference ID>.<key code>@<domain> (the key code names the
-	// tenant; conference IDs are only unique within it).
+	// DirectDialDomain is the domain of the direct-dial address
+	// <Video ID>.<key code>@<domain> that skips the IVR (the key code names
+	// the tenant; Video IDs are only unique within it). Default: the tenant
+	// key's own domain, i.e. <Video ID>.<tenant key>.
 	DirectDialDomain string `json:"directDialDomain,omitempty"`
 }
 
@@ -71,9 +72,41 @@ func (r Region) KeyDigits() int {
 // TenantKey returns the SIP address a video system dials for key code.
 func (r Region) TenantKey(code string) string { return code + "@" + r.TenantKeyDomain }
 
-// InstructionURI returns the tenant's join-instructions page address.
+// ConfIDPlaceholder is replaced by Teams, in the provider's InstructionUri,
+// with each meeting's Video ID (reference/cvi-powershell.md; Pexip's own
+// links use "?conf={ConfId}"). A link opened outside an invite carries it
+// unreplaced.
+const ConfIDPlaceholder = "{ConfId}"
+
+// ConfQueryParam is the join page's query parameter for the Video ID.
+const ConfQueryParam = "conf"
+
+// InstructionURI returns the tenant's join-instructions page address, with
+// the {ConfId} placeholder so each invite links to its meeting's page.
 func (r Region) InstructionURI(code string) string {
-	return strings.TrimRight(r.InstructionBaseURL, "/") + "/" + url.PathEscape(code)
+	return strings.TrimRight(r.InstructionBaseURL, "/") + "/" + url.PathEscape(code) + "?" + ConfQueryParam + "=" + ConfIDPlaceholder
+}
+
+// InstructionURIWithConfID returns uri with the {ConfId} placeholder: tenants
+// provisioned before it was added have it stored without, and the script,
+// pages and emails must give them the current form. A uri that already holds
+// the placeholder, or does not parse, is returned unchanged.
+func InstructionURIWithConfID(uri string) string {
+	if uri == "" || strings.Contains(uri, ConfIDPlaceholder) {
+		return uri
+	}
+	u, err := url.Parse(uri)
+	if err != nil || u.Fragment != "" || u.Query().Has(ConfQueryParam) {
+		return uri
+	}
+	sep := "?"
+	if u.RawQuery != "" {
+		sep = "&"
+	} else if strings.HasSuffix(uri, "?") {
+		sep = ""
+	}
+	// Braces stay literal: Teams replaces the exact text {ConfId}.
+	return uri + sep + ConfQueryParam + "=" + ConfIDPlaceholder
 }
 
 // Regions is the configured set of regions, keyed by code.

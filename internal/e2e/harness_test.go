@@ -52,7 +52,15 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	fmt.Printf("e2e: azurite table service on 127.0.0.1:%d\n", az.Port())
+	// Tests read sent mail as the local outbox's .eml files, like a developer.
+	outbox, err := os.MkdirTemp("", "e2e-outbox-")
+	if err != nil {
+		_ = az.Stop()
+		fmt.Fprintln(os.Stderr, "e2e: outbox:", err)
+		os.Exit(1)
+	}
 	sb, err := sandbox.Start(ctx, sandbox.Options{
+		OutboxDir:        outbox,
 		OperatorTenantID: operatorTenant,
 		Apps: []sandbox.App{
 			{AppID: euAppID, DisplayName: "OneMeeting CVI (Europe)", ClientSecret: appSecret},
@@ -70,6 +78,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	_ = sb.Close()
 	_ = az.Stop()
+	_ = os.RemoveAll(outbox)
 	os.Exit(code)
 }
 

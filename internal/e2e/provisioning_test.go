@@ -46,7 +46,7 @@ func TestProvisionExampleThroughTheLocalHost(t *testing.T) {
 	if tn.Status != domain.StatusProvisioned || !keyPattern.MatchString(tn.TenantKey) {
 		t.Fatalf("tenant = %s key %q", tn.Status, tn.TenantKey)
 	}
-	if want := s.cfg.PublicBaseURL.String() + "/api/join/" + tn.TenantKeyCode; tn.InstructionURI != want {
+	if want := s.cfg.PublicBaseURL.String() + "/api/join/" + tn.TenantKeyCode + "?conf={ConfId}"; tn.InstructionURI != want {
 		t.Errorf("instruction URI = %q, want %q", tn.InstructionURI, want)
 	}
 	owner, err := s.app.Store.TenantKeyOwner(context.Background(), tn.TenantKeyCode)

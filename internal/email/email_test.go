@@ -1,7 +1,6 @@
 package email
 
 import (
-	"bytes"
 	"flag"
 	"html"
 	"net/url"
@@ -294,7 +293,9 @@ func TestSubjects(t *testing.T) {
 	}
 }
 
-func TestConsentConfirmedAttachment(t *testing.T) {
+// Outlook blocks .ps1 attachments (issue 10 item 8): the confirmation has
+// none; the download link is the primary path, and the script is inline.
+func TestConsentConfirmedLinksToDownloadNotAttachment(t *testing.T) {
 	t.Parallel()
 	r := newTestRenderer(t)
 	d := confirmedData(t)
@@ -302,15 +303,30 @@ func TestConsentConfirmedAttachment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(msg.Attachments) != 1 {
-		t.Fatalf("attachments = %d, want 1", len(msg.Attachments))
+	if len(msg.Attachments) != 0 {
+		t.Fatalf("attachments = %d (%q), want none: Outlook blocks .ps1", len(msg.Attachments), msg.Attachments[0].Name)
 	}
-	a := msg.Attachments[0]
-	if a.Name != "onemeeting-cvi-482913057.ps1" || a.ContentType != "text/plain" {
-		t.Errorf("attachment = %q (%s), want onemeeting-cvi-482913057.ps1 (text/plain)", a.Name, a.ContentType)
+	if !strings.Contains(msg.Text, "\nDownload the PowerShell script: "+testScriptURL+"\n") {
+		t.Error("plain text lacks the download link")
 	}
-	if !bytes.Equal(a.Content, []byte(d.Script)) || !bytes.Contains(a.Content, []byte("\r\n")) {
-		t.Error("the attachment must be the script byte for byte (CRLF line ends kept)")
+	if !strings.Contains(msg.HTML, `href="`+html.EscapeString(testScriptURL)+`"`) {
+		t.Error("HTML lacks the download button")
+	}
+	for _, body := range []string{msg.HTML, msg.Text} {
+		if strings.Contains(body, "attached") || strings.Contains(body, "attachment") {
+			t.Error("the email still talks about an attachment")
+		}
+		// The session-scoped policy step comes before running the script.
+		p, u := strings.Index(body, "Set-ExecutionPolicy -Scope Process -ExecutionPolicy RemoteSigned"), strings.Index(body, "Unblock-File -Path")
+		if p < 0 || u < 0 || p > u {
+			t.Error("the steps lack the execution-policy line before Unblock-File")
+		}
+		if !strings.Contains(body, "Video ID") {
+			t.Error("the email does not say Video ID")
+		}
+	}
+	if _, err := r.ConsentConfirmed(func() ConsentConfirmedData { d := d; d.ScriptURL = ""; return d }()); domain.ErrorField(err) != "ScriptURL" {
+		t.Errorf("missing script URL: error %v, want ScriptURL", err)
 	}
 	// Inline copies: every script line, in the <pre> and between the
 	// plain-text markers.
@@ -320,7 +336,7 @@ func TestConsentConfirmedAttachment(t *testing.T) {
 		t.Fatalf("plain text lacks the script markers")
 	}
 	if inline := msg.Text[begin+len(scriptBegin)+1 : end]; inline != strings.TrimRight(strings.ReplaceAll(d.Script, "\r\n", "\n"), "\n") {
-		t.Errorf("plain-text script differs from the attachment:\n%s", inline)
+		t.Errorf("plain-text script differs from the generated one:\n%s", inline)
 	}
 	for _, line := range strings.Split(strings.ReplaceAll(d.Script, "\r\n", "\n"), "\n") {
 		if !strings.Contains(msg.HTML, html.EscapeString(line)) && !strings.Contains(msg.HTML, strings.ReplaceAll(html.EscapeString(line), "+", "&#43;")) {
@@ -328,8 +344,8 @@ func TestConsentConfirmedAttachment(t *testing.T) {
 		}
 	}
 	for _, tc := range emailCases(t) {
-		if other := mustRender(t, r, tc); tc.kind != domain.EmailConsentConfirmed && len(other.Attachments) != 0 {
-			t.Errorf("%s has attachments; only consent-confirmed has one", tc.name)
+		if other := mustRender(t, r, tc); len(other.Attachments) != 0 {
+			t.Errorf("%s has attachments; no email has any", tc.name)
 		}
 	}
 }

@@ -19,19 +19,21 @@ const (
 	testTenantID   = "3f2b8c1e-6d4a-4b7e-9a51-2c0d7e8f9a10"
 	testLink       = "https://onboard.videosrv.net/api/adminconsent?t=Qx7vR2mK9pL4sT8wZ3nB6cF1"
 	testConsentURL = "https://onboard.videosrv.net/api/adminconsent?t=Hn4kP8sW2qV6yB9dM3tR7xC5"
-	testInstrURI   = "https://join.eu.videosrv.net/api/join/482913057"
+	testInstrURI   = "https://join.eu.videosrv.net/api/join/482913057?conf={ConfId}"
+	testScriptURL  = "https://onboard.videosrv.net/api/join/482913057/powershell?tenant=3f2b8c1e-6d4a-4b7e-9a51-2c0d7e8f9a10"
 	testAppID      = "7d3e6a52-1f0b-4c8e-9a3d-5b2f4e6c8a10"
 	testTenantKey  = "482913057@eu.teams.videosrv.net"
 	testSupport    = "cvi-support@example.net"
 
 	// Hostile values: markup, script, attribute break-outs and line breaks
 	// that would forge a header or a labelled line.
-	hostileScript  = `<script>alert(1)</script>`
-	hostileImg     = `"><img src=x onerror=alert(1)>`
-	hostilePwn     = `"><img src=x onerror="window.__pwned=1">`
-	hostileNewline = "\r\nBcc: attacker@evil.example\r\nLink: http://evil.example/phish"
-	hostileLink    = `https://onboard.videosrv.net/api/adminconsent?t=abc&x="><script>alert(1)</script>`
-	hostileInstr   = `https://join.eu.videosrv.net/api/join/482913057?x="><svg/onload=alert(1)>`
+	hostileScript    = `<script>alert(1)</script>`
+	hostileImg       = `"><img src=x onerror=alert(1)>`
+	hostilePwn       = `"><img src=x onerror="window.__pwned=1">`
+	hostileNewline   = "\r\nBcc: attacker@evil.example\r\nLink: http://evil.example/phish"
+	hostileLink      = `https://onboard.videosrv.net/api/adminconsent?t=abc&x="><script>alert(1)</script>`
+	hostileInstr     = `https://join.eu.videosrv.net/api/join/482913057?x="><svg/onload=alert(1)>`
+	hostileScriptURL = testScriptURL + `&x="><script>alert(1)</script>`
 )
 
 func testBranding() Branding {
@@ -110,6 +112,7 @@ func confirmedData(t testing.TB) ConsentConfirmedData {
 		AppID:          testAppID,
 		Script:         testScript(t),
 		ScriptFileName: "onemeeting-cvi-482913057.ps1",
+		ScriptURL:      testScriptURL,
 		RegionName:     "Europe (West)",
 		ConsentedAt:    testNow,
 	}
@@ -120,6 +123,7 @@ func hostileConfirmedData(t testing.TB) ConsentConfirmedData {
 	d.CustomerName = hostileScript + hostileNewline
 	d.TenantKey = "<b>482913057@eu.teams.videosrv.net</b>"
 	d.InstructionURI = hostileInstr
+	d.ScriptURL = hostileScriptURL
 	d.AppID = hostilePwn
 	d.RegionName = hostileImg
 	d.Script += "Write-Host '</pre><script>alert(1)</script><img src=x onerror=alert(1)>'\r\n"
@@ -228,15 +232,16 @@ func emailCases(t testing.TB) []emailCase {
 			render: func(r *Renderer) (Message, error) { return r.ConsentConfirmed(cd) },
 			visible: []string{"Contoso Ltd", testTenantKey, testInstrURI, testAppID, testTenantID, "Europe (West)",
 				"2 December 2026 14:05 UTC", "onemeeting-cvi-482913057.ps1", "New-CsVideoInteropServiceProvider -Name 'Pexip' @providerSettings",
-				"Grant-CsTeamsVideoInteropServicePolicy -PolicyName 'PexipServiceProviderEnabled' -Global", "6 hours", testSupport},
-			links: []string{testInstrURI},
+				"Grant-CsTeamsVideoInteropServicePolicy -PolicyName 'PexipServiceProviderEnabled' -Global", "6 hours", testSupport,
+				"Download the PowerShell script", "Video ID", "Set-ExecutionPolicy -Scope Process -ExecutionPolicy RemoteSigned"},
+			links: []string{testScriptURL, testInstrURI},
 		},
 		{
 			name: "consent-confirmed-hostile", kind: domain.EmailConsentConfirmed, hostile: true,
 			render: func(r *Renderer) (Message, error) { return r.ConsentConfirmed(hcd) },
 			visible: []string{hostileScript + " Bcc: attacker@evil.example Link: http://evil.example/phish", "<b>482913057@eu.teams.videosrv.net</b>",
 				hostilePwn, hostileImg, "Write-Host '</pre><script>alert(1)</script><img src=x onerror=alert(1)>'"},
-			links: []string{hostileInstr},
+			links: []string{hostileScriptURL, hostileInstr},
 		},
 		{
 			name: "consent-revoked", kind: domain.EmailConsentRevoked,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/powershell"
 )
 
 // ConsentLinkData fills the consent-link email and its reminder.
@@ -30,10 +31,13 @@ type ConsentConfirmedData struct {
 	TenantKey      string
 	InstructionURI string
 	AppID          string
-	Script         string // the generated .ps1, sent unchanged as the attachment
-	ScriptFileName string // e.g. onemeeting-cvi-482913057.ps1
-	RegionName     string
-	ConsentedAt    time.Time
+	Script         string // the generated .ps1, shown inline
+	ScriptFileName string // e.g. onemeeting-cvi-482913057.ps1 (what the download saves as)
+	// ScriptURL downloads the script: the primary path, since Outlook and
+	// Outlook on the web block .ps1 attachments (reference identity-graph.md §4).
+	ScriptURL   string
+	RegionName  string
+	ConsentedAt time.Time
 }
 
 // ConsentProblemData fills the consent-revoked and consent-degraded notices.
@@ -55,10 +59,6 @@ type OpsAlertData struct {
 	Facts        map[string]string // rendered sorted by key
 	At           time.Time
 }
-
-// ScriptContentType is the content type of the PowerShell attachment: plain
-// text, so mail filters pass it and any editor opens it.
-const ScriptContentType = "text/plain"
 
 // maxScriptBytes keeps the email well inside Graph's 3 MB limit for inline
 // attachments; a real script is a few kilobytes.
@@ -98,6 +98,8 @@ type consentConfirmedView struct {
 	ConsentedAt    string
 	Script         string
 	ScriptFileName string
+	ScriptURL      string
+	ExecPolicy     string // the session-scoped execution-policy command
 	ScriptBegin    string
 	ScriptEnd      string
 }
@@ -207,8 +209,9 @@ func (r *Renderer) consentLinkView(d ConsentLinkData, reminder bool) (consentLin
 	return v, nil
 }
 
-// ConsentConfirmed renders the confirmation after a verified consent, with
-// the PowerShell script inline and as a .ps1 attachment.
+// ConsentConfirmed renders the confirmation after a verified consent: a link
+// that downloads the PowerShell script, and the script inline. There is no
+// attachment: Outlook blocks .ps1 files, and a renamed copy only confuses.
 func (r *Renderer) ConsentConfirmed(d ConsentConfirmedData) (Message, error) {
 	var errs domain.Errors
 	tenantID, err := domain.NormalizeTenantID("TenantID", d.TenantID)
@@ -224,6 +227,8 @@ func (r *Renderer) ConsentConfirmed(d ConsentConfirmedData) (Message, error) {
 		Region:         name(d.RegionName),
 		Script:         multiLine(d.Script),
 		ScriptFileName: d.ScriptFileName,
+		ScriptURL:      d.ScriptURL,
+		ExecPolicy:     powershell.ExecutionPolicyLine,
 		ScriptBegin:    scriptBegin,
 		ScriptEnd:      scriptEnd,
 	}
@@ -239,6 +244,9 @@ func (r *Renderer) ConsentConfirmed(d ConsentConfirmedData) (Message, error) {
 	}
 	if err := webURL(d.InstructionURI); err != nil {
 		errs = append(errs, domain.FieldError("InstructionURI", "%s", err))
+	}
+	if err := webURL(d.ScriptURL); err != nil {
+		errs = append(errs, domain.FieldError("ScriptURL", "%s", err))
 	}
 	switch {
 	case strings.TrimSpace(d.Script) == "":
@@ -258,11 +266,7 @@ func (r *Renderer) ConsentConfirmed(d ConsentConfirmedData) (Message, error) {
 		Subject:  "Approved: now run the " + r.brand.ServiceName + " PowerShell script for " + v.Customer,
 		Customer: v.Customer,
 		Data:     v,
-	}, []Attachment{{
-		Name:        d.ScriptFileName,
-		ContentType: ScriptContentType,
-		Content:     []byte(d.Script), // byte for byte what the script generator made
-	}})
+	}, nil)
 }
 
 // ConsentRevoked renders the notice that the service's app is gone from the

@@ -3,7 +3,12 @@ package graph
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/json"
+	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	netmail "net/mail"
+	"net/textproto"
 	"slices"
 	"strings"
 	"testing"
@@ -23,19 +28,70 @@ func newMailer(t *testing.T, s *sandbox.Sandbox, mutate ...func(*CredentialOptio
 	return m
 }
 
-func TestSendMailBodyShape(t *testing.T) {
+// mimeParts reads a multipart entity into its parts' media types and
+// decoded bodies, depth first, for checking what the mailer produced.
+type mimePart struct {
+	mediaType, disposition, fileName string
+	body                             []byte
+}
+
+func readMIME(t *testing.T, h textproto.MIMEHeader, body io.Reader) (top string, parts []mimePart) {
+	t.Helper()
+	mt, params, err := mime.ParseMediaType(h.Get("Content-Type"))
+	if err != nil {
+		t.Fatalf("Content-Type %q: %v", h.Get("Content-Type"), err)
+	}
+	if !strings.HasPrefix(mt, "multipart/") {
+		var r io.Reader = body
+		switch h.Get("Content-Transfer-Encoding") {
+		case "quoted-printable":
+			r = quotedprintable.NewReader(body)
+		case "base64":
+			r = base64.NewDecoder(base64.StdEncoding, body)
+		}
+		b, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatalf("%s body: %v", mt, err)
+		}
+		disp, dp, _ := mime.ParseMediaType(h.Get("Content-Disposition"))
+		return mt, []mimePart{{mediaType: mt, disposition: disp, fileName: dp["filename"], body: b}}
+	}
+	mr := multipart.NewReader(body, params["boundary"])
+	for {
+		p, err := mr.NextRawPart()
+		if err == io.EOF {
+			return mt, parts
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", mt, err)
+		}
+		sub, subParts := readMIME(t, p.Header, p)
+		if strings.HasPrefix(sub, "multipart/") {
+			parts = append(parts, mimePart{mediaType: sub})
+		}
+		parts = append(parts, subParts...)
+	}
+}
+
+// The mailer sends Graph's MIME form of sendMail (issue 10 item 10):
+// text/plain request of base64 RFC 5322, multipart/alternative with the
+// plain text first and the HTML last, attachments around it in
+// multipart/mixed. It goes through the SDK's request adapter to the sandbox.
+func TestSendMailMIMEShape(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
 	m := newMailer(t, s)
-	script := []byte("# CVI onboarding\r\nNew-CsVideoInteropServiceProvider -Name 'OneMeeting' -TenantKey \"x\" # ünïcödé\n")
+	script := []byte("# CVI onboarding\r\nNew-CsVideoInteropServiceProvider -Name 'OneMeeting' -TenantKey \"x\" # \u00fcn\u00efc\u00f6d\u00e9\n")
 	mail := Mail{
 		From:    "onboarding@contoso.example",
 		To:      []string{"admin@customer.example", "second@customer.example"},
 		Cc:      []string{"ops@contoso.example"},
-		Subject: "Your CVI onboarding script",
-		HTML:    "<p>Hello <b>admin</b> &amp; team</p>",
+		Subject: "Your CVI onboarding script \u2014 M\u00fcller\r\nBcc: attacker@evil.example",
+		HTML:    "<p>Hello <b>admin</b> &amp; team \u2014 " + strings.Repeat("long line ", 20) + "</p>",
+		Text:    "Hello admin & team \u2014\nsecond line =3D not an escape\n",
+		Kind:    "consent-confirmed",
 		Attachments: []Attachment{
-			{Name: "onboard.ps1", ContentType: "text/plain", Content: script},
+			{Name: "onboard.txt", ContentType: "text/plain", Content: script},
 		},
 	}
 	if err := m.Send(ctxTimeout(t, 30*time.Second), mail); err != nil {
@@ -49,67 +105,83 @@ func TestSendMailBodyShape(t *testing.T) {
 	if got.From != mail.From || got.TenantID != s.OperatorTenantID() || !strings.EqualFold(got.AppID, mailAppID) {
 		t.Errorf("sent as %q from tenant %s app %s", got.From, got.TenantID, got.AppID)
 	}
-
-	// The exact JSON the SDK produced (reference §4).
-	var body struct {
-		Message struct {
-			Subject string `json:"subject"`
-			Body    struct {
-				ContentType string `json:"contentType"`
-				Content     string `json:"content"`
-			} `json:"body"`
-			ToRecipients []struct {
-				EmailAddress struct {
-					Address string `json:"address"`
-				} `json:"emailAddress"`
-			} `json:"toRecipients"`
-			CcRecipients []struct {
-				EmailAddress struct {
-					Address string `json:"address"`
-				} `json:"emailAddress"`
-			} `json:"ccRecipients"`
-			Attachments []struct {
-				ODataType    string `json:"@odata.type"`
-				Name         string `json:"name"`
-				ContentType  string `json:"contentType"`
-				ContentBytes string `json:"contentBytes"`
-			} `json:"attachments"`
-		} `json:"message"`
-		SaveToSentItems *bool `json:"saveToSentItems"`
+	if mt, _, _ := mime.ParseMediaType(got.RequestType); mt != "text/plain" || got.RawJSON != nil || got.RawMIME == nil {
+		t.Fatalf("request Content-Type %q (JSON %d bytes): want the MIME form", got.RequestType, len(got.RawJSON))
 	}
-	dec := json.NewDecoder(bytes.NewReader(got.RawJSON))
-	if err := dec.Decode(&body); err != nil {
-		t.Fatalf("RawJSON: %v\n%s", err, got.RawJSON)
+	msg, err := netmail.ReadMessage(bytes.NewReader(got.RawMIME))
+	if err != nil {
+		t.Fatalf("the message is not RFC 5322: %v", err)
 	}
-	msg := body.Message
-	if msg.Subject != mail.Subject || !strings.EqualFold(msg.Body.ContentType, "html") || msg.Body.Content != mail.HTML {
-		t.Errorf("subject/body = %q %q %q\n%s", msg.Subject, msg.Body.ContentType, msg.Body.Content, got.RawJSON)
+	subject, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	if err != nil || subject != "Your CVI onboarding script \u2014 M\u00fcller Bcc: attacker@evil.example" {
+		t.Errorf("Subject %q (%v): want the subject on one line", subject, err)
 	}
-	var to, cc []string
-	for _, r := range msg.ToRecipients {
-		to = append(to, r.EmailAddress.Address)
+	if msg.Header.Get("Bcc") != "" || got.Bcc != nil {
+		t.Error("a line break in the subject forged a Bcc header")
 	}
-	for _, r := range msg.CcRecipients {
-		cc = append(cc, r.EmailAddress.Address)
+	if !slices.Equal(got.To, mail.To) || !slices.Equal(got.Cc, mail.Cc) || got.Subject != subject || got.Kind != "consent-confirmed" {
+		t.Errorf("to %v cc %v subject %q kind %q", got.To, got.Cc, got.Subject, got.Kind)
 	}
-	if !slices.Equal(to, mail.To) || !slices.Equal(cc, mail.Cc) {
-		t.Errorf("to %v cc %v, want %v %v", to, cc, mail.To, mail.Cc)
+	top, parts := readMIME(t, textproto.MIMEHeader(msg.Header), msg.Body)
+	var shape []string
+	for _, p := range parts {
+		shape = append(shape, p.mediaType)
 	}
-	if len(msg.Attachments) != 1 {
-		t.Fatalf("attachments: %s", got.RawJSON)
+	if top != "multipart/mixed" || !slices.Equal(shape, []string{"multipart/alternative", "text/plain", "text/html", "text/plain"}) {
+		t.Fatalf("structure %s %v, want multipart/mixed [multipart/alternative text/plain text/html] + attachment", top, shape)
 	}
-	a := msg.Attachments[0]
-	if a.ODataType != "#microsoft.graph.fileAttachment" || a.Name != "onboard.ps1" || a.ContentType != "text/plain" {
-		t.Errorf("attachment = %+v", a)
+	if crlf(mail.Text) != string(parts[1].body) || parts[1].disposition != "" {
+		t.Errorf("text part %q", parts[1].body)
 	}
-	if a.ContentBytes != base64.StdEncoding.EncodeToString(script) {
-		t.Errorf("contentBytes = %q, want standard base64 of the script", a.ContentBytes)
+	if string(parts[2].body) != mail.HTML || got.HTMLBody != mail.HTML || strings.ReplaceAll(got.TextBody, "\r\n", "\n") != mail.Text {
+		t.Errorf("html part %q; sandbox html %q text %q", parts[2].body, got.HTMLBody, got.TextBody)
 	}
-	if body.SaveToSentItems == nil || *body.SaveToSentItems {
-		t.Errorf("saveToSentItems = %v, want false", body.SaveToSentItems)
+	if a := parts[3]; a.disposition != "attachment" || a.fileName != "onboard.txt" || !bytes.Equal(a.body, script) {
+		t.Errorf("attachment %+v", a)
 	}
 	if len(got.Attachments) != 1 || !bytes.Equal(got.Attachments[0].Content, script) {
 		t.Errorf("sandbox decoded attachment differs")
+	}
+
+	// Without attachments the message itself is multipart/alternative.
+	mail.Attachments = nil
+	if err := m.Send(ctxTimeout(t, 30*time.Second), mail); err != nil {
+		t.Fatal(err)
+	}
+	last := s.SentMail()[1]
+	if last.MediaType != "multipart/alternative" || last.HTMLBody != mail.HTML || last.TextBody == "" || len(last.Attachments) != 0 {
+		t.Errorf("no attachments: %s html=%t text=%t attachments=%d", last.MediaType, last.HTMLBody != "", last.TextBody != "", len(last.Attachments))
+	}
+}
+
+// A malformed address never reaches Graph: it could fold into a header.
+func TestSendMailRefusesMalformedAddress(t *testing.T) {
+	t.Parallel()
+	s := startSandbox(t)
+	m := newMailer(t, s)
+	for _, addr := range []string{"a@b.example\r\nBcc: evil@x.example", "Eve <eve@x.example>", "not an address"} {
+		err := m.Send(ctxTimeout(t, 30*time.Second), Mail{From: "onboarding@contoso.example", To: []string{addr}, Subject: "s", HTML: "<p>x</p>"})
+		if domain.ErrorCode(err) != domain.CodeInvalid || domain.ErrorField(err) != "to[0]" {
+			t.Errorf("%q: %v, want CodeInvalid on to[0]", addr, err)
+		}
+	}
+	if n := len(s.SentMail()); n != 0 {
+		t.Errorf("%d mails recorded", n)
+	}
+}
+
+// With Exchange RBAC for Applications the mail app's token carries no
+// Mail.Send role; sending must work anyway (the sandbox must not demand it).
+func TestSendMailWithoutMailSendRole(t *testing.T) {
+	t.Parallel()
+	s := startSandbox(t)
+	s.SetRoles(s.OperatorTenantID(), mailAppID, nil)
+	m := newMailer(t, s)
+	if err := m.Send(ctxTimeout(t, 30*time.Second), Mail{From: "onboarding@contoso.example", To: []string{"a@b.example"}, Subject: "s", HTML: "<p>x</p>"}); err != nil {
+		t.Fatalf("Send with a token without Mail.Send: %v", err)
+	}
+	if n := len(s.SentMail()); n != 1 {
+		t.Errorf("%d mails recorded, want 1", n)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"net/url"
 	"slices"
 	"time"
 
@@ -170,7 +171,7 @@ func (s *Service) fail(ctx context.Context, job *domain.EmailJob, rec *domain.Ma
 // render builds the email from the current tenant record. skip explains why
 // the job no longer applies (e.g. a reminder after consent).
 func (s *Service) render(ctx context.Context, job *domain.EmailJob) (domain.OutgoingMail, string, error) {
-	out := domain.OutgoingMail{To: job.Recipients}
+	out := domain.OutgoingMail{To: job.Recipients, Kind: job.Kind}
 	if job.Kind == domain.EmailOpsAlert {
 		d := email.OpsAlertData{Subject: job.Alert.Subject, Detail: job.Alert.Detail, TenantID: job.TenantID, Facts: job.Alert.Facts, At: s.Now().UTC()}
 		if job.TenantID != "" {
@@ -220,7 +221,8 @@ func (s *Service) render(ctx context.Context, job *domain.EmailJob) (domain.Outg
 			return out, "", err
 		}
 		m, err = s.Renderer.ConsentConfirmed(email.ConsentConfirmedData{CustomerName: t.CustomerName, TenantID: t.TenantID, TenantKey: t.TenantKey,
-			InstructionURI: t.InstructionURI, AppID: t.AppID, Script: script, ScriptFileName: name, RegionName: region.DisplayName, ConsentedAt: t.ConsentedAt})
+			InstructionURI: domain.InstructionURIWithConfID(t.InstructionURI), AppID: t.AppID, Script: script, ScriptFileName: name,
+			ScriptURL: ScriptURL(s.Links.PublicBaseURL, t), RegionName: region.DisplayName, ConsentedAt: t.ConsentedAt})
 		if err != nil {
 			return out, "", err
 		}
@@ -245,9 +247,36 @@ func (s *Service) render(ctx context.Context, job *domain.EmailJob) (domain.Outg
 	return withMessage(out, m), "", nil
 }
 
-// Script builds the customer's PowerShell and its file name.
+// Script builds the customer's PowerShell and its file name. A tenant stored
+// before the {ConfId} placeholder gets the current InstructionUri, so running
+// the script again upgrades the provider.
 func Script(t *domain.Tenant) (script, fileName string, err error) {
-	p := powershell.Params{CustomerName: t.CustomerName, TenantID: t.TenantID, TenantKey: t.TenantKey, InstructionURI: t.InstructionURI, AppIDs: []string{t.AppID}}
+	return buildScript(t, t.CustomerName)
+}
+
+// DownloadScript is Script for the public download link: the same commands
+// without the customer name (only in comments and Write-Host), so the link
+// shows nothing the caller did not already know (the tenant ID it presents)
+// beyond the join page's dialing facts and our public application ID.
+func DownloadScript(t *domain.Tenant) (script, fileName string, err error) {
+	return buildScript(t, "")
+}
+
+// ScriptURL is the download link of t's script: the primary way to get it,
+// because Outlook blocks .ps1 attachments (reference identity-graph.md §4).
+// It carries the tenant ID, which the handler checks against the key.
+func ScriptURL(publicBase *url.URL, t *domain.Tenant) string {
+	if publicBase == nil {
+		return ""
+	}
+	u := publicBase.JoinPath("api", "join", t.TenantKeyCode, "powershell")
+	u.RawQuery = url.Values{"tenant": {t.TenantID}}.Encode()
+	return u.String()
+}
+
+func buildScript(t *domain.Tenant, customerName string) (script, fileName string, err error) {
+	p := powershell.Params{CustomerName: customerName, TenantID: t.TenantID, TenantKey: t.TenantKey,
+		InstructionURI: domain.InstructionURIWithConfID(t.InstructionURI), AppIDs: []string{t.AppID}}
 	script, err = powershell.Script(p)
 	if err != nil {
 		return "", "", domain.Wrap(domain.CodeInternal, err, "generate PowerShell for tenant %s", t.TenantID)
@@ -256,7 +285,7 @@ func Script(t *domain.Tenant) (script, fileName string, err error) {
 }
 
 func withMessage(out domain.OutgoingMail, m email.Message) domain.OutgoingMail {
-	out.Subject, out.HTML = m.Subject, m.HTML
+	out.Subject, out.HTML, out.Text = m.Subject, m.HTML, m.Text
 	for _, a := range m.Attachments {
 		out.Attachments = append(out.Attachments, domain.MailAttachment{Name: a.Name, ContentType: a.ContentType, Content: a.Content})
 	}

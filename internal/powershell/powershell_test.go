@@ -16,7 +16,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // The script's own variables and splats; anything else in code is a leak.
 var (
-	allowedVars   = []string{"ErrorActionPreference", "PSVersionTable", "null", "true", "teamsModule", "existingProvider", "providerSettings", "grantArgs", "userArgs"}
+	allowedVars   = []string{"_", "ErrorActionPreference", "PSVersionTable", "null", "true", "teamsModule", "existingProvider", "providerSettings", "grantArgs", "userArgs"}
 	allowedSplats = []string{"providerSettings", "grantArgs", "userArgs"}
 )
 
@@ -25,7 +25,7 @@ func exampleParams() Params {
 		CustomerName:   "Contoso Ltd",
 		TenantID:       "3f2b8c1e-6d4a-4b7e-9a51-2c0d7e8f9a10",
 		TenantKey:      "482913057@eu.teams.videosrv.net",
-		InstructionURI: "https://join.eu.videosrv.net/api/join/482913057",
+		InstructionURI: "https://join.eu.videosrv.net/api/join/482913057?conf={ConfId}",
 		AppIDs:         []string{"7d3e6a52-1f0b-4c8e-9a3d-5b2f4e6c8a10"},
 		GeneratedAt:    time.Date(2025, 1, 15, 10, 30, 0, 0, time.UTC),
 	}
@@ -534,5 +534,72 @@ func TestFileName(t *testing.T) {
 		if got := FileName(p); got != want {
 			t.Errorf("FileName(TenantKey=%q) = %q, want %q", key, got, want)
 		}
+	}
+}
+
+// The script runs on a default Windows client (issue 10 item 9): the
+// session-scoped execution policy is set in code, before the module is
+// imported, and the provider lookup cannot throw when the provider does not
+// exist yet (Get- -Identity would; the filtered list never does).
+func TestScriptRunsOnDefaultWindowsClient(t *testing.T) {
+	t.Parallel()
+	for _, p := range []Params{exampleParams(), exampleWithUsers()} {
+		s, err := Script(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(s, "\r\n")
+		policy, imp := -1, -1
+		for i, l := range lines {
+			switch strings.TrimSpace(l) {
+			case ExecutionPolicyLine:
+				if policy < 0 && i > slices.Index(lines, "#>") {
+					policy = i
+				}
+			case "Import-Module -Name MicrosoftTeams -MinimumVersion '" + minTeamsModule + "'":
+				imp = i
+			}
+		}
+		if policy < 0 || imp < 0 || policy > imp {
+			t.Errorf("execution policy line at %d, Import-Module at %d: want the policy set in code first", policy, imp)
+		}
+		if !strings.Contains(s, "        "+ExecutionPolicyLine+"\r\n        Unblock-File -Path .\\"+FileName(p)) {
+			t.Error("the header's how-to-run lacks the execution policy step")
+		}
+		toks, err := tokenize(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code := analyze(toks).code
+		for i, tok := range code {
+			if !strings.EqualFold(tok.text, "Get-CsVideoInteropServiceProvider") {
+				continue
+			}
+			for _, next := range code[i+1:] {
+				if next.kind == tkNewline || next.kind == tkPunct {
+					break
+				}
+				if strings.EqualFold(next.text, "-Identity") {
+					t.Errorf("line %d: Get-CsVideoInteropServiceProvider -Identity throws when the provider does not exist", tok.line)
+				}
+			}
+		}
+		const lookup = "$existingProvider = Get-CsVideoInteropServiceProvider | Where-Object { $_.Identity -eq 'Pexip' }"
+		if !slices.Contains(lines, lookup) {
+			t.Errorf("script lacks the filtered lookup %q", lookup)
+		}
+	}
+}
+
+// The InstructionUri carries Teams' {ConfId} placeholder verbatim (issue 10
+// item 7): Teams replaces the exact text, so it must not be escaped.
+func TestScriptInstructionURIKeepsConfIDPlaceholder(t *testing.T) {
+	t.Parallel()
+	s, err := Script(exampleParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(s, "\r\n    InstructionUri = 'https://join.eu.videosrv.net/api/join/482913057?conf={ConfId}'\r\n") {
+		t.Error("InstructionUri does not end in ?conf={ConfId}")
 	}
 }

@@ -10,6 +10,12 @@ import (
 const tlsLine = "[Net.ServicePointManager]::SecurityProtocol = " +
 	"[Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12"
 
+// ExecutionPolicyLine lets this PowerShell session run the downloaded script
+// and the MicrosoftTeams module's own script files: Windows clients default
+// to Restricted, which blocks both (reference/cvi-powershell.md). Process
+// scope changes nothing outside this window. Pages and emails show it too.
+const ExecutionPolicyLine = "Set-ExecutionPolicy -Scope Process -ExecutionPolicy RemoteSigned -Force"
+
 // Script returns the onboarding script for p, or a *FieldError naming the
 // first field that cannot be used.
 func Script(p Params) (string, error) {
@@ -63,6 +69,7 @@ func writeHeader(w *lines, p Params, v validated) {
 	w.add(
 		"",
 		"    What it does (safe to run again):",
+		"      0. Allows scripts for this PowerShell session only (Windows defaults to Restricted).",
 		"      1. Installs the MicrosoftTeams PowerShell module for the current user if it is missing",
 		"         or older than "+minTeamsModule+", and imports it.",
 		"      2. Signs in to Microsoft Teams for the tenant above.",
@@ -78,9 +85,11 @@ func writeHeader(w *lines, p Params, v validated) {
 		"        "+tlsLine,
 		"",
 		"    How to run: save the file, then in PowerShell",
+		"        "+ExecutionPolicyLine,
 		"        Unblock-File -Path .\\"+fileName,
 		"        .\\"+fileName,
 		"    or paste the whole script into a PowerShell window.",
+		"    The first line is needed because Windows blocks scripts by default; it lasts for this window only.",
 		"",
 		"    Teams can take up to 6 hours to apply policy changes to users and their meeting invites.",
 		"#>",
@@ -99,6 +108,19 @@ func writeHeader(w *lines, p Params, v validated) {
 }
 
 func writePrerequisites(w *lines, v validated) {
+	w.section("Step 0: allow scripts in this PowerShell session")
+	w.add(
+		"# Importing the MicrosoftTeams module runs its script files, which the default policy (Restricted) blocks,",
+		"# also when this script is pasted. Process scope: nothing outside this window changes. A Group Policy",
+		"# setting wins over it; then ask your IT department.",
+		"if ((Get-ExecutionPolicy) -in 'Restricted', 'AllSigned', 'Undefined') {",
+		"    try {",
+		"        "+ExecutionPolicyLine,
+		"    } catch {",
+		"        Write-Warning 'Could not allow scripts for this session (a Group Policy may forbid it).'",
+		"    }",
+		"}",
+	)
 	w.section("Step 1: MicrosoftTeams PowerShell module")
 	w.add(
 		"# The PowerShell Gallery requires TLS 1.2, which older Windows PowerShell does not enable by default.",
@@ -127,8 +149,8 @@ func writeProvider(w *lines, v validated) {
 		"    AllowAppGuestJoinsAsAuthenticated = $true",
 		"    AadApplicationIds = "+Quote(v.appIDs),
 		"}",
-		"$existingProvider = Get-CsVideoInteropServiceProvider -Identity "+Quote(v.provider)+
-			" -ErrorAction SilentlyContinue",
+		"# Filtering the list never fails when the provider does not exist yet; Get- with -Identity throws then.",
+		"$existingProvider = Get-CsVideoInteropServiceProvider | Where-Object { $_.Identity -eq "+Quote(v.provider)+" }",
 		"if ($existingProvider) {",
 		"    Write-Host 'Updating the existing video interop service provider...'",
 		"    Set-CsVideoInteropServiceProvider -Identity "+Quote(v.provider)+" @providerSettings",
@@ -177,7 +199,7 @@ func writeVerification(w *lines, v validated) {
 	w.section("Step 5: check the result")
 	w.add(
 		"Write-Host 'Video interop service provider:'",
-		"Get-CsVideoInteropServiceProvider -Identity "+Quote(v.provider)+" | Format-List",
+		"Get-CsVideoInteropServiceProvider | Where-Object { $_.Identity -eq "+Quote(v.provider)+" } | Format-List",
 		"# A tenant-wide grant does not show in Get-CsOnlineUser; the Global policy shows it.",
 		"Write-Host 'Tenant-wide (Global) video interop policy:'",
 		"Get-CsTeamsVideoInteropServicePolicy -Identity 'Global' | Format-List",

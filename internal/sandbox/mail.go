@@ -35,11 +35,15 @@ type SentMail struct {
 	From            string // the users/{id} path value
 	TenantID        string // tid of the caller's token
 	AppID           string
-	RawJSON         []byte // request body exactly as received
+	RawJSON         []byte // JSON form: request body exactly as received
+	RawMIME         []byte // MIME form: the decoded RFC 5322 message
+	RequestType     string // the request's Content-Type header
+	MediaType       string // MIME form: top-level type, e.g. multipart/alternative
 	Subject         string
 	To, Cc, Bcc     []string
 	BodyContentType string // as sent: "html"/"HTML"/"text"
-	HTMLBody        string // body.content
+	HTMLBody        string // body.content (MIME form: the text/html part)
+	TextBody        string // MIME form: the text/plain part
 	Headers         []MailHeader
 	Kind            string // value of MailKindHeader, if sent
 	Attachments     []Attachment
@@ -102,10 +106,11 @@ func (s *Sandbox) handleSendMail(w http.ResponseWriter, r *http.Request, c graph
 			"The requested user '"+userID+"' is invalid. (SANDBOX: mail can only be sent with a token for the operator tenant "+s.operatorTenant+".)")
 		return
 	}
-	if !hasRole(c.Roles, "Mail.Send") {
-		s.writeGraphError(w, r, http.StatusForbidden, "ErrorAccessDenied", "Access is denied. Check credentials and try again.")
-		return
-	}
+	// No Mail.Send check on the token: with Exchange RBAC for Applications
+	// (the runbook's way to limit the app to one mailbox) the permission is
+	// granted in Exchange and the token carries no Mail.Send role
+	// (learn.microsoft.com/exchange/permissions-exo/application-rbac), so
+	// requiring it here would pass tests that fail against the real service.
 	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxSendMailBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -117,7 +122,12 @@ func (s *Sandbox) handleSendMail(w http.ResponseWriter, r *http.Request, c graph
 		s.writeGraphError(w, r, http.StatusBadRequest, "RequestBodyRead", "Could not read the request body.")
 		return
 	}
-	m, err := parseSendMail(raw)
+	var m *SentMail
+	if isMIMERequest(r.Header.Get("Content-Type")) {
+		m, err = parseSendMailMIME(raw)
+	} else {
+		m, err = parseSendMail(raw)
+	}
 	if err != nil {
 		var in *mailInputError
 		if errors.As(err, &in) {
@@ -128,6 +138,7 @@ func (s *Sandbox) handleSendMail(w http.ResponseWriter, r *http.Request, c graph
 		return
 	}
 	m.From = userID
+	m.RequestType = r.Header.Get("Content-Type")
 	m.TenantID = c.TID
 	m.AppID = c.AppID
 	m.At = time.Now().UTC()
@@ -204,6 +215,173 @@ func parseSendMail(raw []byte) (*SentMail, error) {
 	return m, nil
 }
 
+// isMIMERequest: Graph takes the MIME form of sendMail when the request's
+// Content-Type is text/plain (user-sendmail, example 4), JSON otherwise.
+func isMIMERequest(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "text/plain"
+}
+
+// parseSendMailMIME reads the MIME form (Graph user-sendmail, example 4:
+// body = base64 of an RFC 5322 message) with net/mail and mime/multipart and
+// rejects what Graph rejects. Graph's codes for malformed MIME are
+// ErrorMimeContentInvalidBase64String and ErrorMimeContentInvalid (the
+// Exchange response codes); their message texts here are UNVERIFIED.
+func parseSendMailMIME(raw []byte) (*SentMail, error) {
+	invalidMIME := func(format string, args ...any) error {
+		return &mailInputError{"ErrorMimeContentInvalid", fmt.Sprintf(format, args...)}
+	}
+	text := bytes.TrimSpace(raw)
+	if len(text) == 0 {
+		return nil, &mailInputError{"ErrorMimeContentInvalidBase64String", "Invalid base64 string for MIME content: the body is empty."}
+	}
+	// Strict standard base64 on one line, as the documented example sends it
+	// (whether Graph tolerates line breaks is UNVERIFIED; we send none).
+	msgBytes, err := base64.StdEncoding.Strict().DecodeString(string(text))
+	if err != nil {
+		return nil, &mailInputError{"ErrorMimeContentInvalidBase64String", "Invalid base64 string for MIME content."}
+	}
+	msg, err := mail.ReadMessage(bytes.NewReader(msgBytes))
+	if err != nil {
+		return nil, invalidMIME("The MIME content is invalid: %v.", err)
+	}
+	m := &SentMail{RawMIME: msgBytes}
+	dec := new(mime.WordDecoder)
+	subject, err := dec.DecodeHeader(msg.Header.Get("Subject"))
+	if err != nil {
+		return nil, invalidMIME("The MIME content is invalid: bad Subject encoding.")
+	}
+	if strings.TrimSpace(subject) == "" {
+		return nil, &mailInputError{"ErrorInvalidRequest", "The message has no subject (SANDBOX requires a Subject header)."}
+	}
+	m.Subject = subject
+	for _, f := range []struct {
+		name string
+		dst  *[]string
+	}{{"To", &m.To}, {"Cc", &m.Cc}, {"Bcc", &m.Bcc}} {
+		if msg.Header.Get(f.name) == "" {
+			continue
+		}
+		list, err := msg.Header.AddressList(f.name)
+		if err != nil {
+			return nil, &mailInputError{"ErrorInvalidRecipients", "At least one recipient isn't valid: " + f.name + " does not parse."}
+		}
+		for _, a := range list {
+			*f.dst = append(*f.dst, a.Address)
+		}
+	}
+	if len(m.To)+len(m.Cc)+len(m.Bcc) == 0 {
+		return nil, &mailInputError{"ErrorInvalidRequest", "At least one recipient is required (To, Cc or Bcc)."}
+	}
+	for name, values := range msg.Header {
+		if len(name) > 2 && strings.EqualFold(name[:2], "x-") {
+			v, _ := dec.DecodeHeader(values[0])
+			m.Headers = append(m.Headers, MailHeader{Name: name, Value: v})
+			if strings.EqualFold(name, MailKindHeader) {
+				m.Kind = v
+			}
+		}
+	}
+	slices.SortFunc(m.Headers, func(a, b MailHeader) int { return strings.Compare(a.Name, b.Name) })
+	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil {
+		mt, params = "text/plain", nil // RFC 2045 §5.2 default
+		if msg.Header.Get("Content-Type") != "" {
+			return nil, invalidMIME("The MIME content is invalid: bad Content-Type.")
+		}
+	}
+	m.MediaType = mt
+	if err := m.readPart(textproto.MIMEHeader(msg.Header), mt, params, msg.Body, 0); err != nil {
+		return nil, invalidMIME("The MIME content is invalid: %v.", err)
+	}
+	if m.HTMLBody == "" && m.TextBody == "" {
+		return nil, &mailInputError{"ErrorInvalidRequest", "The message has no body (no text/html or text/plain part)."}
+	}
+	m.BodyContentType = "html"
+	if m.HTMLBody == "" {
+		m.BodyContentType, m.HTMLBody = "text", m.TextBody
+	}
+	return m, nil
+}
+
+// readPart collects the bodies and attachments of one MIME entity,
+// descending into multiparts.
+func (m *SentMail) readPart(h textproto.MIMEHeader, mt string, params map[string]string, body io.Reader, depth int) error {
+	if depth > 8 {
+		return errors.New("multiparts nested too deeply")
+	}
+	if strings.HasPrefix(mt, "multipart/") {
+		if params["boundary"] == "" {
+			return fmt.Errorf("%s without a boundary", mt)
+		}
+		mr := multipart.NewReader(body, params["boundary"])
+		parts := 0
+		for {
+			p, err := mr.NextRawPart()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", mt, err)
+			}
+			parts++
+			pmt, pparams, err := mime.ParseMediaType(p.Header.Get("Content-Type"))
+			if err != nil {
+				pmt, pparams = "text/plain", map[string]string{}
+				if p.Header.Get("Content-Type") != "" {
+					return fmt.Errorf("part %d: bad Content-Type", parts)
+				}
+			}
+			if err := m.readPart(p.Header, pmt, pparams, p, depth+1); err != nil {
+				return err
+			}
+		}
+		if parts == 0 {
+			return fmt.Errorf("%s has no parts", mt)
+		}
+		return nil
+	}
+	content, err := decodeTransfer(h.Get("Content-Transfer-Encoding"), body)
+	if err != nil {
+		return err
+	}
+	disp, dparams, _ := mime.ParseMediaType(h.Get("Content-Disposition"))
+	name := dparams["filename"]
+	if name == "" {
+		name = params["name"]
+	}
+	switch {
+	case disp == "attachment" || name != "":
+		m.Attachments = append(m.Attachments, Attachment{Name: name, ContentType: mt, Content: content})
+	case mt == "text/html" && m.HTMLBody == "":
+		m.HTMLBody = string(content)
+	case mt == "text/plain" && m.TextBody == "":
+		m.TextBody = string(content)
+	}
+	return nil
+}
+
+func decodeTransfer(cte string, r io.Reader) ([]byte, error) {
+	switch strings.ToLower(strings.TrimSpace(cte)) {
+	case "", "7bit", "8bit", "binary":
+		return io.ReadAll(r)
+	case "quoted-printable":
+		b, err := io.ReadAll(quotedprintable.NewReader(r))
+		if err != nil {
+			return nil, fmt.Errorf("bad quoted-printable: %w", err)
+		}
+		return b, nil
+	case "base64":
+		b, err := io.ReadAll(base64.NewDecoder(base64.StdEncoding, r))
+		if err != nil {
+			return nil, fmt.Errorf("bad base64 part: %w", err)
+		}
+		return b, nil
+	default:
+		return nil, fmt.Errorf("unknown Content-Transfer-Encoding %q", cte)
+	}
+}
+
 func recipientAddresses(rs []graphRecipient) ([]string, error) {
 	var out []string
 	for _, rc := range rs {
@@ -233,7 +411,15 @@ func (s *Sandbox) recordMail(m *SentMail) {
 		} else {
 			m.HTMLPath = base + ".html"
 		}
-		eml, err := s.buildEML(m)
+		var eml []byte
+		var err error
+		if m.RawMIME != nil {
+			// The MIME form is already the message: keep it as sent, with
+			// the sandbox's label in front.
+			eml = append([]byte("X-Sandbox: simulated Microsoft Graph sendMail; not delivered\r\n"), m.RawMIME...)
+		} else {
+			eml, err = s.buildEML(m)
+		}
 		if err == nil {
 			err = writeFileAtomic(base+".eml", eml, 0o644)
 		}

@@ -182,7 +182,9 @@ func TestSendMailValidationAndAuthorization(t *testing.T) {
 		t.Errorf("text body: %d %s", res.Status, res.Body)
 	}
 
-	// Only the operator tenant sends mail, and only with Mail.Send.
+	// Only the operator tenant sends mail. A token without a Mail.Send role
+	// is fine: Exchange RBAC for Applications grants it in Exchange, and the
+	// token carries none (issue 10 item 10).
 	customer := guid(t)
 	s.Consent(customer, testAppID)
 	if res := graphDo(t, http.MethodPost, url, tokenFor(t, s, customer, testAppID, testSecret), strings.NewReader(mailJSON)); res.Status != http.StatusNotFound {
@@ -190,13 +192,13 @@ func TestSendMailValidationAndAuthorization(t *testing.T) {
 	}
 	s.SetRoles(s.OperatorTenantID(), testAppID, sandbox.RequiredRoles())
 	noMailSend := tokenFor(t, s, s.OperatorTenantID(), testAppID, testSecret)
-	if res := graphDo(t, http.MethodPost, url, noMailSend, strings.NewReader(mailJSON)); res.Status != http.StatusForbidden || res.errorCode(t) != "ErrorAccessDenied" {
-		t.Errorf("without Mail.Send: %d %s", res.Status, res.Body)
+	if res := graphDo(t, http.MethodPost, url, noMailSend, strings.NewReader(mailJSON)); res.Status != http.StatusAccepted {
+		t.Errorf("without a Mail.Send role: %d %s, want 202", res.Status, res.Body)
 	}
-	if n := len(s.SentMail()); n != 1 {
-		t.Errorf("SentMail has %d entries, want only the valid one", n)
+	if n := len(s.SentMail()); n != 2 {
+		t.Errorf("SentMail has %d entries, want only the two valid ones", n)
 	}
-	if st := s.Stats(); st.MailSent != 1 {
+	if st := s.Stats(); st.MailSent != 2 {
 		t.Errorf("Stats.MailSent = %d", st.MailSent)
 	}
 }
@@ -213,5 +215,119 @@ func TestSentMailBounded(t *testing.T) {
 	mails := s.SentMail()
 	if len(mails) != 2 || mails[0].Seq != 2 || mails[1].Seq != 3 {
 		t.Errorf("kept %d mails: %+v", len(mails), mails)
+	}
+}
+
+// mimeMail is an RFC 5322 multipart/alternative message like the mailer's.
+const mimeMail = "From: noreply@provider.example\r\n" +
+	"To: admin@contoso.example, Second <second@contoso.example>\r\n" +
+	"Subject: =?utf-8?q?Consent_your_tenant_=E2=80=94_Contoso?=\r\n" +
+	"MIME-Version: 1.0\r\n" +
+	"X-OneMeeting-Kind: consent-confirmed\r\n" +
+	"Content-Type: multipart/alternative; boundary=b1\r\n" +
+	"\r\n" +
+	"--b1\r\n" +
+	"Content-Type: text/plain; charset=utf-8\r\n" +
+	"Content-Transfer-Encoding: quoted-printable\r\n" +
+	"\r\n" +
+	"Hello admin =E2=80=94 click here.\r\n" +
+	"--b1\r\n" +
+	"Content-Type: text/html; charset=utf-8\r\n" +
+	"Content-Transfer-Encoding: quoted-printable\r\n" +
+	"\r\n" +
+	"<p>Hello <b>admin</b> =E2=80=94 click here.</p>\r\n" +
+	"--b1--\r\n"
+
+func postMIME(t *testing.T, s *sandbox.Sandbox, tok, body string) graphResult {
+	t.Helper()
+	return graphDo(t, http.MethodPost, s.GraphBaseURL()+"/users/noreply@provider.example/sendMail", tok, strings.NewReader(body),
+		"Content-Type", "text/plain")
+}
+
+// The MIME form of sendMail (Graph user-sendmail, example 4): a text/plain
+// request of base64 RFC 5322. Both alternatives are recorded and the outbox
+// .eml is the message as sent.
+func TestSendMailMIMEForm(t *testing.T) {
+	t.Parallel()
+	outbox := t.TempDir()
+	s := startSandbox(t, func(o *sandbox.Options) { o.OutboxDir = outbox })
+	tok := tokenFor(t, s, s.OperatorTenantID(), testAppID, testSecret)
+	if res := postMIME(t, s, tok, base64.StdEncoding.EncodeToString([]byte(mimeMail))); res.Status != http.StatusAccepted || len(res.Body) != 0 {
+		t.Fatalf("sendMail (MIME): %d %s", res.Status, res.Body)
+	}
+	mails := s.SentMail()
+	if len(mails) != 1 {
+		t.Fatalf("SentMail has %d entries", len(mails))
+	}
+	m := mails[0]
+	if m.Subject != "Consent your tenant \u2014 Contoso" || !slices.Equal(m.To, []string{"admin@contoso.example", "second@contoso.example"}) ||
+		m.MediaType != "multipart/alternative" || m.Kind != "consent-confirmed" || m.RawJSON != nil || string(m.RawMIME) != mimeMail {
+		t.Errorf("recorded mail = %+v", m)
+	}
+	if m.HTMLBody != "<p>Hello <b>admin</b> \u2014 click here.</p>" || m.TextBody != "Hello admin \u2014 click here." || m.BodyContentType != "html" {
+		t.Errorf("bodies: html %q text %q (%s)", m.HTMLBody, m.TextBody, m.BodyContentType)
+	}
+	if m.EMLPath != filepath.Join(outbox, "000001-consent-confirmed.eml") {
+		t.Fatalf("EMLPath = %s", m.EMLPath)
+	}
+	eml, err := os.ReadFile(m.EMLPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := mail.ReadMessage(bytes.NewReader(eml))
+	if err != nil {
+		t.Fatalf("outbox eml does not parse: %v", err)
+	}
+	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/alternative" || msg.Header.Get("X-Sandbox") == "" {
+		t.Fatalf("eml headers %v", msg.Header)
+	}
+	var types []string
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ct, _, _ := mime.ParseMediaType(p.Header.Get("Content-Type"))
+		types = append(types, ct)
+	}
+	if !slices.Equal(types, []string{"text/plain", "text/html"}) {
+		t.Errorf("eml parts %v, want text/plain and text/html", types)
+	}
+}
+
+// Malformed MIME is refused with 400 like Graph (codes: Exchange's
+// ErrorMimeContentInvalidBase64String / ErrorMimeContentInvalid; texts
+// UNVERIFIED), and nothing is recorded.
+func TestSendMailMIMERejectsMalformed(t *testing.T) {
+	t.Parallel()
+	s := startSandbox(t)
+	tok := tokenFor(t, s, s.OperatorTenantID(), testAppID, testSecret)
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	cases := map[string]struct{ body, code string }{
+		"empty":               {"", "ErrorMimeContentInvalidBase64String"},
+		"not base64":          {"this is not base64!", "ErrorMimeContentInvalidBase64String"},
+		"raw MIME":            {mimeMail, "ErrorMimeContentInvalidBase64String"},
+		"URL-safe base64":     {strings.NewReplacer("+", "-", "/", "_").Replace(b64(mimeMail + "\xfb\xff")), "ErrorMimeContentInvalidBase64String"},
+		"not a header":        {b64("This is not a header\r\n\r\nbody"), "ErrorMimeContentInvalid"},
+		"truncated multipart": {b64(strings.TrimSuffix(mimeMail, "--b1--\r\n")), "ErrorMimeContentInvalid"},
+		"no boundary":         {b64(strings.Replace(mimeMail, "; boundary=b1", "", 1)), "ErrorMimeContentInvalid"},
+		"bad base64 part":     {b64(strings.Replace(mimeMail, "Content-Transfer-Encoding: quoted-printable", "Content-Transfer-Encoding: base64", 1)), "ErrorMimeContentInvalid"},
+		"no recipients":       {b64(strings.Replace(mimeMail, "To: admin@contoso.example, Second <second@contoso.example>\r\n", "", 1)), "ErrorInvalidRequest"},
+		"bad recipient":       {b64(strings.Replace(mimeMail, "To: admin@contoso.example,", "To: admin@@,", 1)), "ErrorInvalidRecipients"},
+		"no subject":          {b64(strings.Replace(mimeMail, "Subject: =?utf-8?q?Consent_your_tenant_=E2=80=94_Contoso?=\r\n", "", 1)), "ErrorInvalidRequest"},
+	}
+	for name, tc := range cases {
+		res := postMIME(t, s, tok, tc.body)
+		if res.Status != http.StatusBadRequest || res.errorCode(t) != tc.code {
+			t.Errorf("%s: %d %s, want 400 %s", name, res.Status, res.Body, tc.code)
+		}
+	}
+	if n := len(s.SentMail()); n != 0 {
+		t.Errorf("SentMail has %d entries", n)
 	}
 }

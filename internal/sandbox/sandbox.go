@@ -49,7 +49,7 @@ type App struct {
 type Options struct {
 	// OperatorTenantID is the provider's own tenant: mail is sent from here and
 	// operator tokens are issued here. Every App has an enabled service
-	// principal here with the required roles plus Mail.Send.
+	// principal here with the required roles (and no Mail.Send role: see Start).
 	OperatorTenantID string
 	Apps             []App
 	// AdminAPIAudience is the aud of operator tokens (default api://onemeeting-cvi-admin).
@@ -272,7 +272,10 @@ func newSandbox(opts Options) (*Sandbox, error) {
 	}
 
 	// The provider's home tenant holds every app's own service principal.
-	homeRoles := append(RequiredRoles(), "Mail.Send")
+	// No Mail.Send among them: the runbook grants it with Exchange RBAC for
+	// Applications, which puts no role in the token (identity-graph.md §4),
+	// so every local mail goes out the way it does in production.
+	homeRoles := RequiredRoles()
 	t := s.tenantFor(operator, true)
 	for _, a := range opts.Apps {
 		t.upsertSP(a, homeRoles, true, time.Now().UTC())

@@ -93,7 +93,7 @@ const domReportJS = `(() => {
     errors: window.__errors || ['recorder missing'],
     headerColor: getComputedStyle(document.querySelector('.site-header')).backgroundColor,
     h1: document.querySelector('h1') ? document.querySelector('h1').innerText : '',
-    badLinks: [...document.querySelectorAll('a[href]')].map(a => a.href).filter(h => !/^(https?:|mailto:|data:text\/plain;)/.test(h)),
+    badLinks: [...document.querySelectorAll('a[href]')].map(a => a.href).filter(h => !/^(https?:|mailto:|data:text\/plain;|sip:[0-9]+\.[0-9]+@)/.test(h)),
     scrollWidth: document.documentElement.scrollWidth,
     clientWidth: document.documentElement.clientWidth,
     hiddenCopy: copy.filter(b => b.hidden || b.offsetParent === null).length,
@@ -293,8 +293,8 @@ func TestCopyButtonsAndDownload(t *testing.T) {
 }
 
 // TestJoinInstructionsInBrowser uses the join page as an invitee would: with
-// and without a conference ID, through the no-JavaScript form, with a typo,
-// and with a very long ID on a 320px phone screen.
+// and without a Video ID, with Teams' placeholder left unreplaced, through the
+// no-JavaScript form, with a typo, and with a very long ID on a 320px phone.
 func TestJoinInstructionsInBrowser(t *testing.T) {
 	t.Parallel()
 	r := newTestRenderer(t)
@@ -313,15 +313,34 @@ func TestJoinInstructionsInBrowser(t *testing.T) {
 	inspect(t, ctx, "join without conf")
 	text := browsertest.BodyText(t, ctx)
 	containsAll(t, "join without conf", text, []string{"On your video system, dial 482913057@eu.teams.videosrv.net",
-		"enter the meeting's conference ID", "Join with a video conferencing device", "Service region: Europe"})
-	if strings.Contains(text, "Or dial") {
+		"enter the meeting's Video ID", "Join with a video conferencing device", "not the audio conference ID", "Service region: Europe"})
+	if strings.Contains(text, "join this meeting directly") || strings.Contains(text, "doesn't name a meeting") {
 		t.Errorf("join without conf offers a direct address it can't know:\n%s", text)
 	}
 	labelled, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById('conf').labels.length === 1`))
 	if err != nil || !labelled {
-		t.Errorf("conference ID input has no label (%v)", err)
+		t.Errorf("Video ID input has no label (%v)", err)
 	}
 	browsertest.Screenshot(t, ctx, "join-no-conf")
+
+	// Opened outside an invite: Teams' {ConfId} is still in the link (as
+	// Teams would send it, and as a browser percent-encodes it).
+	for _, q := range []string{"?conf={ConfId}", "?conf=%7BConfId%7D"} {
+		if err := chromedp.Do(ctx, chromedp.Navigate(base+q)); err != nil {
+			t.Fatal(err)
+		}
+		inspect(t, ctx, "join with placeholder")
+		text = browsertest.BodyText(t, ctx)
+		containsAll(t, "join with placeholder "+q, text, []string{"This link doesn't name a meeting. Open it from the meeting invite",
+			"On your video system, dial 482913057@eu.teams.videosrv.net", "enter the meeting's Video ID"})
+		if strings.Contains(text, "ConfId") || strings.Contains(text, "isn't a Video ID") || strings.Contains(text, "join this meeting directly") {
+			t.Errorf("placeholder page repeats the placeholder, calls it invalid or offers a direct address:\n%s", text)
+		}
+	}
+	browsertest.Screenshot(t, ctx, "join-placeholder")
+	if err := chromedp.Do(ctx, chromedp.Navigate(base)); err != nil {
+		t.Fatal(err)
+	}
 
 	// Fill in the form; it is a plain GET form, so this is what no-JS browsers do too.
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.ID("conf"), "123 456 789")); err != nil {
@@ -336,28 +355,36 @@ func TestJoinInstructionsInBrowser(t *testing.T) {
 	}
 	inspect(t, ctx, "join with conf")
 	text = browsertest.BodyText(t, ctx)
-	containsAll(t, "join with conf", text, []string{"Conference ID 123456789", "dial 482913057@eu.teams.videosrv.net",
-		"When asked, enter the conference ID 123456789", "Or dial 123456789.482913057@eu.teams.videosrv.net directly"})
+	containsAll(t, "join with conf", text, []string{"Video ID 123456789", "dial 123456789.482913057@eu.teams.videosrv.net",
+		"dial 482913057@eu.teams.videosrv.net", "When asked, enter the Video ID 123456789"})
 	if v, err := chromedp.Run(ctx, chromedp.Value(chromedp.ID("conf"))); err != nil || v != "123456789" {
-		t.Errorf("form value %q (%v), want the conference ID filled in", v, err)
+		t.Errorf("form value %q (%v), want the Video ID filled in", v, err)
+	}
+	if href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('direct-dial-link').getAttribute('href')`)); err != nil ||
+		href != "sip:123456789.482913057@eu.teams.videosrv.net" {
+		t.Errorf("direct-dial link %q (%v)", href, err)
 	}
 	browsertest.Screenshot(t, ctx, "join-with-conf")
 
-	// A typo: say so next to the field and keep what was typed.
-	if err := chromedp.Do(ctx, chromedp.Navigate(base+"?conf=12a34%22%3E%3Cb%3E")); err != nil {
+	// A typo: say so next to the field, without repeating the input (it
+	// comes from a link anyone can craft).
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"?conf=12a34%22%3E%3Cb%3EPHISH")); err != nil {
 		t.Fatal(err)
 	}
 	inspect(t, ctx, "join with bad conf")
 	text = browsertest.BodyText(t, ctx)
-	containsAll(t, "join with bad conf", text, []string{`"12a34"><b>" isn't a conference ID`})
+	containsAll(t, "join with bad conf", text, []string{`That isn't a Video ID.`})
+	if strings.Contains(text, "12a34") || strings.Contains(text, "PHISH") {
+		t.Errorf("bad conf page reflects the input:\n%s", text)
+	}
 	attrs, err := chromedp.Run(ctx, chromedp.Attributes(chromedp.ID("conf")))
-	if err != nil || attrs["aria-invalid"] != "true" || attrs["value"] != `12a34"><b>` || !strings.Contains(attrs["aria-describedby"], "conf-error") {
+	if err != nil || attrs["aria-invalid"] != "true" || attrs["value"] != "" || !strings.Contains(attrs["aria-describedby"], "conf-error") {
 		t.Errorf("bad conf field attributes %v (%v)", attrs, err)
 	}
 	browsertest.Screenshot(t, ctx, "join-bad-conf")
 
 	// The longest ID we accept, on a 320px phone.
-	long := strings.Repeat("9876543210", 4)[:MaxConferenceIDDigits]
+	long := strings.Repeat("9876543210", 4)[:MaxVideoIDDigits]
 	if err := chromedp.Do(ctx,
 		chromedp.EmulateViewport(320, 720, chromedp.EmulateMobile),
 		chromedp.Navigate(base+"?conf="+long),
@@ -366,7 +393,7 @@ func TestJoinInstructionsInBrowser(t *testing.T) {
 	}
 	rep := inspect(t, ctx, "join long conf at 320px")
 	if rep.ClientWidth != 320 || rep.ScrollWidth > rep.ClientWidth {
-		t.Errorf("long conference ID: page is %dpx wide in a %dpx viewport", rep.ScrollWidth, rep.ClientWidth)
+		t.Errorf("long Video ID: page is %dpx wide in a %dpx viewport", rep.ScrollWidth, rep.ClientWidth)
 	}
 	containsAll(t, "join long conf", browsertest.BodyText(t, ctx), []string{long + ".482913057@eu.teams.videosrv.net"})
 	browsertest.Screenshot(t, ctx, "join-long-conf-320")

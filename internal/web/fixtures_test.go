@@ -82,12 +82,13 @@ func realisticPages() []pageCase {
 			wantText: []string{"can't be completed", "Open the consent link from your email again"}},
 		{name: "granted", status: http.StatusOK,
 			page: ConsentGrantedPage{CustomerName: "Contoso Ltd", TenantID: "72f988bf-86f1-41af-91ab-2d7cd011db47",
-				TenantKey: "482913057@eu.teams.videosrv.net", InstructionURI: "https://join.eu.videosrv.net/api/join/482913057",
+				TenantKey: "482913057@eu.teams.videosrv.net", InstructionURI: "https://join.eu.videosrv.net/api/join/482913057?conf={ConfId}",
 				AppID: "c6f1b2d4-9a7e-4e1b-8c3f-2d5a6b7c8e90", Script: realisticScript, ScriptFileName: "Enable-CVI-Contoso.ps1",
 				RegionName: "Europe (West)", SupportEmail: "cvi-onboarding@modality.example"},
 			wantText: []string{"Consent granted", "Contoso Ltd", "Run the PowerShell below", "6 hours", "482913057@eu.teams.videosrv.net",
-				"https://join.eu.videosrv.net/api/join/482913057", "c6f1b2d4-9a7e-4e1b-8c3f-2d5a6b7c8e90", "Europe (West)",
-				"Grant-CsTeamsVideoInteropServicePolicy", "Download .ps1", "cvi-onboarding@modality.example"}},
+				"https://join.eu.videosrv.net/api/join/482913057?conf={ConfId}", "c6f1b2d4-9a7e-4e1b-8c3f-2d5a6b7c8e90", "Europe (West)",
+				"Grant-CsTeamsVideoInteropServicePolicy", "Download .ps1", "cvi-onboarding@modality.example",
+				"first run Set-ExecutionPolicy -Scope Process -ExecutionPolicy RemoteSigned -Force", "enter the Video ID of a Teams meeting"}},
 		{name: "degraded", status: http.StatusOK,
 			page: ConsentDegradedPage{CustomerName: "Contoso Ltd", MissingPermissions: []string{"Calls.AccessMedia.All", "OnlineMeetings.Read.All"},
 				GrantedPermissions: []string{"User.Read.All", "Calls.Initiate.All"}, RetryURL: "/api/adminconsent?t=abc"},
@@ -96,12 +97,15 @@ func realisticPages() []pageCase {
 			wantText: []string{"verification in progress", "Contoso Ltd", "re-check automatically", "email you"}},
 		{name: "join", status: http.StatusOK,
 			page: JoinInstructionsPage{ServiceRegionName: "Europe", TenantKey: "482913057@eu.teams.videosrv.net",
-				ConferenceID: "123456789", DirectDialDomain: "eu.teams.videosrv.net"},
-			wantText: []string{"dial 482913057@eu.teams.videosrv.net", "enter the conference ID 123456789",
-				"Or dial 123456789.482913057@eu.teams.videosrv.net directly"}},
+				VideoID: "123456789", DirectDialDomain: "eu.teams.videosrv.net"},
+			wantText: []string{"dial 482913057@eu.teams.videosrv.net", "enter the Video ID 123456789",
+				"dial 123456789.482913057@eu.teams.videosrv.net"}},
 		{name: "join-no-conf", status: http.StatusOK,
 			page:     JoinInstructionsPage{ServiceRegionName: "Europe", TenantKey: "482913057@eu.teams.videosrv.net"},
-			wantText: []string{"dial 482913057@eu.teams.videosrv.net", "Join with a video conferencing device", "Conference ID"}},
+			wantText: []string{"dial 482913057@eu.teams.videosrv.net", "Join with a video conferencing device", "Video ID", "not the audio conference ID"}},
+		{name: "join-placeholder", status: http.StatusOK,
+			page:     JoinInstructionsPage{ServiceRegionName: "Europe", TenantKey: "482913057@eu.teams.videosrv.net", Placeholder: true},
+			wantText: []string{"doesn't name a meeting", "Open it from the meeting invite", "dial 482913057@eu.teams.videosrv.net", "Video ID"}},
 		{name: "notfound", status: http.StatusNotFound, page: NotFoundPage{},
 			wantText: []string{"Page not found", "Check the link"}},
 		{name: "error", status: http.StatusInternalServerError, page: ErrorPage{Status: 500, RequestID: "req-7f3a9c"},
@@ -136,8 +140,8 @@ func hostilePages() []pageCase {
 		{name: "hostile-pending", status: http.StatusAccepted, page: ConsentPendingPage{CustomerName: hostileName},
 			wantText: []string{hostileName}},
 		{name: "hostile-join", status: http.StatusOK,
-			page: JoinInstructionsPage{ServiceRegionName: hostileName, TenantKey: hostileAttr, ConferenceID: hostileMarkup,
-				DirectDialDomain: hostileName, RejectedConferenceID: hostileAttr},
+			page: JoinInstructionsPage{ServiceRegionName: hostileName, TenantKey: hostileAttr, VideoID: hostileMarkup,
+				DirectDialDomain: hostileName, InvalidVideoID: true},
 			wantText: []string{hostileName, hostileAttr}},
 		{name: "hostile-notfound", status: http.StatusNotFound, page: NotFoundPage{Message: hostileName},
 			wantText: []string{hostileName}},
@@ -185,12 +189,13 @@ func newPageServer(t testing.TB, r *Renderer, cases []pageCase) *httptest.Server
 	mux.HandleFunc("GET /api/join/{code}", func(w http.ResponseWriter, req *http.Request) {
 		p := JoinInstructionsPage{ServiceRegionName: "Europe", TenantKey: req.PathValue("code") + "@eu.teams.videosrv.net",
 			DirectDialDomain: "eu.teams.videosrv.net"}
-		if raw := req.URL.Query().Get("conf"); raw != "" {
-			if id, ok := NormalizeConferenceID(raw); ok {
-				p.ConferenceID = id
-			} else {
-				p.RejectedConferenceID = raw
-			}
+		switch raw := req.URL.Query().Get("conf"); {
+		case raw == "":
+		case IsConfIDPlaceholder(raw):
+			p.Placeholder = true
+		default:
+			p.VideoID, _ = NormalizeVideoID(raw)
+			p.InvalidVideoID = p.VideoID == ""
 		}
 		r.Render(w, http.StatusOK, p)
 	})

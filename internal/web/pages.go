@@ -1,6 +1,7 @@
 package web
 
 import (
+	"html/template"
 	"net/http"
 	"strings"
 )
@@ -128,11 +129,14 @@ func (p ConsentPendingPage) supportEmail() string { return p.SupportEmail }
 type JoinInstructionsPage struct {
 	ServiceRegionName string
 	TenantKey         string // e.g. 482913057@eu.teams.videosrv.net
-	ConferenceID      string // normalized (NormalizeConferenceID); empty if unknown
-	DirectDialDomain  string // when set: <conference ID>.<key code>@<domain> works too
-	// RejectedConferenceID is what the visitor typed when it was not a valid
-	// conference ID; the page says so and offers the form again.
-	RejectedConferenceID string
+	VideoID           string // normalized (NormalizeVideoID); empty if unknown
+	DirectDialDomain  string // replaces the tenant key's domain in the direct-dial address
+	// Placeholder: the link still had Teams' {ConfId} in it (opened outside
+	// a meeting invite), so no meeting is known.
+	Placeholder bool
+	// InvalidVideoID: the link or form carried something that is not a
+	// Video ID. The page says so without repeating it.
+	InvalidVideoID bool
 }
 
 func (JoinInstructionsPage) templateName() string { return "join" }
@@ -143,10 +147,13 @@ func (JoinInstructionsPage) noStore() bool        { return false }
 func (JoinInstructionsPage) cacheControl() string { return "public, max-age=300" }
 
 // DirectDial is the address that joins the meeting without the IVR prompt,
-// or "" when it is not known.
+// <Video ID>.<tenant key>, or "" when it is not known.
 func (p JoinInstructionsPage) DirectDial() string {
-	return DirectDialAddress(p.ConferenceID, p.TenantKey, p.DirectDialDomain)
+	return DirectDialAddress(p.VideoID, p.TenantKey, p.DirectDialDomain)
 }
+
+// DirectDialURI is DirectDial as a sip: link, or "" when there is none.
+func (p JoinInstructionsPage) DirectDialURI() template.URL { return sipURI(p.DirectDial()) }
 
 // NotFoundPage is the 404 page.
 type NotFoundPage struct {

@@ -24,6 +24,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/onemeeting/cvi-onboarding/internal/powershell"
 )
 
 //go:embed templates/*.html
@@ -143,6 +145,8 @@ func templateFuncs() template.FuncMap {
 		"consentHelp":    ExplainConsentError,
 		"truncate":       truncate,
 		"safeLink":       safeLink,
+		// Shown on pages next to the script, which runs it too.
+		"executionPolicy": func() string { return powershell.ExecutionPolicyLine },
 	}
 }
 

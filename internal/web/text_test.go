@@ -36,7 +36,7 @@ func TestExplainConsentError(t *testing.T) {
 	}
 }
 
-func TestNormalizeConferenceID(t *testing.T) {
+func TestNormalizeVideoID(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
 		"123456789":      "123456789",
@@ -46,14 +46,25 @@ func TestNormalizeConferenceID(t *testing.T) {
 		"0012":           "0012",
 		"12345678901234": "12345678901234",
 	} {
-		got, ok := NormalizeConferenceID(in)
+		got, ok := NormalizeVideoID(in)
 		if !ok || got != want {
-			t.Errorf("NormalizeConferenceID(%q) = %q, %v; want %q", in, got, ok, want)
+			t.Errorf("NormalizeVideoID(%q) = %q, %v; want %q", in, got, ok, want)
 		}
 	}
-	for _, in := range []string{"", "   ", "#", "abc", "123abc", "12.34", `" onmouseover="x`, "<script>", strings.Repeat("1", MaxConferenceIDDigits+1), "١٢٣"} {
-		if got, ok := NormalizeConferenceID(in); ok {
-			t.Errorf("NormalizeConferenceID(%q) = %q, accepted", in, got)
+	for _, in := range []string{"", "   ", "#", "abc", "123abc", "12.34", `" onmouseover="x`, "<script>", strings.Repeat("1", MaxVideoIDDigits+1),
+		"123", "{ConfId}", "%7BConfId%7D", strings.Repeat(" ", 200) + "1234", "١٢٣"} {
+		if got, ok := NormalizeVideoID(in); ok {
+			t.Errorf("NormalizeVideoID(%q) = %q, accepted", in, got)
+		}
+	}
+	for _, in := range []string{"{ConfId}", " {confid} ", "%7BConfId%7D", "%7bconfid%7d"} {
+		if !IsConfIDPlaceholder(in) {
+			t.Errorf("IsConfIDPlaceholder(%q) = false", in)
+		}
+	}
+	for _, in := range []string{"", "123456789", "{ConfId}1", "ConfId"} {
+		if IsConfIDPlaceholder(in) {
+			t.Errorf("IsConfIDPlaceholder(%q) = true", in)
 		}
 	}
 }
@@ -63,9 +74,21 @@ func TestDirectDialAddress(t *testing.T) {
 	if got := DirectDialAddress("123456789", "482913057@eu.teams.videosrv.net", "eu.teams.videosrv.net"); got != "123456789.482913057@eu.teams.videosrv.net" {
 		t.Errorf("direct dial = %q", got)
 	}
+	// Without a direct-dial domain it is <Video ID>.<tenant key> (issue 10 item 7).
+	if got := DirectDialAddress("123456789", "482913057@eu.teams.videosrv.net", ""); got != "123456789.482913057@eu.teams.videosrv.net" {
+		t.Errorf("direct dial without a domain = %q", got)
+	}
+	if got := sipURI("123456789.482913057@eu.teams.videosrv.net"); got != "sip:123456789.482913057@eu.teams.videosrv.net" {
+		t.Errorf("sip URI = %q", got)
+	}
+	for _, bad := range []string{"", "x.1@a", "1.2@a b", `1.2@a"><x`, "1.2@-a", "javascript:1"} {
+		if got := sipURI(bad); got != "" {
+			t.Errorf("sipURI(%q) = %q, want none", bad, got)
+		}
+	}
 	for _, args := range [][3]string{
 		{"", "482913057@eu.teams.videosrv.net", "eu.teams.videosrv.net"},
-		{"123", "482913057@eu.teams.videosrv.net", ""},
+		{"123", "482913057", ""},
 		{"123", "", "eu.teams.videosrv.net"},
 		{"123", "@eu.teams.videosrv.net", "eu.teams.videosrv.net"},
 	} {

@@ -9,6 +9,7 @@
     Generated:  2025-01-15T10:30:00Z
 
     What it does (safe to run again):
+      0. Allows scripts for this PowerShell session only (Windows defaults to Restricted).
       1. Installs the MicrosoftTeams PowerShell module for the current user if it is missing
          or older than 4.0.0, and imports it.
       2. Signs in to Microsoft Teams for the tenant above.
@@ -24,9 +25,11 @@
         [Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor [Net.SecurityProtocolType]::Tls12
 
     How to run: save the file, then in PowerShell
+        Set-ExecutionPolicy -Scope Process -ExecutionPolicy RemoteSigned -Force
         Unblock-File -Path .\onemeeting-cvi-482913057.ps1
         .\onemeeting-cvi-482913057.ps1
     or paste the whole script into a PowerShell window.
+    The first line is needed because Windows blocks scripts by default; it lasts for this window only.
 
     Teams can take up to 6 hours to apply policy changes to users and their meeting invites.
 #>
@@ -37,6 +40,18 @@ if ($PSVersionTable.PSVersion -lt [version]'5.1') {
 }
 Write-Host 'Enabling OneMeeting CVI for:'
 Write-Host 'Contoso Ltd'
+
+# --- Step 0: allow scripts in this PowerShell session ---------------------------------------------
+# Importing the MicrosoftTeams module runs its script files, which the default policy (Restricted) blocks,
+# also when this script is pasted. Process scope: nothing outside this window changes. A Group Policy
+# setting wins over it; then ask your IT department.
+if ((Get-ExecutionPolicy) -in 'Restricted', 'AllSigned', 'Undefined') {
+    try {
+        Set-ExecutionPolicy -Scope Process -ExecutionPolicy RemoteSigned -Force
+    } catch {
+        Write-Warning 'Could not allow scripts for this session (a Group Policy may forbid it).'
+    }
+}
 
 # --- Step 1: MicrosoftTeams PowerShell module -----------------------------------------------------
 # The PowerShell Gallery requires TLS 1.2, which older Windows PowerShell does not enable by default.
@@ -56,11 +71,12 @@ Connect-MicrosoftTeams -TenantId '3f2b8c1e-6d4a-4b7e-9a51-2c0d7e8f9a10'
 # Updates the provider when it already exists, so the script can be run again.
 $providerSettings = @{
     TenantKey = '482913057@eu.teams.videosrv.net'
-    InstructionUri = 'https://join.eu.videosrv.net/api/join/482913057'
+    InstructionUri = 'https://join.eu.videosrv.net/api/join/482913057?conf={ConfId}'
     AllowAppGuestJoinsAsAuthenticated = $true
     AadApplicationIds = '7d3e6a52-1f0b-4c8e-9a3d-5b2f4e6c8a10'
 }
-$existingProvider = Get-CsVideoInteropServiceProvider -Identity 'Pexip' -ErrorAction SilentlyContinue
+# Filtering the list never fails when the provider does not exist yet; Get- with -Identity throws then.
+$existingProvider = Get-CsVideoInteropServiceProvider | Where-Object { $_.Identity -eq 'Pexip' }
 if ($existingProvider) {
     Write-Host 'Updating the existing video interop service provider...'
     Set-CsVideoInteropServiceProvider -Identity 'Pexip' @providerSettings
@@ -80,7 +96,7 @@ Grant-CsTeamsVideoInteropServicePolicy -PolicyName 'PexipServiceProviderEnabled'
 
 # --- Step 5: check the result ---------------------------------------------------------------------
 Write-Host 'Video interop service provider:'
-Get-CsVideoInteropServiceProvider -Identity 'Pexip' | Format-List
+Get-CsVideoInteropServiceProvider | Where-Object { $_.Identity -eq 'Pexip' } | Format-List
 # A tenant-wide grant does not show in Get-CsOnlineUser; the Global policy shows it.
 Write-Host 'Tenant-wide (Global) video interop policy:'
 Get-CsTeamsVideoInteropServicePolicy -Identity 'Global' | Format-List
