@@ -56,11 +56,13 @@ param supportEmail string
 param operatorTenantId string = ''
 
 @minLength(1)
-@description('Application ID URI of the admin API app registration, e.g. api://onemeeting-cvi-admin (ADMIN_API_AUDIENCE).')
+@description('Application ID URI of the admin API app registration, e.g. api://onemeeting-cvi-admin (ADMIN_API_AUDIENCE): the scope clients request (<URI>/.default). Not the audience of v2 tokens; the handler only uses it to recognise v1 tokens for the API and refuse them naming the manifest fix.')
 param adminApiAudience string
 
-@description('Client ID of the admin API app registration (ADMIN_API_CLIENT_ID); v2 tokens carry it as audience. Optional.')
-param adminApiClientId string = ''
+@minLength(36)
+@maxLength(36)
+@description('Application (client) ID of the admin API app registration (ADMIN_API_CLIENT_ID). Required: the handler accepts only v2.0 tokens, whose aud is always this GUID (the app manifest must set requestedAccessTokenVersion: 2).')
+param adminApiClientId string
 
 @allowed([
   ''

@@ -263,6 +263,8 @@ func startSandbox(ctx context.Context, root, outbox string, settings map[string]
 	sb, err := sandbox.Start(ctx, sandbox.Options{
 		OperatorTenantID: settings["OPERATOR_TENANT_ID"],
 		Apps:             apps,
+		// Operator tokens as Entra mints them: v2.0, aud = the API's client ID.
+		AdminAPIClientID: settings["ADMIN_API_CLIENT_ID"],
 		AdminAPIAudience: settings["ADMIN_API_AUDIENCE"],
 		OutboxDir:        outbox,
 		Logger:           logger,

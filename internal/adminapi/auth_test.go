@@ -70,6 +70,7 @@ func TestTokensThatMustNotPass(t *testing.T) {
 		{"alg none", forgeUnsigned(t, e.id.kid, valid()), http.StatusUnauthorized, "invalid_token"},
 		{"HS256 signed with the public key", forgeHS256(t, e.id, valid()), http.StatusUnauthorized, "invalid_token"},
 		{"wrong audience", e.id.sign(t, with("aud", "api://someone-else")), http.StatusUnauthorized, "invalid_token"},
+		{"App ID URI as v2 audience", e.id.sign(t, with("aud", sampleAdminAPI().appIDURI)), http.StatusUnauthorized, "invalid_token"},
 		{"Graph audience", e.id.sign(t, with("aud", "https://graph.microsoft.com")), http.StatusUnauthorized, "invalid_token"},
 		{"wrong issuer", e.id.sign(t, with("iss", "https://login.microsoftonline.com/"+newGUID(t)+"/v2.0")), http.StatusUnauthorized, "invalid_token"},
 		{"expired", e.id.sign(t, with("exp", now.Add(-10*time.Minute).Unix())), http.StatusUnauthorized, "invalid_token"},
@@ -111,6 +112,44 @@ func TestTokensThatMustNotPass(t *testing.T) {
 		if ev.Action != "tenant.provisioned" {
 			t.Errorf("unexpected audit event %+v", ev)
 		}
+	}
+}
+
+// A real v2.0 token works with the sample settings; the v1.0 token Entra
+// issues while the API's manifest does not request v2 (iss sts.windows.net,
+// aud the App ID URI, appid) is refused with a challenge naming the setting.
+func TestV1TokenRefusedNamingTheManifestSetting(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	tenant := e.provision("Northwind", "northwind.com", "eu")
+	path := "/api/admin/tenants/" + tenant.TenantID
+	v2 := e.id.claims(e.writer)
+	if v2["aud"] != sampleAdminAPI().clientID || len(sampleAdminAPI().clientID) != 36 {
+		t.Fatalf("v2 aud = %v, want the sample's client ID GUID", v2["aud"])
+	}
+	e.do(request{method: "GET", path: path, token: e.id.sign(t, v2)}).want(t, http.StatusOK)
+
+	v1 := e.id.claims(e.writer)
+	v1["iss"] = "https://sts.windows.net/" + operatorTenant + "/"
+	v1["aud"] = sampleAdminAPI().appIDURI
+	v1["appid"], v1["appidacr"], v1["ver"] = v1["azp"], "0", "1.0"
+	delete(v1, "azp")
+	for _, method := range []string{"GET", "POST"} {
+		rq := request{method: method, path: path, token: e.id.sign(t, v1)}
+		if method == "POST" {
+			rq.path += "/suspend"
+		}
+		r := e.do(rq)
+		r.problem(t, http.StatusUnauthorized)
+		challenge := r.header.Get("WWW-Authenticate")
+		for _, want := range []string{`error="invalid_token"`, "error_description=", "requestedAccessTokenVersion: 2", "app manifest"} {
+			if !strings.Contains(challenge, want) {
+				t.Errorf("%s: WWW-Authenticate %q lacks %q", method, challenge, want)
+			}
+		}
+	}
+	if got, _ := e.getTenant(tenant.TenantID); got.Status != "Provisioned" {
+		t.Errorf("status %s after a refused v1 call", got.Status)
 	}
 }
 
@@ -162,7 +201,7 @@ func TestSigningKeysUnavailable(t *testing.T) {
 	down.Close()
 	e := newEnv(t, func(d *Deps) {
 		v, err := auth.NewValidator(auth.Config{Issuer: "https://login.microsoftonline.com/" + operatorTenant + "/v2.0",
-			Audiences: []string{apiAudience}, JWKSURL: downURL + "/keys"})
+			ClientID: sampleAdminAPI().clientID, JWKSURL: downURL + "/keys"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -57,7 +57,6 @@ func TestMain(m *testing.M) {
 
 const (
 	operatorTenant = "5e1f0c2a-7b3d-4e8f-9a10-112233445566"
-	apiAudience    = "api://onemeeting-cvi-admin"
 	clientAppID    = "7d7d7d7d-1111-4222-8333-444455556666"
 	euAppID        = "a1a1a1a1-2b2b-4c3c-8d4d-5e5e5e5e5e5e"
 	usAppID        = "b2b2b2b2-3c3c-4d4d-8e5e-6f6f6f6f6f6f"
@@ -78,9 +77,24 @@ var signingKey = sync.OnceValue(func() *rsa.PrivateKey {
 	return k
 })
 
+// sampleAdminAPI is the admin API app as local.settings.sample.json names it
+// (ADMIN_API_CLIENT_ID, ADMIN_API_AUDIENCE): the tests validate with the
+// sample's settings, so a real-shaped token must pass with them.
+var sampleAdminAPI = sync.OnceValue(func() struct{ clientID, appIDURI string } {
+	b, err := os.ReadFile("../../local.settings.sample.json")
+	if err != nil {
+		panic(err)
+	}
+	var local struct{ Values map[string]string }
+	if err := json.Unmarshal(b, &local); err != nil {
+		panic(err)
+	}
+	return struct{ clientID, appIDURI string }{local.Values["ADMIN_API_CLIENT_ID"], local.Values["ADMIN_API_AUDIENCE"]}
+})
+
 // identity plays Microsoft Entra ID for the admin API: a JWKS on loopback
-// and RS256 access tokens in Entra's v2 shape. (The sandbox's operator
-// tokens lack azp/appid, which internal/auth requires of access tokens.)
+// and RS256 access tokens in Entra's v2.0 shape (aud = the API's client ID,
+// iss = the operator tenant's /v2.0 issuer, azp).
 type identity struct {
 	key    *rsa.PrivateKey
 	kid    string
@@ -111,8 +125,8 @@ func newIdentity(t *testing.T) *identity {
 func (id *identity) validator(t *testing.T, logger *slog.Logger) *auth.Validator {
 	t.Helper()
 	v, err := auth.NewValidator(auth.Config{
-		Issuer: id.issuer, Audiences: []string{apiAudience}, JWKSURL: id.jwks.URL + "/discovery/v2.0/keys",
-		HTTPClient: id.jwks.Client(), Logger: logger,
+		Issuer: id.issuer, ClientID: sampleAdminAPI().clientID, AppIDURI: sampleAdminAPI().appIDURI,
+		JWKSURL: id.jwks.URL + "/discovery/v2.0/keys", HTTPClient: id.jwks.Client(), Logger: logger,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +144,7 @@ type operator struct {
 func (id *identity) claims(op operator) jwt.MapClaims {
 	now := time.Now()
 	c := jwt.MapClaims{
-		"aud": apiAudience, "iss": id.issuer, "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+		"aud": sampleAdminAPI().clientID, "iss": id.issuer, "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
 		"oid": op.oid, "sub": "pairwise-" + op.oid, "tid": operatorTenant, "azp": clientAppID, "name": op.name, "ver": "2.0",
 	}
 	if op.roles != nil {

@@ -162,13 +162,11 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		BatchSize: cfg.RevalidationBatchSize, Concurrency: cfg.RevalidationConcurrency, BatchInterval: cfg.RevalidationBatchInterval,
 		AlertAfter: cfg.RevalidationAlertAfter, CheckTimeout: 2 * time.Minute, Now: now, Logger: logger,
 	}
-	audiences := []string{cfg.AdminAPIAudience}
-	if cfg.AdminAPIClientID != "" {
-		audiences = append(audiences, cfg.AdminAPIClientID)
-	}
+	// v2.0 tokens only: aud is the client ID, iss the operator tenant's v2.0 issuer.
 	validator, err := auth.NewValidator(auth.Config{
 		Issuer:     cfg.AuthorityHost + cfg.OperatorTenantID + "/v2.0",
-		Audiences:  audiences,
+		ClientID:   cfg.AdminAPIClientID,
+		AppIDURI:   cfg.AdminAPIAudience,
 		JWKSURL:    cfg.AuthorityHost + cfg.OperatorTenantID + "/discovery/v2.0/keys",
 		HTTPClient: identityClient,
 		Logger:     logger,

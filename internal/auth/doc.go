@@ -4,7 +4,12 @@
 //
 // Library choice:
 //   - github.com/golang-jwt/jwt/v5 parses the JWS and checks signature and the
-//     registered claims (exp/nbf/iat with leeway, iss exact, aud one-of). The
+//     registered claims (exp/nbf/iat with leeway, iss exact, aud = the API's
+//     client ID). Only v2.0 tokens are accepted: their aud is always the
+//     client ID GUID and their iss the tenant's /v2.0 issuer; a genuine v1.0
+//     token for the API (iss https://sts.windows.net/{tid}/, aud the api://
+//     URI) is refused with ErrV1Token, whose challenge tells the operator to
+//     set requestedAccessTokenVersion: 2 in the app manifest. The
 //     algorithm is pinned to RS256 twice: WithValidMethods and a type check in
 //     our key function, which only ever returns *rsa.PublicKey, so an HS256
 //     token "signed" with the public key can never verify.

@@ -18,6 +18,10 @@ var (
 	ErrNoToken = fmt.Errorf("%w: no bearer token", ErrUnauthenticated)
 	// ErrTokenExpired lets clients be told to fetch a new token.
 	ErrTokenExpired = fmt.Errorf("%w: token expired", ErrUnauthenticated)
+	// ErrV1Token means a genuine v1.0 access token for this API: the app
+	// registration still issues v1 tokens, which this API refuses. The fix is
+	// in the app manifest, so the challenge says so.
+	ErrV1Token = fmt.Errorf("%w: v1.0 access token", ErrUnauthenticated)
 	// ErrKeysUnavailable means the signing keys could not be fetched; the
 	// token may be fine, so callers may want to alert on it.
 	ErrKeysUnavailable = fmt.Errorf("%w: signing keys unavailable", ErrUnauthenticated)
@@ -35,11 +39,17 @@ func (e *MissingRoleError) Error() string {
 // Is makes errors.Is(err, ErrForbidden) true.
 func (e *MissingRoleError) Is(target error) bool { return target == ErrForbidden }
 
+// V1TokenDescription is the error_description for ErrV1Token (RFC 6750
+// charset: no quotes or backslashes).
+const V1TokenDescription = "v1.0 access tokens are not accepted: the admin API app registration must issue v2.0 tokens; " +
+	"set requestedAccessTokenVersion: 2 in its app manifest (api.requestedAccessTokenVersion; accessTokenAcceptedVersion in the legacy manifest)"
+
 // WWWAuthenticate returns the RFC 6750 WWW-Authenticate header value for err:
 // a bare challenge when no token was presented (or err is nil),
 // error="invalid_token" for a rejected token and error="insufficient_scope"
 // for ErrForbidden. Descriptions are deliberately coarse: the precise
-// rejection reason is only logged.
+// rejection reason is only logged. The one exception is ErrV1Token, whose
+// cause is a setting the operator must change.
 func WWWAuthenticate(realm string, err error) string {
 	challenge := `Bearer realm="` + quoteValue(realm) + `"`
 	var missing *MissingRoleError
@@ -51,6 +61,8 @@ func WWWAuthenticate(realm string, err error) string {
 			quoteValue("the token lacks the app role "+missing.Role) + `"`
 	case errors.Is(err, ErrForbidden):
 		return challenge + `, error="insufficient_scope", error_description="the token lacks a required app role"`
+	case errors.Is(err, ErrV1Token):
+		return challenge + `, error="invalid_token", error_description="` + V1TokenDescription + `"`
 	case errors.Is(err, ErrTokenExpired):
 		return challenge + `, error="invalid_token", error_description="the access token expired"`
 	case errors.Is(err, ErrUnauthenticated):

@@ -241,7 +241,8 @@ func newEnv(t *testing.T, mutate ...func(*auth.Config)) *env {
 	}
 	cfg := auth.Config{
 		Issuer:             issuer,
-		Audiences:          []string{appIDURI, clientID},
+		ClientID:           clientID,
+		AppIDURI:           appIDURI,
 		JWKSURL:            e.jwks.URL + "/discovery/v2.0/keys",
 		HTTPClient:         e.jwks.Client(),
 		Now:                e.clock.Now,

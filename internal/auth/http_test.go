@@ -128,6 +128,9 @@ func TestWWWAuthenticate(t *testing.T) {
 			`Bearer realm="admin", error="invalid_token", error_description="the access token is invalid"`},
 		{"expired", "admin", fmt.Errorf("%w: token is expired", auth.ErrTokenExpired),
 			`Bearer realm="admin", error="invalid_token", error_description="the access token expired"`},
+		{"v1 token names the manifest setting", "admin", fmt.Errorf("%w: iss https://sts.windows.net/x/", auth.ErrV1Token),
+			`Bearer realm="admin", error="invalid_token", error_description="v1.0 access tokens are not accepted: the admin API app registration must issue v2.0 tokens; ` +
+				`set requestedAccessTokenVersion: 2 in its app manifest (api.requestedAccessTokenVersion; accessTokenAcceptedVersion in the legacy manifest)"`},
 		{"missing role", "admin", auth.Require(p, auth.RoleReadWrite),
 			`Bearer realm="admin", error="insufficient_scope", error_description="the token lacks the app role Tenants.ReadWrite"`},
 		{"bare ErrForbidden", "admin", auth.ErrForbidden,
@@ -156,9 +159,10 @@ func TestNewValidatorConfig(t *testing.T) {
 	t.Parallel()
 	valid := func() auth.Config {
 		return auth.Config{
-			Issuer:    issuer,
-			Audiences: []string{appIDURI, clientID},
-			JWKSURL:   "https://login.microsoftonline.com/" + tenantID + "/discovery/v2.0/keys",
+			Issuer:   issuer,
+			ClientID: clientID,
+			AppIDURI: appIDURI,
+			JWKSURL:  "https://login.microsoftonline.com/" + tenantID + "/discovery/v2.0/keys",
 		}
 	}
 	tests := []struct {
@@ -171,8 +175,9 @@ func TestNewValidatorConfig(t *testing.T) {
 		{"localhost http", func(c *auth.Config) { c.JWKSURL = "http://localhost:1/keys" }, ""},
 		{"IPv6 loopback http", func(c *auth.Config) { c.JWKSURL = "http://[::1]:1/keys" }, ""},
 		{"missing issuer", func(c *auth.Config) { c.Issuer = " " }, "Issuer is required"},
-		{"no audiences", func(c *auth.Config) { c.Audiences = nil }, "audience is required"},
-		{"empty audience", func(c *auth.Config) { c.Audiences = []string{clientID, ""} }, "audience 1 is empty"},
+		{"no app ID URI (optional)", func(c *auth.Config) { c.AppIDURI = "" }, ""},
+		{"no client ID", func(c *auth.Config) { c.ClientID = "" }, "must be the admin API app's client ID (a GUID)"},
+		{"app ID URI as client ID", func(c *auth.Config) { c.ClientID = appIDURI }, "must be the admin API app's client ID (a GUID)"},
 		{"missing JWKS URL", func(c *auth.Config) { c.JWKSURL = "" }, "not an absolute URL"},
 		{"relative JWKS URL", func(c *auth.Config) { c.JWKSURL = "/keys" }, "not an absolute URL"},
 		{"plain http to a remote host", func(c *auth.Config) { c.JWKSURL = "http://login.microsoftonline.com/keys" }, "must use https"},

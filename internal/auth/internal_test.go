@@ -20,7 +20,7 @@ import (
 // only for RS256 and only as *rsa.PublicKey (useless as an HMAC secret).
 func TestKeyFuncRefusesNonRS256(t *testing.T) {
 	t.Parallel()
-	v, err := NewValidator(Config{Issuer: "iss", Audiences: []string{"aud"}, JWKSURL: closedLoopbackURL(t)})
+	v, err := NewValidator(Config{Issuer: "iss", ClientID: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", JWKSURL: closedLoopbackURL(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestParseJWKSNeverPanics(t *testing.T) {
 func TestKeyCacheFailsClosedWithoutNetwork(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	v, err := NewValidator(Config{Issuer: "iss", Audiences: []string{"aud"}, JWKSURL: closedLoopbackURL(t),
+	v, err := NewValidator(Config{Issuer: "iss", ClientID: "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee", JWKSURL: closedLoopbackURL(t),
 		Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)

@@ -29,9 +29,8 @@ func TestValidateAcceptsEntraAccessTokens(t *testing.T) {
 				Roles: []string{auth.RoleReadWrite}, Subject: "pairwise-subject"},
 		},
 		{
-			name: "v1 app-only token, aud = app ID URI, appid + app_displayname",
-			claims: with(with(with(with(with(userClaims(now), "aud", appIDURI), "azp", nil), "name", nil),
-				"appid", callerApp), "app_displayname", "CRM automation"),
+			name:   "v2 app-only token (client credentials): appid-style display name, aud = client ID",
+			claims: with(with(userClaims(now), "name", nil), "app_displayname", "CRM automation"),
 			want: auth.Principal{ObjectID: userOID, Name: "CRM automation", TenantID: tenantID, AppID: callerApp,
 				Roles: []string{auth.RoleReadWrite}, Subject: "pairwise-subject"},
 		},
@@ -162,6 +161,9 @@ func TestValidateRejectsForgedAndInvalidTokens(t *testing.T) {
 		{"wrong issuer: v1 form of our tenant", func(t *testing.T) string {
 			return mint(t, jwt.SigningMethodRS256, k.signing, signingKID, with(good, "iss", "https://sts.windows.net/"+tenantID+"/"))
 		}, "invalid issuer"},
+		{"v2 issuer but the app ID URI as audience (no real v2 token has it)", func(t *testing.T) string {
+			return mint(t, jwt.SigningMethodRS256, k.signing, signingKID, with(good, "aud", appIDURI))
+		}, "invalid audience"},
 		{"wrong issuer: trailing slash", func(t *testing.T) string {
 			return mint(t, jwt.SigningMethodRS256, k.signing, signingKID, with(good, "iss", issuer+"/"))
 		}, "invalid issuer"},
@@ -325,5 +327,55 @@ func TestDefaultClockSkewIsSixtySeconds(t *testing.T) {
 		if (err == nil) != tc.accept {
 			t.Errorf("exp now%s: accepted=%v, want %v (err %v)", tc.exp, err == nil, tc.accept, err)
 		}
+	}
+}
+
+// v1Claims are a v1.0 access token for this API, as Entra issues it while the
+// app manifest does not request v2 tokens: iss sts.windows.net, aud the App
+// ID URI, appid instead of azp, ver 1.0.
+func v1Claims(now time.Time) jwt.MapClaims {
+	c := with(with(with(userClaims(now), "iss", "https://sts.windows.net/"+tenantID+"/"), "aud", appIDURI), "azp", nil)
+	return with(with(with(c, "appid", callerApp), "appidacr", "0"), "ver", "1.0")
+}
+
+// TestValidateRefusesV1TokensNamingTheManifest: a genuine v1 token for this
+// API is refused with ErrV1Token (whose challenge names the manifest
+// setting); a forged or foreign v1 token gets no such hint.
+func TestValidateRefusesV1TokensNamingTheManifest(t *testing.T) {
+	t.Parallel()
+	now := baseTime
+	k := keys()
+	tests := []struct {
+		name   string
+		token  string
+		wantV1 bool
+	}{
+		{"v1 token for the API (aud = App ID URI)", mint(t, jwt.SigningMethodRS256, k.signing, signingKID, v1Claims(now)), true},
+		{"v1 token for the API requested by client ID", mint(t, jwt.SigningMethodRS256, k.signing, signingKID, with(v1Claims(now), "aud", clientID)), true},
+		{"v1 issuer without a ver claim", mint(t, jwt.SigningMethodRS256, k.signing, signingKID, with(v1Claims(now), "ver", nil)), true},
+		{"ver 1.0 with the v2 issuer and audience", mint(t, jwt.SigningMethodRS256, k.signing, signingKID, with(userClaims(now), "ver", "1.0")), true},
+		{"v1 token for Microsoft Graph", mint(t, jwt.SigningMethodRS256, k.signing, signingKID, with(v1Claims(now), "aud", "https://graph.microsoft.com")), false},
+		{"v1 token signed by an unknown key", mint(t, jwt.SigningMethodRS256, k.attacker, signingKID, v1Claims(now)), false},
+		{"expired v1 token is reported as expired", mint(t, jwt.SigningMethodRS256, k.signing, signingKID, with(v1Claims(now), "exp", now.Add(-time.Hour).Unix())), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			p, err := e.validate(t, tc.token)
+			if err == nil {
+				t.Fatalf("Validate accepted a v1 token: %+v", p)
+			}
+			if !errors.Is(err, auth.ErrUnauthenticated) {
+				t.Errorf("error %v does not wrap ErrUnauthenticated", err)
+			}
+			if got := errors.Is(err, auth.ErrV1Token); got != tc.wantV1 {
+				t.Errorf("errors.Is(%v, ErrV1Token) = %v, want %v", err, got, tc.wantV1)
+			}
+			challenge := auth.WWWAuthenticate("admin", err)
+			if names := strings.Contains(challenge, "requestedAccessTokenVersion: 2"); names != tc.wantV1 {
+				t.Errorf("challenge %q names the manifest setting: %v, want %v", challenge, names, tc.wantV1)
+			}
+		})
 	}
 }

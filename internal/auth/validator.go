@@ -29,14 +29,21 @@ const (
 
 // Config configures a Validator.
 type Config struct {
-	// Issuer is compared exactly with iss, e.g.
+	// Issuer is compared exactly with iss: the v2.0 issuer
 	// https://login.microsoftonline.com/{operatorTenant}/v2.0. Entra signs
 	// every tenant's tokens with the same keys, so this check is what keeps
 	// other tenants out.
 	Issuer string
-	// Audiences are the accepted aud values: the API's application ID URI
-	// (api://…) and its client ID GUID (v2 tokens carry the GUID).
-	Audiences []string
+	// ClientID is the admin API app registration's application (client) ID,
+	// the only accepted aud: a v2.0 access token always carries the API's
+	// client ID as aud, never its api:// URI (Microsoft identity platform,
+	// "Access token claims reference", aud).
+	ClientID string
+	// AppIDURI is the API's Application ID URI (api://…), optional. It is
+	// never accepted as audience; it only lets a v1.0 token issued for this
+	// API (aud = the URI) be refused with ErrV1Token, which tells the
+	// operator to fix the app manifest, instead of a bare "invalid".
+	AppIDURI string
 	// JWKSURL is e.g. https://login.microsoftonline.com/{operatorTenant}/discovery/v2.0/keys.
 	// It must be https, or http on a loopback host (tests, local sandbox).
 	JWKSURL    string
@@ -52,12 +59,13 @@ type Config struct {
 
 // Validator validates Entra ID access tokens. It is safe for concurrent use.
 type Validator struct {
-	issuer    string
-	audiences []string
-	skew      time.Duration
-	now       func() time.Time
-	logger    *slog.Logger
-	keys      *keyCache
+	issuer   string
+	clientID string
+	appIDURI string
+	skew     time.Duration
+	now      func() time.Time
+	logger   *slog.Logger
+	keys     *keyCache
 }
 
 // NewValidator checks cfg and applies defaults. It does no network I/O; keys
@@ -66,13 +74,8 @@ func NewValidator(cfg Config) (*Validator, error) {
 	if strings.TrimSpace(cfg.Issuer) == "" {
 		return nil, errors.New("auth config: Issuer is required")
 	}
-	if len(cfg.Audiences) == 0 {
-		return nil, errors.New("auth config: at least one audience is required")
-	}
-	for i, aud := range cfg.Audiences {
-		if strings.TrimSpace(aud) == "" {
-			return nil, fmt.Errorf("auth config: audience %d is empty", i)
-		}
+	if !isGUID(cfg.ClientID) {
+		return nil, fmt.Errorf("auth config: ClientID %q must be the admin API app's client ID (a GUID), which v2.0 tokens carry as aud", cfg.ClientID)
 	}
 	if err := checkJWKSURL(cfg.JWKSURL); err != nil {
 		return nil, fmt.Errorf("auth config: %w", err)
@@ -105,11 +108,12 @@ func NewValidator(cfg Config) (*Validator, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Validator{
-		issuer:    cfg.Issuer,
-		audiences: append([]string(nil), cfg.Audiences...),
-		skew:      cfg.ClockSkew,
-		now:       cfg.Now,
-		logger:    cfg.Logger,
+		issuer:   cfg.Issuer,
+		clientID: strings.ToLower(cfg.ClientID),
+		appIDURI: strings.TrimSpace(cfg.AppIDURI),
+		skew:     cfg.ClockSkew,
+		now:      cfg.Now,
+		logger:   cfg.Logger,
 		keys: &keyCache{
 			url:        cfg.JWKSURL,
 			client:     cfg.HTTPClient,
@@ -138,6 +142,27 @@ func checkJWKSURL(raw string) error {
 	}
 }
 
+// isGUID reports whether s is a GUID in its 8-4-4-4-12 hex form.
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 func isLoopback(host string) bool {
 	if host == "localhost" {
 		return true
@@ -156,6 +181,7 @@ type entraClaims struct {
 	AuthorizedApp  string   `json:"azp"`   // v2
 	AppID          string   `json:"appid"` // v1
 	Roles          []string `json:"roles"`
+	Version        string   `json:"ver"` // "1.0" or "2.0"
 }
 
 // Authenticate validates the bearer token of r's Authorization header
@@ -215,7 +241,7 @@ func (v *Validator) validate(ctx context.Context, raw string) (Principal, error)
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodRS256.Alg()}),
 		jwt.WithIssuer(v.issuer),
-		jwt.WithAudience(v.audiences...),
+		jwt.WithAudience(v.clientID),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithLeeway(v.skew),
@@ -227,9 +253,33 @@ func (v *Validator) validate(ctx context.Context, raw string) (Principal, error)
 		if errors.Is(err, jwt.ErrTokenExpired) {
 			return Principal{}, fmt.Errorf("%w: %w", ErrTokenExpired, err)
 		}
+		// Claims are validated only after the signature verified, so only
+		// a genuine token gets the v1 hint.
+		if errors.Is(err, jwt.ErrTokenInvalidClaims) && v.isV1ForThisAPI(claims) {
+			return Principal{}, fmt.Errorf("%w (iss %q, aud %q): %w", ErrV1Token, claims.Issuer, claims.Audience, err)
+		}
 		return Principal{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 	}
+	if claims.Version == "1.0" {
+		return Principal{}, fmt.Errorf("%w: ver claim is 1.0", ErrV1Token)
+	}
 	return principalFrom(claims)
+}
+
+// isV1ForThisAPI reports whether c is a v1.0 access token (ver 1.0, or the
+// v1 issuer https://sts.windows.net/{tid}/) issued for this API: aud is the
+// App ID URI (what v1 tokens carry) or the client ID. A v1 token for another
+// resource (Graph, ARM) is just the wrong token and gets no manifest hint.
+func (v *Validator) isV1ForThisAPI(c entraClaims) bool {
+	if c.Version != "1.0" && !strings.HasPrefix(c.Issuer, "https://sts.windows.net/") {
+		return false
+	}
+	for _, aud := range c.Audience {
+		if strings.EqualFold(aud, v.clientID) || (v.appIDURI != "" && aud == v.appIDURI) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkCompactJWS rejects anything but three base64url segments before the

@@ -46,7 +46,7 @@ type Config struct {
 	ServiceBusNamespace string // fully qualified, identity-based
 	LocalQueueURL       string // local dev host's in-process queues
 
-	ManagedIdentityClientID string // user-assigned identity; "" = system-assigned
+	ManagedIdentityClientID string // user-assigned identity; "" = system-assigned (not with federation)
 
 	GraphCredential     string
 	GraphClientSecret   string
@@ -56,8 +56,8 @@ type Config struct {
 	GraphBaseURL        string
 	AuthorityCAFile     string // trust an extra CA (the local sandbox); refused in Azure
 
-	AdminAPIAudience string
-	AdminAPIClientID string
+	AdminAPIAudience string // App ID URI (api://…): the scope; v1 tokens carry it
+	AdminAPIClientID string // client ID GUID: the aud of every accepted (v2) token
 
 	ConsentLinkTTL       time.Duration
 	ConsentReminderDelay time.Duration
@@ -98,7 +98,7 @@ var Settings = []Setting{
 	{Name: "TABLE_PREFIX", Doc: "Prefix for every table name (letters and digits)."},
 	{Name: "ServiceBusConnection__fullyQualifiedNamespace", Doc: "Service Bus namespace (identity-based), e.g. <ns>.servicebus.windows.net; triggers use it too. Set this or LOCAL_QUEUE_URL."},
 	{Name: "LOCAL_QUEUE_URL", Doc: "Local dev host whose in-process queues stand in for Service Bus (local runs only)."},
-	{Name: "MANAGED_IDENTITY_CLIENT_ID", Doc: "Client ID of the user-assigned managed identity (tables, Service Bus, Graph federation)."},
+	{Name: "MANAGED_IDENTITY_CLIENT_ID", Doc: "Client ID of the user-assigned managed identity (tables, Service Bus, Graph federation); required with GRAPH_CREDENTIAL=managed-identity-federation (federated credentials accept only user-assigned identities)."},
 	{Name: "GRAPH_CREDENTIAL", Default: CredentialFederated, Doc: "managed-identity-federation (secretless), certificate or secret (local only)."},
 	{Name: "GRAPH_CLIENT_SECRET", Doc: "Client secret of the apps: local/sandbox use only."},
 	{Name: "GRAPH_CLIENT_CERTIFICATE", Doc: "Base64 PFX or PEM certificate+key (Key Vault reference) when GRAPH_CREDENTIAL=certificate."},
@@ -106,8 +106,8 @@ var Settings = []Setting{
 	{Name: "CONSENT_AUTHORITY_HOST", Doc: "Browser-facing authority host for the admin-consent redirect; defaults to AUTHORITY_HOST."},
 	{Name: "GRAPH_BASE_URL", Default: "https://graph.microsoft.com/v1.0", Doc: "Microsoft Graph base URL."},
 	{Name: "AUTHORITY_CA_FILE", Doc: "PEM file of an extra CA to trust for the authority (the local sandbox); refused inside Azure."},
-	{Name: "ADMIN_API_AUDIENCE", Required: true, Doc: "Application ID URI of the admin API (token audience), e.g. api://onemeeting-cvi-admin."},
-	{Name: "ADMIN_API_CLIENT_ID", Doc: "Client ID of the admin API app (v2 tokens carry it as audience)."},
+	{Name: "ADMIN_API_AUDIENCE", Required: true, Doc: "Application ID URI of the admin API app, e.g. api://onemeeting-cvi-admin: the scope clients request (<URI>/.default). Not the audience of v2 tokens; only used to recognise (and refuse, naming the manifest fix) v1 tokens for this API."},
+	{Name: "ADMIN_API_CLIENT_ID", Required: true, Doc: "Application (client) ID of the admin API app: the audience the handler accepts (v2 tokens always carry the client ID GUID as aud)."},
 	{Name: "CONSENT_LINK_TTL", Default: "336h", Doc: "How long a consent link works (Go duration)."},
 	{Name: "CONSENT_REMINDER_DELAY", Default: "72h", Doc: "When to remind an admin who has not consented yet."},
 	{Name: "CONSENT_VERIFY_TIMEOUT", Default: "30s", Doc: "How long the consent callback retries verification (replication delay) before recording it as pending."},
@@ -183,6 +183,13 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 	c.GraphCertificate = l.str("GRAPH_CLIENT_CERTIFICATE")
 	switch c.GraphCredential {
 	case CredentialFederated:
+		// Entra accepts only a user-assigned managed identity as a federated
+		// identity credential (Microsoft Learn: "Configure an application to
+		// trust a managed identity"), so the system-assigned fallback cannot work.
+		if raw, _ := l.get("MANAGED_IDENTITY_CLIENT_ID"); raw == "" {
+			l.fail("MANAGED_IDENTITY_CLIENT_ID", "is required when GRAPH_CREDENTIAL="+CredentialFederated+
+				": Entra accepts only a user-assigned managed identity as a federated identity credential, so set the client ID of the user-assigned identity the apps trust (or use GRAPH_CREDENTIAL=certificate, or secret for a local run)")
+		}
 	case CredentialCertificate:
 		if c.GraphCertificate == "" {
 			l.fail("GRAPH_CLIENT_CERTIFICATE", "is required when GRAPH_CREDENTIAL=certificate")
@@ -216,7 +223,7 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 	if c.AdminAPIAudience == "" {
 		l.fail("ADMIN_API_AUDIENCE", "is required")
 	}
-	c.AdminAPIClientID = l.optionalGUID("ADMIN_API_CLIENT_ID")
+	c.AdminAPIClientID = l.guid("ADMIN_API_CLIENT_ID")
 
 	c.ConsentLinkTTL = l.duration("CONSENT_LINK_TTL", time.Hour, 90*24*time.Hour)
 	c.ConsentReminderDelay = l.duration("CONSENT_REMINDER_DELAY", time.Minute, 60*24*time.Hour)

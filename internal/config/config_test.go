@@ -24,6 +24,7 @@ func validEnv() map[string]string {
 		"GRAPH_CREDENTIAL":               "secret",
 		"GRAPH_CLIENT_SECRET":            "local-only",
 		"ADMIN_API_AUDIENCE":             "api://onemeeting-cvi-admin",
+		"ADMIN_API_CLIENT_ID":            "5e4d3c2b-1a09-4f8e-9d7c-6b5a4f3e2d1c",
 	}
 }
 
@@ -87,6 +88,7 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		"authority http":  {"AUTHORITY_HOST", "http://127.0.0.1:1234", "AUTHORITY_HOST must be an absolute https URL"},
 		"schedule":        {"REVALIDATION_SCHEDULE", "0 */6 * * *", "six-field"},
 		"operator guid":   {"OPERATOR_TENANT_ID", "00000000-0000-0000-0000-000000000000", "OPERATOR_TENANT_ID must be a GUID"},
+		"admin API client ID is a GUID, not the App ID URI": {"ADMIN_API_CLIENT_ID", "api://onemeeting-cvi-admin", "ADMIN_API_CLIENT_ID must be a GUID"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -97,6 +99,71 @@ func TestLoadRejectsBadValues(t *testing.T) {
 				t.Fatalf("err = %v; want it to mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// The admin API validates v2 tokens, whose aud is always the API's client
+// ID: without it no operator token could ever be accepted, so refuse to start.
+func TestAdminAPIClientIDRequired(t *testing.T) {
+	for _, value := range []string{"", "  "} {
+		env := validEnv()
+		env["ADMIN_API_CLIENT_ID"] = value
+		_, err := Load(lookupFrom(env))
+		if err == nil || !strings.Contains(err.Error(), "ADMIN_API_CLIENT_ID is required") {
+			t.Fatalf("ADMIN_API_CLIENT_ID=%q: err = %v, want it to say ADMIN_API_CLIENT_ID is required", value, err)
+		}
+	}
+	env := validEnv()
+	delete(env, "ADMIN_API_CLIENT_ID")
+	if _, err := Load(lookupFrom(env)); err == nil || !strings.Contains(err.Error(), "ADMIN_API_CLIENT_ID is required") {
+		t.Fatalf("unset: err = %v", err)
+	}
+	c, err := Load(lookupFrom(validEnv()))
+	if err != nil || c.AdminAPIClientID != "5e4d3c2b-1a09-4f8e-9d7c-6b5a4f3e2d1c" || c.AdminAPIAudience != "api://onemeeting-cvi-admin" {
+		t.Fatalf("config = %+v, err = %v", c, err)
+	}
+}
+
+// Federation presents a managed-identity token as the apps' client
+// assertion, and Entra trusts only user-assigned identities that way: without
+// MANAGED_IDENTITY_CLIENT_ID the handler must refuse to start, saying why.
+func TestFederationNeedsUserAssignedIdentity(t *testing.T) {
+	for _, mode := range []string{"managed-identity-federation", ""} { // "" = the default mode
+		env := validEnv()
+		env["GRAPH_CREDENTIAL"] = mode
+		delete(env, "GRAPH_CLIENT_SECRET")
+		_, err := Load(lookupFrom(env))
+		var p Problems
+		if !errors.As(err, &p) || len(p) != 1 {
+			t.Fatalf("GRAPH_CREDENTIAL=%q: err = %v, want exactly one problem", mode, err)
+		}
+		for _, want := range []string{"MANAGED_IDENTITY_CLIENT_ID is required when GRAPH_CREDENTIAL=managed-identity-federation", "only a user-assigned managed identity"} {
+			if !strings.Contains(p[0], want) {
+				t.Errorf("GRAPH_CREDENTIAL=%q: problem %q lacks %q", mode, p[0], want)
+			}
+		}
+	}
+	env := validEnv()
+	env["GRAPH_CREDENTIAL"] = "managed-identity-federation"
+	env["MANAGED_IDENTITY_CLIENT_ID"] = "not-a-guid"
+	_, err := Load(lookupFrom(env))
+	var p Problems
+	if !errors.As(err, &p) || len(p) != 1 || !strings.Contains(p[0], "MANAGED_IDENTITY_CLIENT_ID must be a GUID") {
+		t.Fatalf("bad GUID: err = %v, want one GUID problem", err)
+	}
+	env["MANAGED_IDENTITY_CLIENT_ID"] = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+	c, err := Load(lookupFrom(env))
+	if err != nil || c.GraphCredential != "managed-identity-federation" || c.ManagedIdentityClientID != "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d" {
+		t.Fatalf("config = %+v, err = %v", c, err)
+	}
+	// Secret and certificate modes do not need it (local runs, the fallback).
+	for mode, extra := range map[string][2]string{"secret": {"GRAPH_CLIENT_SECRET", "local-only"}, "certificate": {"GRAPH_CLIENT_CERTIFICATE", "MIIB"}} {
+		env := validEnv()
+		env["GRAPH_CREDENTIAL"] = mode
+		env[extra[0]] = extra[1]
+		if _, err := Load(lookupFrom(env)); err != nil {
+			t.Errorf("GRAPH_CREDENTIAL=%s without MANAGED_IDENTITY_CLIENT_ID: %v", mode, err)
+		}
 	}
 }
 

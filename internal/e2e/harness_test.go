@@ -66,6 +66,7 @@ func TestMain(m *testing.M) {
 			{AppID: euAppID, DisplayName: "OneMeeting CVI (Europe)", ClientSecret: appSecret},
 			{AppID: mailAppID, DisplayName: "OneMeeting CVI mail", ClientSecret: appSecret},
 		},
+		AdminAPIClientID: adminAPIClientID,
 		AdminAPIAudience: "api://onemeeting-cvi-admin",
 		Logger:           logger,
 	})
@@ -192,6 +193,7 @@ func newStack(t testing.TB, o stackOptions) *stack {
 		"GRAPH_BASE_URL":                 sb.GraphBaseURL(),
 		"AUTHORITY_CA_FILE":              caFile,
 		"ADMIN_API_AUDIENCE":             "api://onemeeting-cvi-admin",
+		"ADMIN_API_CLIENT_ID":            adminAPIClientID,
 		"ALLOW_PRIVATE_ADMIN_IPS":        "true",
 		"CONSENT_VERIFY_TIMEOUT":         "2s",
 		"REVALIDATION_SCHEDULE":          "0 0 0 1 1 *", // tests fire it by hand

@@ -100,6 +100,9 @@ type operatorTokenRequest struct {
 	Name              string   `json:"name"`
 	OID               string   `json:"oid"`
 	PreferredUsername string   `json:"preferred_username"`
+	// Version "1.0" mints what Entra issues while the admin API's manifest
+	// does not request v2 tokens; default "2.0" (see MintOperatorToken).
+	Version string `json:"version"`
 }
 
 func (s *Sandbox) handleOperatorToken(w http.ResponseWriter, r *http.Request) {
@@ -114,8 +117,12 @@ func (s *Sandbox) handleOperatorToken(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid JSON: "+err.Error(), http.StatusBadRequest)
 		return
 	}
+	if req.Version != "" && req.Version != "1.0" && req.Version != "2.0" {
+		http.Error(w, `version must be "1.0" or "2.0"`, http.StatusBadRequest)
+		return
+	}
 	token, err := s.MintOperatorToken(OperatorClaims{
-		OID: req.OID, Name: req.Name, PreferredUsername: req.PreferredUsername, Roles: req.Roles,
+		OID: req.OID, Name: req.Name, PreferredUsername: req.PreferredUsername, Roles: req.Roles, Version: req.Version,
 	})
 	if err != nil {
 		s.log.Error("sandbox: mint operator token", "err", err)

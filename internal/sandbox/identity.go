@@ -369,25 +369,35 @@ type OperatorClaims struct {
 	PreferredUsername string
 	Roles             []string
 	Scopes            string // scp, space-separated; omitted when empty
-	// ClientAppID is azp, the client that asked for the token; default the
-	// Azure CLI, which operators use (az account get-access-token).
+	// ClientAppID is azp (v2) / appid (v1), the client that asked for the
+	// token; default the Azure CLI, which operators use (az account get-access-token).
 	ClientAppID string
+	// Version is the token format, "2.0" or "1.0"; default from
+	// Options.AdminAPITokenVersion (2.0). It picks iss, aud and the client
+	// claim the way Entra does, so a v1 token can be minted for tests.
+	Version string
 
-	Issuer    string    // default Issuer(OperatorTenantID)
-	Audience  string    // default Options.AdminAPIAudience
+	Issuer    string    // default Issuer(OperatorTenantID) (v2) or V1Issuer (v1)
+	Audience  string    // default AdminAPIClientID (v2) or Options.AdminAPIAudience (v1)
 	TenantID  string    // tid, default OperatorTenantID
 	IssuedAt  time.Time // default now
 	NotBefore time.Time // default IssuedAt
 	ExpiresAt time.Time // default IssuedAt + 1h
 }
 
+// operatorTokenClaims carry both formats' claims; omitempty drops the other
+// format's client claims (v2: azp/azpacr/preferred_username, v1:
+// appid/appidacr/unique_name).
 type operatorTokenClaims struct {
 	Aud               string   `json:"aud"`
-	Azp               string   `json:"azp"`
 	Iss               string   `json:"iss"`
 	Iat               int64    `json:"iat"`
 	Nbf               int64    `json:"nbf"`
 	Exp               int64    `json:"exp"`
+	AppID             string   `json:"appid,omitempty"`
+	AppIDACR          string   `json:"appidacr,omitempty"`
+	Azp               string   `json:"azp,omitempty"`
+	AzpACR            string   `json:"azpacr,omitempty"`
 	Name              string   `json:"name,omitempty"`
 	OID               string   `json:"oid"`
 	PreferredUsername string   `json:"preferred_username,omitempty"`
@@ -395,16 +405,35 @@ type operatorTokenClaims struct {
 	Scp               string   `json:"scp,omitempty"`
 	Sub               string   `json:"sub"`
 	TID               string   `json:"tid"`
+	UniqueName        string   `json:"unique_name,omitempty"`
 	UTI               string   `json:"uti"`
 	Ver               string   `json:"ver"`
 }
 
-// MintOperatorToken signs an RS256 access token for the admin API, verifiable
-// with the operator tenant's JWKS.
 // azureCLIAppID is the Azure CLI's well-known public client ID.
 const azureCLIAppID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 
+// DefaultAdminAPIClientID is the admin API client ID when
+// Options.AdminAPIClientID is empty (local.settings.sample.json uses it).
+const DefaultAdminAPIClientID = "5e4d3c2b-1a09-4f8e-9d7c-6b5a4f3e2d1c"
+
+// MintOperatorToken signs an RS256 access token for the admin API,
+// verifiable with the operator tenant's JWKS, shaped as Entra shapes it
+// (Microsoft identity platform, "Access token claims reference"): v2.0 has
+// iss https://login.microsoftonline.com/{tid}/v2.0, aud = the API's client
+// ID (never the api:// URI), azp/azpacr; v1.0 has iss
+// https://sts.windows.net/{tid}/, aud = the App ID URI, appid/appidacr.
 func (s *Sandbox) MintOperatorToken(p OperatorClaims) (string, error) {
+	version := p.Version
+	if version == "" {
+		version = "2.0"
+		if s.adminTokenVer == 1 {
+			version = "1.0"
+		}
+	}
+	if version != "1.0" && version != "2.0" {
+		return "", fmt.Errorf("mint operator token: Version %q must be 1.0 or 2.0", p.Version)
+	}
 	iat := p.IssuedAt
 	if iat.IsZero() {
 		iat = time.Now()
@@ -419,20 +448,33 @@ func (s *Sandbox) MintOperatorToken(p OperatorClaims) (string, error) {
 	}
 	c := operatorTokenClaims{
 		Aud: p.Audience, Iss: p.Issuer, Iat: iat.Unix(), Nbf: nbf.Unix(), Exp: exp.Unix(),
-		Name: p.Name, OID: p.OID, PreferredUsername: p.PreferredUsername, Roles: p.Roles, Scp: p.Scopes,
-		TID: p.TenantID, UTI: newGUID()[:22], Ver: "2.0", Azp: p.ClientAppID,
+		Name: p.Name, OID: p.OID, Roles: p.Roles, Scp: p.Scopes,
+		TID: p.TenantID, UTI: newGUID()[:22], Ver: version,
 	}
-	if c.Azp == "" {
-		c.Azp = azureCLIAppID
-	}
-	if c.Aud == "" {
-		c.Aud = s.adminAudience
+	client := p.ClientAppID
+	if client == "" {
+		client = azureCLIAppID
 	}
 	if c.TID == "" {
 		c.TID = s.operatorTenant
 	}
-	if c.Iss == "" {
-		c.Iss = s.Issuer(s.operatorTenant)
+	// acr "0": the Azure CLI is a public client (no client credential).
+	if version == "2.0" {
+		c.Azp, c.AzpACR, c.PreferredUsername = client, "0", p.PreferredUsername
+		if c.Aud == "" {
+			c.Aud = s.adminClientID
+		}
+		if c.Iss == "" {
+			c.Iss = s.Issuer(c.TID)
+		}
+	} else {
+		c.AppID, c.AppIDACR, c.UniqueName = client, "0", p.PreferredUsername
+		if c.Aud == "" {
+			c.Aud = s.adminAudience
+		}
+		if c.Iss == "" {
+			c.Iss = s.V1Issuer(c.TID)
+		}
 	}
 	if c.OID == "" {
 		c.OID = newGUID()

@@ -373,7 +373,7 @@ func TestOperatorTokenVerifiesAgainstJWKS(t *testing.T) {
 	if c["iss"] != s.AuthorityHost()+op+"/v2.0" || c["iss"] != cfg.Issuer {
 		t.Errorf("iss = %v, metadata issuer %s", c["iss"], cfg.Issuer)
 	}
-	if c["aud"] != "api://test-admin" || c["name"] != "Ops Person" || c["oid"] == nil || c["tid"] != op ||
+	if c["aud"] != s.AdminAPIClientID() || c["name"] != "Ops Person" || c["oid"] == nil || c["tid"] != op ||
 		!slices.Equal(stringsOf(c["roles"]), []string{"Tenants.ReadWrite"}) {
 		t.Errorf("claims = %v", c)
 	}

@@ -52,8 +52,18 @@ type Options struct {
 	// principal here with the required roles (and no Mail.Send role: see Start).
 	OperatorTenantID string
 	Apps             []App
-	// AdminAPIAudience is the aud of operator tokens (default api://onemeeting-cvi-admin).
+	// AdminAPIClientID is the admin API app's client ID: the aud of v2.0
+	// operator tokens, which Entra always sets to the API's client ID GUID
+	// (default DefaultAdminAPIClientID).
+	AdminAPIClientID string
+	// AdminAPIAudience is the admin API's Application ID URI: the aud of
+	// v1.0 operator tokens (default api://onemeeting-cvi-admin).
 	AdminAPIAudience string
+	// AdminAPITokenVersion is the requestedAccessTokenVersion of the admin
+	// API's app manifest: 2 (default; the runbook sets it) or 1 (what Entra
+	// issues while the manifest leaves it null). OperatorClaims.Version
+	// overrides it per token.
+	AdminAPITokenVersion int
 	// OutboxDir, if set, receives <seq>-<kind-or-subject-slug>.eml and .html for every sendMail.
 	OutboxDir string
 	// AllowedRedirectPrefixes restricts admin-consent redirect_uri values by
@@ -127,6 +137,8 @@ type Sandbox struct {
 	log              *slog.Logger
 	operatorTenant   string
 	adminAudience    string
+	adminClientID    string
+	adminTokenVer    int
 	outboxDir        string
 	redirectPrefixes []string
 	seed             uint64
@@ -224,6 +236,8 @@ func newSandbox(opts Options) (*Sandbox, error) {
 		log:              opts.Logger,
 		operatorTenant:   operator,
 		adminAudience:    opts.AdminAPIAudience,
+		adminClientID:    strings.ToLower(strings.TrimSpace(opts.AdminAPIClientID)),
+		adminTokenVer:    opts.AdminAPITokenVersion,
 		outboxDir:        opts.OutboxDir,
 		redirectPrefixes: slices.Clone(opts.AllowedRedirectPrefixes),
 		seed:             opts.Seed,
@@ -236,6 +250,19 @@ func newSandbox(opts Options) (*Sandbox, error) {
 	s.log = s.log.With("component", "sandbox")
 	if s.adminAudience == "" {
 		s.adminAudience = "api://onemeeting-cvi-admin"
+	}
+	if s.adminClientID == "" {
+		s.adminClientID = DefaultAdminAPIClientID
+	}
+	if !isGUID(s.adminClientID) {
+		return nil, fmt.Errorf("sandbox: AdminAPIClientID %q must be the admin API app's client ID (a GUID)", opts.AdminAPIClientID)
+	}
+	switch s.adminTokenVer {
+	case 0:
+		s.adminTokenVer = 2
+	case 1, 2:
+	default:
+		return nil, fmt.Errorf("sandbox: AdminAPITokenVersion %d must be 1 or 2", opts.AdminAPITokenVersion)
 	}
 	if s.maxStoredMail <= 0 {
 		s.maxStoredMail = 10000
@@ -398,6 +425,9 @@ func (s *Sandbox) ControlURL() string { return s.consentHost + "sandbox/" }
 // OperatorTenantID is the normalised provider tenant ID.
 func (s *Sandbox) OperatorTenantID() string { return s.operatorTenant }
 
+// AdminAPIClientID is the admin API app's client ID (aud of v2.0 operator tokens).
+func (s *Sandbox) AdminAPIClientID() string { return s.adminClientID }
+
 // CACertPEM is the PEM of the self-signed CA that issued the TLS certificate.
 func (s *Sandbox) CACertPEM() []byte { return slices.Clone(s.caPEM) }
 
@@ -429,6 +459,12 @@ func (s *Sandbox) OpenIDConfigurationURL(tenantID string) string {
 // Issuer is the v2.0 issuer of a tenant (operator tokens carry Issuer(OperatorTenantID())).
 func (s *Sandbox) Issuer(tenantID string) string {
 	return s.authorityHost + tenantID + "/v2.0"
+}
+
+// V1Issuer is the v1.0 issuer of a tenant. Entra puts the fixed STS host in
+// v1 tokens whatever authority issued them, so it is not under AuthorityHost.
+func (s *Sandbox) V1Issuer(tenantID string) string {
+	return "https://sts.windows.net/" + tenantID + "/"
 }
 
 // AdminConsentURL builds the browser URL of the admin-consent page.
