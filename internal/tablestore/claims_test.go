@@ -75,7 +75,7 @@ func TestRejectionStoredOnceAndFitted(t *testing.T) {
 	ctx := context.Background()
 	at := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	reason := strings.Repeat("field x is not a field of provisioning v1; ", 3000) // ~130 KB
-	body := strings.Repeat("a", 1023) + "é"                                        // byte 1024 is inside 'é'
+	body := strings.Repeat("a", 1023) + "é"                                       // byte 1024 is inside 'é'
 	rj := domain.Rejection{ID: "msg/1", At: at, Source: "queue:email", MessageID: "msg/1", Field: "x", Reason: reason, BodyPrefix: body[:1024]}
 	must(t, s.AddRejection(ctx, rj))
 	rj.At = at.Add(time.Minute)
