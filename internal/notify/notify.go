@@ -29,9 +29,9 @@ const (
 	StatusSending    = "sending"
 	StatusSubmitting = "submitting"
 	StatusSent       = "sent"
-	StatusFailed  = "failed"
-	StatusSkipped = "skipped"
-	StatusRetry   = "retry"
+	StatusFailed     = "failed"
+	StatusSkipped    = "skipped"
+	StatusRetry      = "retry"
 )
 
 // Service handles email jobs.

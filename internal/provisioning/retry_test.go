@@ -100,7 +100,7 @@ func newService(t *testing.T) (*Service, *crashingStore, *tablestore.Store, *rec
 	cs := &crashingStore{TenantStore: store}
 	pub := &recordingPublisher{}
 	s := &Service{Store: cs, Publisher: pub,
-		Regions: domain.Regions{"eu": {Code: "eu", DisplayName: "Europe", AppID: appID, TenantKeyDomain: "eu.teams.videosrv.net", InstructionBaseURL: "https://x.example/api/join"}},
+		Regions:  domain.Regions{"eu": {Code: "eu", DisplayName: "Europe", AppID: appID, TenantKeyDomain: "eu.teams.videosrv.net", InstructionBaseURL: "https://x.example/api/join"}},
 		IPPolicy: domain.IPPolicy{}, ReminderDelay: 72 * time.Hour, OpsEmails: []string{"ops@videosrv.net"},
 		Now: time.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	return s, cs, store, pub
