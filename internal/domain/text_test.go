@@ -22,3 +22,15 @@ func TestTruncateOnCharacterBoundary(t *testing.T) {
 		t.Fatalf("short body changed: %q", got)
 	}
 }
+
+func TestConsentEmailKeyFitsAMessageID(t *testing.T) {
+	id := "3f2b8c1e-6d4a-4b7e-9a51-2c0d7e8f9a10"
+	if got := ConsentEmailKey(EmailConsentLink, id, "CRM-1"); got != "consent-link:"+id+":CRM-1" {
+		t.Fatalf("short key changed: %q", got)
+	}
+	long := strings.Repeat("r", 128)
+	a, b := ConsentEmailKey(EmailConsentReminder, id, long), ConsentEmailKey(EmailConsentReminder, id, long[:127]+"s")
+	if len(a) > MaxMessageIDLength || a == b || ValidateRequestID("r", long) != nil {
+		t.Fatalf("long key %q (%d), distinct %v", a, len(a), a != b)
+	}
+}

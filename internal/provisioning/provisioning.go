@@ -351,9 +351,9 @@ func (s *Service) sendConsentEmails(ctx context.Context, ch tenantChange, req *d
 	}
 	admins := adminEmails(t)
 	link := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentLink, TenantID: t.TenantID, Recipients: admins,
-		IdempotencyKey: "consent-link:" + t.TenantID + ":" + req.RequestID}
+		IdempotencyKey: domain.ConsentEmailKey(domain.EmailConsentLink, t.TenantID, req.RequestID)}
 	reminder := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentReminder, TenantID: t.TenantID, Recipients: admins,
-		IdempotencyKey: "consent-reminder:" + t.TenantID + ":" + req.RequestID}
+		IdempotencyKey: domain.ConsentEmailKey(domain.EmailConsentReminder, t.TenantID, req.RequestID)}
 	if err := queue.PublishEmail(ctx, s.Publisher, link, time.Time{}); err != nil {
 		return err
 	}

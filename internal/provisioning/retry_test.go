@@ -182,3 +182,25 @@ func TestRedeliveredRejectionRecordedOnce(t *testing.T) {
 		t.Fatal("the two alerts do not share one key")
 	}
 }
+
+// The longest request ID the contract allows (128 characters) still gives
+// consent-email jobs whose message IDs Service Bus accepts; otherwise every
+// retry's publish would fail and the tenant would never get its link.
+func TestLongRequestIDKeepsMessageIDsWithinServiceBusLimits(t *testing.T) {
+	t.Parallel()
+	s, _, _, pub := newService(t)
+	long := strings.Repeat("R", 128)
+	if _, err := s.Provision(context.Background(), []byte(strings.Replace(body, "CRM-1", long, 1)), Source{Kind: "queue", MessageID: "m-long"}); err != nil {
+		t.Fatal(err)
+	}
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	if len(pub.msgs) != 2 {
+		t.Fatalf("published %d messages; want link and reminder", len(pub.msgs))
+	}
+	for _, m := range pub.msgs {
+		if len(m.ID) > domain.MaxMessageIDLength {
+			t.Errorf("message ID is %d characters; Service Bus allows %d", len(m.ID), domain.MaxMessageIDLength)
+		}
+	}
+}

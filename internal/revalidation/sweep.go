@@ -53,7 +53,7 @@ func (s *Service) sweepTenant(ctx context.Context, t *domain.Tenant, runID strin
 	// No link was ever issued (links are minted when the email is sent).
 	if t.InviteIssuedAt.IsZero() {
 		job := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentLink, TenantID: t.TenantID, Recipients: admins,
-			IdempotencyKey: "consent-link:" + t.TenantID + ":" + t.LastRequestID}
+			IdempotencyKey: domain.ConsentEmailKey(domain.EmailConsentLink, t.TenantID, t.LastRequestID)}
 		if s.sweepJob(ctx, job, runID, now, grace) {
 			res.ConsentLinks++
 		}
@@ -67,7 +67,7 @@ func (s *Service) sweepTenant(ctx context.Context, t *domain.Tenant, runID strin
 			s.Logger.Warn("sweep: could not read the provisioning record", "tenantId", t.TenantID, "requestId", t.LastRequestID, "err", err)
 		case err == nil && rec.ReceivedAt.Equal(t.CreatedAt):
 			job := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentReminder, TenantID: t.TenantID, Recipients: admins,
-				IdempotencyKey: "consent-reminder:" + t.TenantID + ":" + t.LastRequestID}
+				IdempotencyKey: domain.ConsentEmailKey(domain.EmailConsentReminder, t.TenantID, t.LastRequestID)}
 			if s.sweepJob(ctx, job, runID, now, grace) {
 				res.Reminders++
 			}
