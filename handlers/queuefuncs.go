@@ -38,7 +38,7 @@ func (s *Server) handleProvisionTenant() http.Handler {
 		case domain.IsTransient(err) || domain.ErrorCode(err) == domain.CodeInternal:
 			s.failInvocation(w, "ProvisionTenant", err)
 		default:
-			writeInvokeOK(w, []string{"provisioning request rejected (recorded, not retried): " + err.Error()}, nil)
+			writeInvokeOK(w, []string{"provisioning request rejected, not retried (the rejection log line says whether it was recorded): " + err.Error()}, nil)
 		}
 	})
 }

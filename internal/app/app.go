@@ -160,7 +160,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	revalidationSvc := &revalidation.Service{
 		Store: store, Checker: checkerAdapter{batchChecker}, Publisher: pub, OpsEmails: cfg.OperationsEmails,
 		BatchSize: cfg.RevalidationBatchSize, Concurrency: cfg.RevalidationConcurrency, BatchInterval: cfg.RevalidationBatchInterval,
-		AlertAfter: cfg.RevalidationAlertAfter, CheckTimeout: 2 * time.Minute, Now: now, Logger: logger,
+		AlertAfter: cfg.RevalidationAlertAfter, CheckTimeout: 2 * time.Minute, ReminderDelay: cfg.ConsentReminderDelay, Now: now, Logger: logger,
 	}
 	// v2.0 tokens only: aud is the client ID, iss the operator tenant's v2.0 issuer.
 	validator, err := auth.NewValidator(auth.Config{
@@ -188,7 +188,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Revalidation: revalidationSvc,
 		Notify: &notify.Service{
 			Store: store, Sender: mailerAdapter{mailer: mailer, from: cfg.MailSender}, Renderer: mails, Links: consentSvc, Publisher: pub,
-			Regions: cfg.Regions, OpsEmails: cfg.OperationsEmails, Lease: 2 * time.Minute, Now: now, Logger: logger,
+			Regions: cfg.Regions, OpsEmails: cfg.OperationsEmails, Lease: 30 * time.Second, Now: now, Logger: logger,
 		},
 	})
 	return &App{Server: srv, Store: store, Publisher: pub, logger: logger}, nil

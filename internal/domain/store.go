@@ -59,10 +59,13 @@ type ProvisioningRecord struct {
 	ETag    string `json:"-"`
 }
 
-// MailRecord de-duplicates email jobs by idempotency key.
+// MailRecord de-duplicates email jobs by idempotency key. While a delivery
+// works on the job, Owner names it (the message ID) and LeaseEnds says until
+// when its claim holds unless renewed.
 type MailRecord struct {
 	Key       string
-	Status    string // "sending", "sent", "failed", "skipped"
+	Status    string // "sending", "submitting", "sent", "failed", "skipped", "retry"
+	Owner     string
 	Kind      EmailKind
 	TenantID  string
 	LeaseEnds time.Time
@@ -120,6 +123,9 @@ type TenantStore interface {
 
 	// SetAllowedIPs makes the IP index hold exactly `prefixes` for the tenant.
 	SetAllowedIPs(ctx context.Context, tenantID string, prefixes []netip.Prefix) error
+	// SetAllowedIPsAs is SetAllowedIPs on behalf of owner (a request ID): a
+	// retry of the same owner re-enters its own lease at once.
+	SetAllowedIPsAs(ctx context.Context, tenantID, owner string, prefixes []netip.Prefix) error
 	// TenantsAllowingIP lists the tenants whose allow-list contains addr.
 	TenantsAllowingIP(ctx context.Context, addr netip.Addr) ([]string, error)
 
@@ -146,7 +152,8 @@ type TenantStore interface {
 
 	// ClaimMail inserts a "sending" record if absent; an existing record is
 	// returned with CodeConflict so the caller can decide (sent → skip,
-	// stale lease → take over with UpdateMail).
+	// stale lease → take over with UpdateMail). A record already holding
+	// m.Owner (an earlier try of this very call that landed) is success.
 	ClaimMail(ctx context.Context, m *MailRecord) error
 	GetMail(ctx context.Context, key string) (*MailRecord, error)
 	UpdateMail(ctx context.Context, m *MailRecord) error

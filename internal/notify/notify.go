@@ -6,11 +6,14 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"net/url"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/consent"
@@ -18,15 +21,18 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/email"
 	"github.com/onemeeting/cvi-onboarding/internal/powershell"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
+	"github.com/onemeeting/cvi-onboarding/internal/rejections"
 )
 
-// Mail record statuses.
+// Mail record statuses. "sending" is a claim before the mail service was
+// called, "submitting" one whose holder passed its fence and is calling it.
 const (
-	StatusSending = "sending"
-	StatusSent    = "sent"
-	StatusFailed  = "failed"
-	StatusSkipped = "skipped"
-	StatusRetry   = "retry"
+	StatusSending    = "sending"
+	StatusSubmitting = "submitting"
+	StatusSent       = "sent"
+	StatusFailed     = "failed"
+	StatusSkipped    = "skipped"
+	StatusRetry      = "retry"
 )
 
 // Service handles email jobs.
@@ -38,7 +44,9 @@ type Service struct {
 	Publisher queue.Publisher
 	Regions   domain.Regions
 	OpsEmails []string
-	// Lease bounds how long a crashed sender blocks a redelivery.
+	// Lease is how long a claim holds unless renewed; a live delivery
+	// renews it every Lease/3, so it bounds how long a crashed one blocks
+	// the job (default 30 s).
 	Lease  time.Duration
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -60,107 +68,263 @@ const (
 func (s *Service) Handle(ctx context.Context, body []byte, messageID string) (Outcome, error) {
 	job, err := domain.DecodeEmailJob(body)
 	if err != nil {
-		s.Logger.Error("malformed email job", "messageId", messageID, "err", err)
-		rej := domain.Rejection{ID: "email-" + messageID, At: s.Now().UTC(), Source: "queue:" + queue.Email, MessageID: messageID,
-			Field: domain.ErrorField(err), Reason: err.Error(), BodyPrefix: prefix(body, 1024)}
-		if err := s.Store.AddRejection(ctx, rej); err != nil && domain.ErrorCode(err) != domain.CodeConflict {
-			return "", fmt.Errorf("record rejected email job %s: %w", messageID, err)
-		}
-		return OutcomeFailed, nil
+		return s.reject(ctx, body, messageID, err)
 	}
-	rec, proceed, err := s.claim(ctx, job)
+	h, proceed, err := s.claim(ctx, job, messageID)
 	if err != nil || !proceed {
 		return OutcomeDuplicate, err
 	}
+	defer h.stop()
 	msg, skip, err := s.render(ctx, job)
 	if err != nil {
 		if domain.IsTransient(err) {
-			s.release(ctx, rec, err)
+			s.release(ctx, h, err)
 			return "", err
 		}
-		return s.fail(ctx, job, rec, err)
+		return s.fail(ctx, job, h, err)
 	}
 	if skip != "" {
-		s.finish(ctx, rec, StatusSkipped, skip)
+		s.finish(ctx, h, StatusSkipped, skip)
 		s.Logger.Info("email skipped", "kind", job.Kind, "tenantId", job.TenantID, "key", job.IdempotencyKey, "reason", skip)
 		return OutcomeSkipped, nil
 	}
+	// The fence: only a delivery that still holds the claim may send.
+	if err := h.update(ctx, StatusSubmitting, ""); err != nil {
+		return "", domain.Wrap(domain.CodeUnavailable, err, "email %s: lost the claim before sending", job.IdempotencyKey)
+	}
 	if err := s.Sender.SendMail(ctx, msg); err != nil {
 		if domain.IsTransient(err) {
-			s.release(ctx, rec, err)
+			s.release(ctx, h, err)
 			return "", fmt.Errorf("send %s email to tenant %s: %w", job.Kind, job.TenantID, err)
 		}
-		return s.fail(ctx, job, rec, err)
+		return s.fail(ctx, job, h, err)
 	}
-	s.finish(ctx, rec, StatusSent, "")
+	s.finish(ctx, h, StatusSent, "")
 	s.Logger.Info("email sent", "kind", job.Kind, "tenantId", job.TenantID, "key", job.IdempotencyKey, "recipients", len(msg.To))
 	return OutcomeSent, nil
 }
 
-// claim takes the idempotency key. proceed=false: already handled. An
-// error: someone else holds a live lease (retry later) or the store failed.
-func (s *Service) claim(ctx context.Context, job *domain.EmailJob) (*domain.MailRecord, bool, error) {
-	now := s.Now().UTC()
-	rec := &domain.MailRecord{Key: job.IdempotencyKey, Status: StatusSending, Kind: job.Kind, TenantID: job.TenantID, LeaseEnds: now.Add(s.Lease), UpdatedAt: now}
-	err := s.Store.ClaimMail(ctx, rec)
-	if err == nil {
-		return rec, true, nil
+// reject records a job that can never be sent (internal/rejections) and
+// completes it; only a transient failure to record it is returned.
+func (s *Service) reject(ctx context.Context, body []byte, messageID string, cause error) (Outcome, error) {
+	id := "email-" + messageID
+	if messageID == "" {
+		id = rejections.ID("email", "", body)
 	}
-	if domain.ErrorCode(err) != domain.CodeConflict {
-		return nil, false, fmt.Errorf("claim email %s: %w", job.IdempotencyKey, err)
+	rej := domain.Rejection{ID: id, At: s.Now().UTC(), Source: "queue:" + queue.Email, MessageID: messageID,
+		Field: domain.ErrorField(cause), Reason: cause.Error(), BodyPrefix: domain.BodyPrefix(body, rejections.BodyPrefixBytes)}
+	rec := rejections.Recorder{Store: s.Store, Publisher: s.Publisher, OpsEmails: s.OpsEmails, Logger: s.Logger}
+	// A rejected alert about a rejection is not alerted about again.
+	if _, err := rec.Record(ctx, rej, "Email job rejected", !isRejectionAlert(body)); err != nil {
+		return "", fmt.Errorf("record rejected email job %s: %w", messageID, err)
 	}
-	existing, err := s.Store.GetMail(ctx, job.IdempotencyKey)
+	return OutcomeFailed, nil
+}
+
+func isRejectionAlert(body []byte) bool {
+	var probe struct {
+		IdempotencyKey string `json:"idempotencyKey"`
+	}
+	return json.Unmarshal(body, &probe) == nil && strings.HasPrefix(probe.IdempotencyKey, rejections.AlertKeyPrefix)
+}
+
+// claimWaitSlack is how much longer than one lease a delivery waits for
+// another holder's claim before giving up (retry later).
+const claimWaitSlack = 2 * time.Second
+
+// claim takes the idempotency key for this delivery (owner: the message
+// ID, or a random one). proceed=false: already handled. Rules:
+//   - no record, a released one ("retry") or an expired lease: take it;
+//   - "sending" with our own owner: a redelivery of this message after its
+//     earlier delivery died before sending, or our own write applied late;
+//     re-enter at once (a still-running earlier delivery then fails its
+//     fence and does not send);
+//   - any other live claim: wait for it to end, at most one lease (a dead
+//     holder stops renewing, so its claim is taken over within this
+//     delivery); a holder still renewing gets "retry later".
+func (s *Service) claim(ctx context.Context, job *domain.EmailJob, messageID string) (*hold, bool, error) {
+	owner := messageID
+	if owner == "" {
+		owner = "delivery-" + domain.NewID()
+	}
+	deadline := time.Now().Add(s.lease() + claimWaitSlack)
+	for {
+		now := s.Now().UTC()
+		rec := &domain.MailRecord{Key: job.IdempotencyKey, Status: StatusSending, Owner: owner, Kind: job.Kind, TenantID: job.TenantID, LeaseEnds: now.Add(s.lease()), UpdatedAt: now}
+		err := s.Store.ClaimMail(ctx, rec)
+		if err == nil {
+			return s.hold(rec), true, nil
+		}
+		if domain.ErrorCode(err) != domain.CodeConflict {
+			return nil, false, fmt.Errorf("claim email %s: %w", job.IdempotencyKey, err)
+		}
+		existing := rec // ClaimMail copied the stored record in
+		take := false
+		switch existing.Status {
+		case StatusSent, StatusSkipped, StatusFailed:
+			s.Logger.Info("email job already handled", "key", job.IdempotencyKey, "tenantId", job.TenantID, "status", existing.Status)
+			return nil, false, nil
+		case StatusSending, StatusSubmitting:
+			switch {
+			case existing.Status == StatusSending && existing.Owner == owner:
+				take = true
+			case !now.Before(existing.LeaseEnds):
+				take = true
+				if existing.Status == StatusSubmitting {
+					s.Logger.Warn("taking over an email whose sender stopped while sending; it may have gone out once already",
+						"key", job.IdempotencyKey, "tenantId", job.TenantID, "previousOwner", existing.Owner)
+				}
+			}
+		default: // StatusRetry or unknown: released
+			take = true
+		}
+		if take {
+			existing.Status, existing.Owner, existing.LeaseEnds, existing.UpdatedAt, existing.Detail = StatusSending, owner, now.Add(s.lease()), now, ""
+			err := s.Store.UpdateMail(ctx, existing)
+			if err == nil {
+				return s.hold(existing), true, nil
+			}
+			if domain.ErrorCode(err) != domain.CodePreconditionFailed {
+				return nil, false, fmt.Errorf("take over email %s: %w", job.IdempotencyKey, err)
+			}
+			continue // someone else moved first: look again
+		}
+		wait := min(existing.LeaseEnds.Sub(now), 250*time.Millisecond)
+		if time.Now().Add(wait).After(deadline) {
+			return nil, false, domain.Errorf(domain.CodeUnavailable, "email %s is being sent by another delivery (claim renewed until %s); retry later",
+				job.IdempotencyKey, existing.LeaseEnds.Format(time.RFC3339))
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, false, ctx.Err()
+		case <-timer.C:
+		}
+	}
+}
+
+func (s *Service) lease() time.Duration {
+	if s.Lease > 0 {
+		return s.Lease
+	}
+	return 30 * time.Second
+}
+
+// hold is a live claim: it renews the lease every Lease/3 until stopped.
+// Every write is ETag-checked, so a holder that lost the claim finds out
+// at its next write (the fence before sending) and sends nothing.
+type hold struct {
+	s        *Service
+	mu       sync.Mutex
+	rec      *domain.MailRecord
+	lost     bool
+	stopOnce sync.Once
+	quit     chan struct{}
+	done     chan struct{}
+}
+
+func (s *Service) hold(rec *domain.MailRecord) *hold {
+	h := &hold{s: s, rec: rec, quit: make(chan struct{}), done: make(chan struct{})}
+	go h.renewLoop()
+	return h
+}
+
+func (h *hold) renewLoop() {
+	defer close(h.done)
+	t := time.NewTicker(max(h.s.lease()/3, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-h.quit:
+			return
+		case <-t.C:
+			// Renewal outlives a cancelled invocation by design: it stops
+			// when the delivery does.
+			ctx, cancel := context.WithTimeout(context.Background(), h.s.lease()/2)
+			err := h.update(ctx, "", "")
+			cancel()
+			if domain.ErrorCode(err) == domain.CodePreconditionFailed {
+				h.s.Logger.Warn("email claim lost to another delivery", "key", h.rec.Key)
+				return
+			}
+		}
+	}
+}
+
+// update writes status ("" keeps the current one, a renewal) with a fresh
+// lease, ETag-checked.
+func (h *hold) update(ctx context.Context, status, detail string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.lost {
+		return domain.Errorf(domain.CodePreconditionFailed, "email %s: claim lost", h.rec.Key)
+	}
+	if status == "" {
+		status, detail = h.rec.Status, h.rec.Detail
+	}
+	now := h.s.Now().UTC()
+	next := *h.rec
+	next.Status, next.Detail, next.UpdatedAt, next.LeaseEnds = status, detail, now, now.Add(h.s.lease())
+	if status == StatusRetry || status == StatusSent || status == StatusSkipped || status == StatusFailed {
+		next.LeaseEnds = time.Time{}
+	}
+	err := h.s.Store.UpdateMail(ctx, &next)
+	if domain.ErrorCode(err) == domain.CodePreconditionFailed {
+		h.lost = true
+	}
 	if err != nil {
-		return nil, false, fmt.Errorf("load email record %s: %w", job.IdempotencyKey, err)
+		return err
 	}
-	switch existing.Status {
-	case StatusSent, StatusSkipped, StatusFailed:
-		s.Logger.Info("email job already handled", "key", job.IdempotencyKey, "status", existing.Status)
-		return nil, false, nil
-	case StatusSending:
-		if now.Before(existing.LeaseEnds) {
-			return nil, false, domain.Errorf(domain.CodeUnavailable, "email %s is being sent by another delivery", job.IdempotencyKey)
-		}
-	}
-	// A released (retry) or stale lease: take it over.
-	existing.Status, existing.LeaseEnds, existing.UpdatedAt = StatusSending, now.Add(s.Lease), now
-	if err := s.Store.UpdateMail(ctx, existing); err != nil {
-		if domain.ErrorCode(err) == domain.CodePreconditionFailed {
-			return nil, false, domain.Errorf(domain.CodeUnavailable, "email %s was taken over by another delivery", job.IdempotencyKey)
-		}
-		return nil, false, fmt.Errorf("take over email %s: %w", job.IdempotencyKey, err)
-	}
-	return existing, true, nil
+	*h.rec = next
+	return nil
+}
+
+func (h *hold) stop() {
+	h.stopOnce.Do(func() { close(h.quit) })
+	<-h.done
 }
 
 // release lets the next delivery retry at once.
-func (s *Service) release(ctx context.Context, rec *domain.MailRecord, cause error) {
-	rec.Status, rec.LeaseEnds, rec.UpdatedAt, rec.Detail = StatusRetry, time.Time{}, s.Now().UTC(), truncate(cause.Error(), 500)
-	if err := s.Store.UpdateMail(ctx, rec); err != nil {
-		s.Logger.Warn("could not release email lease (it will expire)", "key", rec.Key, "err", err)
+func (s *Service) release(ctx context.Context, h *hold, cause error) {
+	h.stop()
+	if err := h.update(ctx, StatusRetry, truncate(cause.Error(), 500)); err != nil {
+		s.Logger.Warn("could not release email claim (it expires within one lease)", "key", h.rec.Key, "err", err)
 	}
 }
 
-func (s *Service) finish(ctx context.Context, rec *domain.MailRecord, status, detail string) {
-	rec.Status, rec.UpdatedAt, rec.Detail = status, s.Now().UTC(), truncate(detail, 500)
-	if err := s.Store.UpdateMail(ctx, rec); err != nil {
-		// The email went out; a redelivery would find the stale lease
-		// and send again, so this is worth an error log.
-		s.Logger.Error("could not mark email handled", "key", rec.Key, "status", status, "err", err)
+// finish records the outcome, retrying a few times: after a send, a record
+// left "submitting" could later be taken over and sent again.
+func (s *Service) finish(ctx context.Context, h *hold, status, detail string) {
+	h.stop()
+	var err error
+	for attempt := range 3 {
+		if err = h.update(ctx, status, truncate(detail, 500)); err == nil || domain.ErrorCode(err) == domain.CodePreconditionFailed {
+			break
+		}
+		timer := time.NewTimer(time.Duration(attempt+1) * 200 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+		case <-timer.C:
+		}
+	}
+	if err != nil {
+		s.Logger.Error("could not mark email handled", "key", h.rec.Key, "tenantId", h.rec.TenantID, "status", status, "err", err)
 	}
 }
 
 // fail records a permanent failure and alerts operations (unless the
 // failing email is itself an ops alert).
-func (s *Service) fail(ctx context.Context, job *domain.EmailJob, rec *domain.MailRecord, cause error) (Outcome, error) {
-	s.finish(ctx, rec, StatusFailed, cause.Error())
+func (s *Service) fail(ctx context.Context, job *domain.EmailJob, h *hold, cause error) (Outcome, error) {
+	s.finish(ctx, h, StatusFailed, cause.Error())
 	s.Logger.Error("email failed permanently", "kind", job.Kind, "tenantId", job.TenantID, "key", job.IdempotencyKey, "err", cause)
 	if job.Kind == domain.EmailOpsAlert || len(s.OpsEmails) == 0 {
 		return OutcomeFailed, nil
 	}
 	alert := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailOpsAlert, TenantID: job.TenantID, Recipients: s.OpsEmails,
 		IdempotencyKey: "ops-alert:email-failed:" + job.IdempotencyKey,
-		Alert: &domain.Alert{Subject: "Email could not be sent", Detail: cause.Error(),
+		Alert: &domain.Alert{Subject: "Email could not be sent", Detail: truncate(cause.Error(), 2000),
 			Facts: map[string]string{"kind": string(job.Kind), "idempotencyKey": job.IdempotencyKey, "recipients": fmt.Sprint(job.Recipients)}}}
 	if err := queue.PublishEmail(ctx, s.Publisher, alert, time.Time{}); err != nil {
 		return "", err
@@ -313,16 +477,6 @@ func prefixStrings(ps []netip.Prefix) []string {
 	return out
 }
 
-func prefix(b []byte, n int) string {
-	if len(b) > n {
-		b = b[:n]
-	}
-	return string(b)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
-}
+// truncate cuts on a character boundary (a byte cut could leave invalid
+// UTF-8, which the store refuses).
+func truncate(s string, n int) string { return domain.Truncate(s, n) }

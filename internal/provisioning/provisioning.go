@@ -19,6 +19,7 @@ import (
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
+	"github.com/onemeeting/cvi-onboarding/internal/rejections"
 )
 
 // Service provisions tenants.
@@ -94,7 +95,7 @@ func (s *Service) Provision(ctx context.Context, body []byte, src Source) (*Resu
 		return nil, s.reject(ctx, body, src, req.RequestID, req.TenantID, err)
 	}
 	t := ch.tenant
-	if err := s.indexAllowedIPs(ctx, t); err != nil {
+	if err := s.indexAllowedIPs(ctx, t, req.RequestID); err != nil {
 		return nil, err
 	}
 	outcome := OutcomeUpdated
@@ -114,13 +115,14 @@ func (s *Service) Provision(ctx context.Context, body []byte, src Source) (*Resu
 	return &Result{Outcome: outcome, Tenant: t}, nil
 }
 
-// indexAllowedIPs updates the IP index, waiting briefly while a concurrent
-// delivery of the same request holds the tenant's index lease.
-func (s *Service) indexAllowedIPs(ctx context.Context, t *domain.Tenant) error {
+// indexAllowedIPs updates the IP index as the request (a retry of it
+// re-enters its own lease at once), waiting briefly while another request
+// or an operator holds the tenant's index lease.
+func (s *Service) indexAllowedIPs(ctx context.Context, t *domain.Tenant, requestID string) error {
 	delay := 100 * time.Millisecond
 	deadline := s.Now().Add(5 * time.Second)
 	for {
-		err := s.Store.SetAllowedIPs(ctx, t.TenantID, t.AllowedIPs)
+		err := s.Store.SetAllowedIPsAs(ctx, t.TenantID, "provisioning:"+requestID, t.AllowedIPs)
 		if err == nil {
 			return nil
 		}
@@ -224,21 +226,26 @@ func (s *Service) ensureTenant(ctx context.Context, req *domain.ProvisioningRequ
 		if getErr != nil {
 			return tenantChange{}, fmt.Errorf("load tenant %s after create conflict: %w", req.TenantID, getErr)
 		}
-		if existing.LastRequestID == req.RequestID {
-			return tenantChange{tenant: existing, created: true}, nil
-		}
+		// Also our own create, applied by a try the SDK retried.
 		return s.applyUpdate(ctx, existing, req, rec, src)
 	}
 	if err != nil {
 		return tenantChange{}, fmt.Errorf("create tenant %s: %w", req.TenantID, err)
 	}
+	s.auditProvisioned(ctx, t, req, rec, src)
+	return tenantChange{tenant: t, created: true}, nil
+}
+
+// auditProvisioned writes the tenant.provisioned event. Its ID and time come
+// from the request and its record, so the first write and any retry (after
+// a crash between creating the tenant and auditing) write the same row once.
+func (s *Service) auditProvisioned(ctx context.Context, t *domain.Tenant, req *domain.ProvisioningRequest, rec *domain.ProvisioningRecord, src Source) {
 	s.audit(ctx, domain.AuditEvent{
-		ID: "provisioned-" + req.RequestID, TenantID: t.TenantID, At: now,
+		ID: "provisioned-" + req.RequestID, TenantID: t.TenantID, At: rec.ReceivedAt,
 		Action: "tenant.provisioned", Actor: actor(src, req), ActorName: src.ActorName,
 		ToState: domain.StatusProvisioned, Reason: "provisioning request " + req.RequestID,
 		Details: map[string]string{"tenantKey": t.TenantKey, "region": t.Region, "instructionUri": t.InstructionURI, "adminIps": prefixList(t.AllowedIPs)},
 	})
-	return tenantChange{tenant: t, created: true}, nil
 }
 
 // reserveKey reserves rec.KeyCode for the tenant, choosing (and remembering
@@ -285,11 +292,22 @@ func (s *Service) applyUpdate(ctx context.Context, t *domain.Tenant, req *domain
 		}
 		if t.LastRequestID == req.RequestID {
 			// Applied already (a redelivery, or a concurrent delivery
-			// that won). A record nobody changed since this request
-			// created it was created by it. Whether admins changed is
-			// not known any more, so the link is re-published; its key
-			// de-duplicates it.
-			createdByThis := t.CreatedAt.Equal(t.UpdatedAt)
+			// that won). A tenant created at this request's receipt time
+			// was created by it. Whether admins changed is not known any
+			// more, so the link is re-published; its key de-duplicates
+			// it. The audit row is written again in case the earlier
+			// attempt died before it: same ID and time, so at most once.
+			createdByThis := t.CreatedAt.Equal(rec.ReceivedAt)
+			if createdByThis {
+				s.auditProvisioned(ctx, t, req, rec, src)
+			} else {
+				s.audit(ctx, domain.AuditEvent{
+					ID: "updated-" + req.RequestID, TenantID: t.TenantID, At: rec.ReceivedAt,
+					Action: "tenant.updated", Actor: actor(src, req), ActorName: src.ActorName,
+					Reason:  "provisioning request " + req.RequestID,
+					Details: map[string]string{"recordedBy": "a retry; the changes were applied by an attempt that did not audit them"},
+				})
+			}
 			return tenantChange{tenant: t, created: createdByThis, adminsChanged: true}, nil
 		}
 		changes := diff(t, req)
@@ -333,9 +351,9 @@ func (s *Service) sendConsentEmails(ctx context.Context, ch tenantChange, req *d
 	}
 	admins := adminEmails(t)
 	link := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentLink, TenantID: t.TenantID, Recipients: admins,
-		IdempotencyKey: "consent-link:" + t.TenantID + ":" + req.RequestID}
+		IdempotencyKey: domain.ConsentEmailKey(domain.EmailConsentLink, t.TenantID, req.RequestID)}
 	reminder := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentReminder, TenantID: t.TenantID, Recipients: admins,
-		IdempotencyKey: "consent-reminder:" + t.TenantID + ":" + req.RequestID}
+		IdempotencyKey: domain.ConsentEmailKey(domain.EmailConsentReminder, t.TenantID, req.RequestID)}
 	if err := queue.PublishEmail(ctx, s.Publisher, link, time.Time{}); err != nil {
 		return err
 	}
@@ -345,45 +363,34 @@ func (s *Service) sendConsentEmails(ctx context.Context, ch tenantChange, req *d
 	return queue.PublishEmail(ctx, s.Publisher, reminder, rec.ReceivedAt.Add(s.ReminderDelay))
 }
 
-// reject records a permanent failure, alerts operations and returns the
-// original error, unless recording itself failed transiently.
+// reject records a permanent failure (internal/rejections: stored, ops
+// alerted, logged as it happened) and returns the original error, unless
+// recording failed transiently (then that error, so the message is retried
+// and the retry records it once).
 func (s *Service) reject(ctx context.Context, body []byte, src Source, requestID, tenantID string, cause error) error {
-	now := s.Now().UTC()
-	id := src.MessageID
-	if id == "" {
-		sum := sha256.Sum256(body)
-		id = hex.EncodeToString(sum[:8])
-	}
-	prefix := body
-	if len(prefix) > 1024 {
-		prefix = prefix[:1024]
-	}
 	rej := domain.Rejection{
-		ID: id, At: now, Source: rejectionSource(src), MessageID: src.MessageID,
+		ID: rejectionID(src, body), At: s.Now().UTC(), Source: rejectionSource(src), MessageID: src.MessageID,
 		RequestID: requestID, TenantID: tenantID, Field: domain.ErrorField(cause), Reason: cause.Error(),
-		BodyPrefix: string(prefix),
+		BodyPrefix: domain.BodyPrefix(body, rejections.BodyPrefixBytes),
 	}
 	if rej.RequestID == "" {
 		rej.RequestID, rej.TenantID = bestEffortIDs(body)
 	}
-	if err := s.Store.AddRejection(ctx, rej); err != nil && domain.ErrorCode(err) != domain.CodeConflict {
-		return fmt.Errorf("record rejection of %s: %w", id, err)
+	rec := rejections.Recorder{Store: s.Store, Publisher: s.Publisher, OpsEmails: s.OpsEmails, Logger: s.Logger}
+	if _, err := rec.Record(ctx, rej, "Provisioning request rejected", true); err != nil {
+		return fmt.Errorf("record rejection of %s: %w", rej.ID, err)
 	}
-	alert := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailOpsAlert, TenantID: rej.TenantID, Recipients: s.OpsEmails,
-		IdempotencyKey: "ops-alert:rejection:" + id,
-		Alert: &domain.Alert{
-			Subject: "Provisioning request rejected",
-			Detail:  rej.Reason,
-			Facts:   map[string]string{"requestId": rej.RequestID, "tenantId": rej.TenantID, "messageId": rej.MessageID, "field": rej.Field, "source": rej.Source},
-		}}
-	if _, err := domain.NormalizeTenantID("tenantId", alert.TenantID); err != nil {
-		alert.TenantID = ""
-	}
-	if err := queue.PublishEmail(ctx, s.Publisher, alert, time.Time{}); err != nil {
-		return err
-	}
-	s.Logger.Warn("provisioning request rejected", "rejectionId", id, "requestId", rej.RequestID, "field", rej.Field, "reason", rej.Reason)
 	return cause
+}
+
+// rejectionID keeps the historic form (the message ID, else a body hash),
+// so a redelivery maps to the same rejection.
+func rejectionID(src Source, body []byte) string {
+	if src.MessageID != "" {
+		return src.MessageID
+	}
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:8])
 }
 
 func rejectionSource(src Source) string {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
+	"github.com/onemeeting/cvi-onboarding/internal/rejections"
 )
 
 // Service runs revalidation.
@@ -34,6 +35,11 @@ type Service struct {
 	BatchInterval time.Duration
 	// AlertAfter consecutive transient failures (in distinct runs) alert ops.
 	AlertAfter int
+	// ReminderDelay is provisioning's consent-reminder delay, and
+	// SweepGrace how long provisioning gets to send consent emails itself
+	// before the sweep (sweep.go) completes them (default 1 h).
+	ReminderDelay time.Duration
+	SweepGrace    time.Duration
 	// CheckTimeout bounds one tenant's check attempt.
 	CheckTimeout time.Duration
 	// Attempts per tenant and run for transient failures (default 3); the
@@ -90,6 +96,7 @@ func (s *Service) StartRun(ctx context.Context, runID, trigger string) (*domain.
 	filter := domain.TenantFilter{Statuses: []domain.Status{domain.StatusConsented, domain.StatusDegraded, domain.StatusRevoked, domain.StatusProvisioned}}
 	var pending []string
 	tenants, batches := 0, 0
+	sweptLinks, sweptReminders := 0, 0
 	flush := func() error {
 		if len(pending) == 0 {
 			return nil
@@ -117,7 +124,11 @@ func (s *Service) StartRun(ctx context.Context, runID, trigger string) (*domain.
 		}
 		for _, t := range page.Items {
 			if t.Status == domain.StatusProvisioned && !t.VerificationPending {
-				continue // never consented: nothing to re-validate
+				// Never consented: nothing to re-validate, but its
+				// consent emails may need completing (sweep.go).
+				swept := s.sweepTenant(ctx, t, runID)
+				sweptLinks, sweptReminders = sweptLinks+swept.ConsentLinks, sweptReminders+swept.Reminders
+				continue
 			}
 			pending = append(pending, t.TenantID)
 			tenants++
@@ -139,7 +150,8 @@ func (s *Service) StartRun(ctx context.Context, runID, trigger string) (*domain.
 	if err := s.Store.UpdateRevalidationRun(ctx, run); err != nil && domain.ErrorCode(err) != domain.CodePreconditionFailed {
 		return nil, fmt.Errorf("record run %s totals: %w", runID, err)
 	}
-	s.Logger.Info("revalidation run fanned out", "runId", runID, "tenants", tenants, "batches", batches)
+	s.Logger.Info("revalidation run fanned out", "runId", runID, "tenants", tenants, "batches", batches,
+		"sweptConsentLinks", sweptLinks, "sweptReminders", sweptReminders)
 	return run, nil
 }
 
@@ -154,10 +166,11 @@ type BatchResult struct {
 func (s *Service) HandleBatch(ctx context.Context, body []byte) (BatchResult, error) {
 	b, err := domain.DecodeRevalidationBatch(body)
 	if err != nil {
-		s.Logger.Error("malformed revalidation batch dropped", "err", err)
-		rej := domain.Rejection{ID: "revalidation-" + domain.NewID(), At: s.Now().UTC(), Source: "queue:" + queue.Revalidation,
-			Field: domain.ErrorField(err), Reason: err.Error(), BodyPrefix: truncate(string(body), 1024)}
-		if err := s.Store.AddRejection(ctx, rej); err != nil {
+		// Its ID derives from the body, so a redelivery records it once.
+		rej := domain.Rejection{ID: rejections.ID("revalidation", "", body), At: s.Now().UTC(), Source: "queue:" + queue.Revalidation,
+			Field: domain.ErrorField(err), Reason: err.Error(), BodyPrefix: domain.BodyPrefix(body, rejections.BodyPrefixBytes)}
+		rec := rejections.Recorder{Store: s.Store, Publisher: s.Publisher, OpsEmails: s.OpsEmails, Logger: s.Logger}
+		if _, err := rec.Record(ctx, rej, "Revalidation batch rejected", true); err != nil {
 			return BatchResult{}, fmt.Errorf("record rejected batch: %w", err)
 		}
 		return BatchResult{}, nil
@@ -494,12 +507,8 @@ func capRecipients(r []string) []string {
 	return out
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
-}
+// truncate cuts on a character boundary (the store refuses invalid UTF-8).
+func truncate(s string, n int) string { return domain.Truncate(s, n) }
 
 // shortHash keys an alert by the error text, so one run alerts once per
 // distinct problem.

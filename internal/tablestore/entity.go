@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -32,10 +33,12 @@ var (
 )
 
 // property is one typed entity property. value is a string, bool, int32,
-// int64 or time.Time.
+// int64 or time.Time. fit marks free text (reasons, details, body
+// prefixes) that check cuts to Azure's limits instead of refusing.
 type property struct {
 	name  string
 	value any
+	fit   bool
 }
 
 // entity builds the JSON body of one table entity. Empty strings, zero times
@@ -54,31 +57,42 @@ func newEntity(table, pk, rk string) *entity {
 
 func (e *entity) str(name, v string) *entity {
 	if v != "" {
-		e.props = append(e.props, property{name, v})
+		e.props = append(e.props, property{name: name, value: v})
+	}
+	return e
+}
+
+// text adds a free-text property (reasons, details, body prefixes):
+// invalid UTF-8 is replaced, and marshal cuts it on a character boundary,
+// with a note saying how much was cut, when the property or the whole entity
+// would exceed Azure's limits. This is the one place stored text is bounded.
+func (e *entity) text(name, v string) *entity {
+	if v != "" {
+		e.props = append(e.props, property{name: name, value: strings.ToValidUTF8(v, "\uFFFD"), fit: true})
 	}
 	return e
 }
 
 func (e *entity) boolean(name string, v bool) *entity {
 	if v {
-		e.props = append(e.props, property{name, true})
+		e.props = append(e.props, property{name: name, value: true})
 	}
 	return e
 }
 
 func (e *entity) int32(name string, v int) *entity {
-	e.props = append(e.props, property{name, int32(v)})
+	e.props = append(e.props, property{name: name, value: int32(v)})
 	return e
 }
 
 func (e *entity) int64(name string, v int64) *entity {
-	e.props = append(e.props, property{name, v})
+	e.props = append(e.props, property{name: name, value: v})
 	return e
 }
 
 func (e *entity) time(name string, t time.Time) *entity {
 	if !t.IsZero() {
-		e.props = append(e.props, property{name, t})
+		e.props = append(e.props, property{name: name, value: t})
 	}
 	return e
 }
@@ -96,8 +110,10 @@ func (e *entity) json(name string, v any, empty bool) *entity {
 	return e.str(name, string(b))
 }
 
-// marshal checks the entity against Azure's limits and encodes it.
+// marshal fits free text, checks the entity against Azure's limits and
+// encodes it.
 func (e *entity) marshal() ([]byte, error) {
+	e.fit()
 	if err := e.check(); err != nil {
 		return nil, err
 	}
@@ -176,6 +192,74 @@ func (e *entity) check() error {
 		return fail("is %d bytes; Azure allows %d", size, maxEntityBytes)
 	}
 	return nil
+}
+
+// cutNote ends a cut text; the longest note is what fitting reserves.
+const cutNote = " …[cut: %d more characters]"
+
+var maxCutNoteBytes = utf16Bytes(fmt.Sprintf(cutNote, maxEntityBytes))
+
+// fit cuts free-text properties so each fits in maxStringBytes and the
+// entity in maxEntityBytes: the largest text is cut first, so short
+// reasons survive next to a long body prefix.
+func (e *entity) fit() {
+	for i := range e.props {
+		if v, ok := e.props[i].value.(string); ok && e.props[i].fit {
+			e.props[i].value = cutText(v, maxStringBytes)
+		}
+	}
+	for over := e.size() - maxEntityBytes; over > 0; over = e.size() - maxEntityBytes {
+		big, bigN := -1, 0
+		for i, p := range e.props {
+			if v, ok := p.value.(string); ok && p.fit && utf16Bytes(v) > bigN {
+				big, bigN = i, utf16Bytes(v)
+			}
+		}
+		if big < 0 || bigN <= maxCutNoteBytes {
+			return // nothing left to cut; check reports the size
+		}
+		e.props[big].value = cutText(e.props[big].value.(string), max(maxCutNoteBytes, bigN-over))
+	}
+}
+
+// cutText returns s if it is at most limit bytes in UTF-16, else its longest
+// prefix of whole characters that, with the note, fits in limit.
+func cutText(s string, limit int) string {
+	n := utf16Bytes(s)
+	if n <= limit {
+		return s
+	}
+	budget := limit - maxCutNoteBytes
+	used, end := 0, 0
+	for i, r := range s {
+		w := 2 * utf16.RuneLen(r)
+		if used+w > budget {
+			break
+		}
+		used += w
+		end = i + utf8.RuneLen(r)
+	}
+	return s[:end] + fmt.Sprintf(cutNote, utf8.RuneCountInString(s[end:]))
+}
+
+// size is the entity's size by the service's formula (see check), for the
+// properties check accepts.
+func (e *entity) size() int {
+	size := 4 + utf16Bytes(e.pk) + utf16Bytes(e.rk)
+	for _, p := range e.props {
+		size += 8 + utf16Bytes(p.name)
+		switch v := p.value.(type) {
+		case string:
+			size += utf16Bytes(v) + 4
+		case bool:
+			size++
+		case int32:
+			size += 4
+		case int64, time.Time:
+			size += 8
+		}
+	}
+	return size
 }
 
 // utf16Bytes is the size of s in UTF-16, which is how Azure counts strings.

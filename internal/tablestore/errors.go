@@ -94,6 +94,12 @@ func transactionStatus(resp *http.Response) (int, bool) {
 	return 0, false
 }
 
+// isBadRequest reports a 400 from the service.
+func isBadRequest(err error) bool {
+	var re *azcore.ResponseError
+	return errors.As(err, &re) && re.StatusCode == http.StatusBadRequest
+}
+
 func isCode(err error, code domain.Code) bool {
 	return err != nil && domain.ErrorCode(err) == code
 }

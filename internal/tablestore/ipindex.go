@@ -27,23 +27,39 @@ import (
 //  4. manifest := new and release the lease (ETag-checked against step 1)
 //
 // The lease serialises concurrent updates of one tenant: without it, one
-// call's step 3 could delete rows another call just wrote. A call that finds
-// the lease held, or loses it, returns CodeUnavailable (retry later). A
-// crashed call's lease expires after ipLease.
+// call's step 3 could delete rows another call just wrote. The lease names
+// its owner (the provisioning request ID): a retry of the same request after
+// a crash, or after its own lease write landed late, re-enters the lease at
+// once (the same request always wants the same prefixes, so the two can
+// never delete each other's rows). Another owner that finds the lease held,
+// or a call that loses it, gets CodeUnavailable (retry later); a crashed
+// call's lease expires after ipLease, which is short because the whole
+// update is a handful of calls.
 const (
 	manifestRowKey   = "manifest"
 	maxTenantPrefix  = 1000
 	manifestAttempts = 3
-	ipLease          = 2 * time.Minute
-	// ipLeaseMargin is the least lease time left for step 3 to start.
+	ipLease          = 45 * time.Second
+	// ipLeaseMargin is the least lease time left for step 3 to start, so a
+	// delete never lands after the lease passed to someone else.
 	ipLeaseMargin = 30 * time.Second
 )
 
-// SetAllowedIPs makes the index hold exactly prefixes for the tenant. It is
-// idempotent and safe to retry after a failure at any point.
+// SetAllowedIPs makes the index hold exactly prefixes for the tenant, as an
+// anonymous owner (it never re-enters another call's lease).
 func (s *Store) SetAllowedIPs(ctx context.Context, tenantID string, prefixes []netip.Prefix) error {
+	return s.SetAllowedIPsAs(ctx, tenantID, "", prefixes)
+}
+
+// SetAllowedIPsAs makes the index hold exactly prefixes for the tenant on
+// behalf of owner. It is idempotent and safe to retry after a failure at
+// any point; a retry with the same owner re-enters that owner's lease.
+func (s *Store) SetAllowedIPsAs(ctx context.Context, tenantID, owner string, prefixes []netip.Prefix) error {
 	if err := validKey("tenantId", tenantID); err != nil {
 		return err
+	}
+	if owner == "" {
+		owner = "anonymous:" + newID()
 	}
 	want, err := canonicalPrefixes(prefixes)
 	if err != nil {
@@ -59,11 +75,11 @@ func (s *Store) SetAllowedIPs(ctx context.Context, tenantID string, prefixes []n
 			return err
 		}
 		now := s.now()
-		if now.Before(m.leaseUntil) {
+		if now.Before(m.leaseUntil) && m.leaseOwner != owner {
 			return domain.Errorf(domain.CodeUnavailable, "allowed IPs of tenant %s are being updated by another call (lease until %s); retry later", tenantID, m.leaseUntil.Format(time.RFC3339))
 		}
 		leaseUntil = now.Add(ipLease)
-		etag, err = s.writeManifest(ctx, tenantID, union(m.prefixes, want), leaseUntil, m.etag)
+		etag, err = s.writeManifest(ctx, tenantID, union(m.prefixes, want), leaseUntil, owner, m.etag)
 		if err == nil {
 			break
 		}
@@ -93,7 +109,7 @@ func (s *Store) SetAllowedIPs(ctx context.Context, tenantID string, prefixes []n
 	if len(want) == 0 {
 		err = s.allowedIPs.remove(ctx, manifestKey(tenantID), manifestRowKey, etag)
 	} else {
-		_, err = s.writeManifest(ctx, tenantID, want, time.Time{}, etag)
+		_, err = s.writeManifest(ctx, tenantID, want, time.Time{}, "", etag)
 	}
 	if isCode(err, domain.CodePreconditionFailed) || isCode(err, domain.CodeNotFound) {
 		return domain.Wrap(domain.CodeUnavailable, err, "allowed-IP update of tenant %s lost its lease; retry", tenantID)
@@ -166,6 +182,7 @@ func (s *Store) deleteIPRows(ctx context.Context, ops []batchOp) error {
 type manifest struct {
 	prefixes   []netip.Prefix
 	leaseUntil time.Time
+	leaseOwner string
 	etag       string // "" when absent
 }
 
@@ -177,7 +194,7 @@ func (s *Store) readManifest(ctx context.Context, tenantID string) (manifest, er
 	if err != nil {
 		return manifest{}, fmt.Errorf("read allowed-IP manifest: %w", err)
 	}
-	m := manifest{leaseUntil: r.time("LeaseUntil"), etag: r.etag}
+	m := manifest{leaseUntil: r.time("LeaseUntil"), leaseOwner: r.str("LeaseOwner"), etag: r.etag}
 	r.json("Prefixes", &m.prefixes)
 	if r.err != nil {
 		return manifest{}, r.err
@@ -186,11 +203,12 @@ func (s *Store) readManifest(ctx context.Context, tenantID string) (manifest, er
 }
 
 // writeManifest inserts (etag "") or replaces (etag current) the manifest.
-func (s *Store) writeManifest(ctx context.Context, tenantID string, ps []netip.Prefix, leaseUntil time.Time, etag string) (string, error) {
+func (s *Store) writeManifest(ctx context.Context, tenantID string, ps []netip.Prefix, leaseUntil time.Time, owner, etag string) (string, error) {
 	e := newEntity(s.allowedIPs.name, manifestKey(tenantID), manifestRowKey).
 		str("TenantID", tenantID).
 		json("Prefixes", ps, false).
 		time("LeaseUntil", leaseUntil).
+		text("LeaseOwner", owner).
 		time("UpdatedAt", s.now())
 	if etag == "" {
 		return s.allowedIPs.add(ctx, e)

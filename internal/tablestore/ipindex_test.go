@@ -114,7 +114,7 @@ func TestAllowedIPsRecoverAfterCrash(t *testing.T) {
 	m, err := s.readManifest(ctx, id)
 	must(t, err)
 	crashedLease := s.now().Add(time.Minute)
-	_, err = s.writeManifest(ctx, id, pfx("198.51.100.0/24", "203.0.113.0/24"), crashedLease, m.etag)
+	_, err = s.writeManifest(ctx, id, pfx("198.51.100.0/24", "203.0.113.0/24"), crashedLease, "CRM-crashed", m.etag)
 	must(t, err)
 	must(t, s.upsertIPRows(ctx, id, pfx("198.51.100.0/24")))
 	// Simulate a half-done step 3 of an even older call: one row of the

@@ -96,9 +96,15 @@ func quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
-// Continuation tokens are base64url of "<kind>\n<part>\n<part>...". Keys
-// cannot hold control characters, so '\n' never occurs inside a part. The
-// kind stops a token of one listing from being fed to another.
+// Continuation tokens are base64url of "<kind>\n<part>\n<part>...". The
+// kind stops a token of one listing from being fed to another. Parts are
+// the service's NextPartitionKey/NextRowKey (or a tenant ID), which go back
+// to Table Storage as query parameters; a crafted part Azure cannot parse
+// would come back as a 400 we would report as our own bug (500), so every
+// part is checked against the characters those values are made of
+// (base64-like text, "1!12!QmVu..." on Azure) and their length before use.
+const maxTokenPart = 1024
+
 func encodeToken(kind string, parts ...string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(kind + "\n" + strings.Join(parts, "\n")))
 }
@@ -112,7 +118,28 @@ func decodeToken(token, kind string, n int) ([]string, error) {
 	if len(parts) != n+1 || parts[0] != kind {
 		return nil, domain.FieldError("continuation", "is not a token for this listing")
 	}
+	for _, p := range parts[1:] {
+		if !validTokenPart(p) {
+			return nil, domain.FieldError("continuation", "is not a token this service issued")
+		}
+	}
 	return parts[1:], nil
+}
+
+// validTokenPart admits what service continuations and our own keys are
+// made of: ASCII letters, digits and -_.!*+/=~:,@% (no quotes, spaces,
+// control characters, or #, ?, \ that Azure forbids in keys), 1 KiB at most.
+func validTokenPart(p string) bool {
+	if len(p) > maxTokenPart {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-_.!*+/=~:,@%", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 const (

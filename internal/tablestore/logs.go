@@ -16,6 +16,7 @@ import (
 // the service's own continuation, wrapped in an opaque token.
 const (
 	rejectionsPartition = "rejections"
+	rejectionIDPrefix   = "id:"
 	runsPartition       = "runs"
 	runRowPrefix        = "r:"
 	runIDRowPrefix      = "id:"
@@ -47,10 +48,10 @@ func (s *Store) AppendAudit(ctx context.Context, ev domain.AuditEvent) error {
 		time("At", ev.At).
 		str("Action", ev.Action).
 		str("Actor", ev.Actor).
-		str("ActorName", ev.ActorName).
+		text("ActorName", ev.ActorName).
 		str("FromState", string(ev.FromState)).
 		str("ToState", string(ev.ToState)).
-		str("Reason", ev.Reason).
+		text("Reason", ev.Reason).
 		str("SourceIP", ev.SourceIP).
 		json("Details", ev.Details, len(ev.Details) == 0)
 	if _, err := s.audit.add(ctx, e); err != nil && !isCode(err, domain.CodeConflict) {
@@ -91,8 +92,11 @@ func (s *Store) ListAudit(ctx context.Context, tenantID string, size int, contin
 	return page, nil
 }
 
-// AddRejection stores a rejection. A zero At is now and an empty ID random;
-// adding the same rejection again succeeds.
+// AddRejection stores a rejection once per ID: the record and a pointer row
+// "id:<escaped id>" go in one transaction, so a redelivered message (same
+// ID, later At) finds the pointer and is not recorded twice. A zero At is
+// now and an empty ID random. Reason, Field and BodyPrefix are cut to fit
+// Azure's limits (entity.text), so a rejection can always be stored.
 func (s *Store) AddRejection(ctx context.Context, rj domain.Rejection) error {
 	if rj.At.IsZero() {
 		rj.At = s.now()
@@ -100,25 +104,37 @@ func (s *Store) AddRejection(ctx context.Context, rj domain.Rejection) error {
 	if rj.ID == "" {
 		rj.ID = newID()
 	}
-	e := newEntity(s.rejections.name, rejectionsPartition, invertedTime(rj.At)+"_"+escapeKey(rj.ID)).
+	rk := invertedTime(rj.At) + "_" + escapeKey(rj.ID)
+	pointer := newEntity(s.rejections.name, rejectionsPartition, rejectionIDPrefix+escapeKey(rj.ID)).
+		str("RejectionRowKey", rk)
+	e := newEntity(s.rejections.name, rejectionsPartition, rk).
 		str("RejectionID", rj.ID).
 		time("At", rj.At).
-		str("Source", rj.Source).
-		str("MessageID", rj.MessageID).
-		str("RequestID", rj.RequestID).
-		str("TenantID", rj.TenantID).
-		str("Field", rj.Field).
-		str("Reason", rj.Reason).
-		str("BodyPrefix", rj.BodyPrefix)
-	if _, err := s.rejections.add(ctx, e); err != nil && !isCode(err, domain.CodeConflict) {
-		return err
+		text("Source", rj.Source).
+		text("MessageID", rj.MessageID).
+		text("RequestID", rj.RequestID).
+		text("TenantID", rj.TenantID).
+		text("Field", rj.Field).
+		text("Reason", rj.Reason).
+		text("BodyPrefix", rj.BodyPrefix)
+	err := s.rejections.submit(ctx, []batchOp{
+		{kind: aztables.TransactionTypeAdd, e: pointer},
+		{kind: aztables.TransactionTypeAdd, e: e},
+	})
+	if isCode(err, domain.CodeConflict) {
+		return nil // recorded before (a redelivery)
+	}
+	if err != nil {
+		return fmt.Errorf("record rejection %q: %w", rj.ID, err)
 	}
 	return nil
 }
 
 // ListRejections pages rejections, newest first.
 func (s *Store) ListRejections(ctx context.Context, size int, continuation string) (domain.Page[domain.Rejection], error) {
-	rows, next, err := s.logPage(ctx, s.rejections, "PartitionKey eq "+quote(rejectionsPartition), tokenRejections, "", size, continuation)
+	// Records have digit row keys; pointer rows ("id:...") sort after them.
+	filter := "PartitionKey eq " + quote(rejectionsPartition) + " and RowKey lt " + quote(rejectionIDPrefix)
+	rows, next, err := s.logPage(ctx, s.rejections, filter, tokenRejections, "", size, continuation)
 	if err != nil {
 		return domain.Page[domain.Rejection]{}, err
 	}

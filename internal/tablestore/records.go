@@ -219,9 +219,11 @@ func provisioningEntity(table string, rec *domain.ProvisioningRecord) *entity {
 
 // ClaimMail inserts the record if absent and sets m.ETag. If a record exists
 // it is copied into *m (with its ETag) and CodeConflict returned, so the
-// caller can skip (sent) or take over a stale lease with UpdateMail. The
-// idempotency key is stored under escapeKey (keys.go): it may hold
-// characters Azure forbids in keys.
+// caller can skip (sent) or take over a stale lease with UpdateMail. A
+// record that already names m.Owner is this call's own insert, applied by
+// an earlier try the SDK retried after a timeout (a "ghost write"): that is
+// success. The idempotency key is stored under escapeKey (keys.go): it may
+// hold characters Azure forbids in keys.
 func (s *Store) ClaimMail(ctx context.Context, m *domain.MailRecord) error {
 	if m.Key == "" {
 		return domain.FieldError("idempotencyKey", "is required")
@@ -246,6 +248,10 @@ func (s *Store) ClaimMail(ctx context.Context, m *domain.MailRecord) error {
 		if gerr != nil {
 			return gerr
 		}
+		if sameMailWrite(existing, m) {
+			*m = *existing
+			return nil
+		}
 		*m = *existing
 		return err
 	}
@@ -264,6 +270,7 @@ func (s *Store) GetMail(ctx context.Context, key string) (*domain.MailRecord, er
 	m := &domain.MailRecord{
 		Key:       r.str("Key"),
 		Status:    r.str("Status"),
+		Owner:     r.str("Owner"),
 		Kind:      domain.EmailKind(r.str("Kind")),
 		TenantID:  r.str("TenantID"),
 		LeaseEnds: r.time("LeaseEnds"),
@@ -274,13 +281,22 @@ func (s *Store) GetMail(ctx context.Context, key string) (*domain.MailRecord, er
 	return m, r.err
 }
 
-// UpdateMail replaces the record if m.ETag is current and sets m.ETag.
+// UpdateMail replaces the record if m.ETag is current and sets m.ETag. A
+// 412 whose stored record is exactly what this call wrote (an earlier try
+// landed, then the SDK retried) is success too.
 func (s *Store) UpdateMail(ctx context.Context, m *domain.MailRecord) error {
 	if m.Key == "" {
 		return domain.FieldError("idempotencyKey", "is required")
 	}
 	m.UpdatedAt, m.LeaseEnds = storedTime(m.UpdatedAt), storedTime(m.LeaseEnds)
-	etag, err := s.sentMail.replace(ctx, mailEntity(s.sentMail.name, m), m.ETag)
+	e := mailEntity(s.sentMail.name, m)
+	etag, err := s.sentMail.replace(ctx, e, m.ETag)
+	if isCode(err, domain.CodePreconditionFailed) && m.Owner != "" {
+		if cur, gerr := s.GetMail(ctx, m.Key); gerr == nil && sameMailWrite(cur, m) && cur.Detail == storedDetail(e) {
+			m.ETag = cur.ETag
+			return nil
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("mail %q: %w", m.Key, err)
 	}
@@ -288,13 +304,32 @@ func (s *Store) UpdateMail(ctx context.Context, m *domain.MailRecord) error {
 	return nil
 }
 
+// sameMailWrite reports whether stored is the write m describes (owner,
+// status, lease and time; the lease and time make each write distinct).
+func sameMailWrite(stored, m *domain.MailRecord) bool {
+	return m.Owner != "" && stored.Owner == m.Owner && stored.Status == m.Status &&
+		stored.LeaseEnds.Equal(m.LeaseEnds) && stored.UpdatedAt.Equal(m.UpdatedAt)
+}
+
+// storedDetail is the Detail as marshal stores it (cut to fit).
+func storedDetail(e *entity) string {
+	e.fit()
+	for _, p := range e.props {
+		if p.name == "Detail" {
+			return p.value.(string)
+		}
+	}
+	return ""
+}
+
 func mailEntity(table string, m *domain.MailRecord) *entity {
 	return newEntity(table, escapeKey(m.Key), noRowKey).
 		str("Key", m.Key).
 		str("Status", m.Status).
+		str("Owner", m.Owner).
 		str("Kind", string(m.Kind)).
 		str("TenantID", m.TenantID).
 		time("LeaseEnds", m.LeaseEnds).
 		time("UpdatedAt", m.UpdatedAt).
-		str("Detail", m.Detail)
+		text("Detail", m.Detail)
 }

@@ -262,6 +262,11 @@ func (t *table) query(ctx context.Context, filter string, top int, from *service
 	}
 	resp, err := t.client.NewListEntitiesPager(opts).NextPage(ctx)
 	if err != nil {
+		if from != nil && isBadRequest(err) {
+			// Our filters are built and checked here, so a 400 on a resumed
+			// query is the caller's continuation token.
+			return nil, nil, domain.FieldError("continuation", "was not accepted by the table service; start the listing again")
+		}
 		return nil, nil, classify(err, "query %s", t.name)
 	}
 	rows := make([]*row, 0, len(resp.Entities))

@@ -221,10 +221,13 @@ func TestErrorClassification(t *testing.T) {
 
 func TestTokens(t *testing.T) {
 	t.Parallel()
-	tok := encodeToken("k", "a", "b'c")
+	tok := encodeToken("k", "a", "1!8!b-c*")
 	parts, err := decodeToken(tok, "k", 2)
 	must(t, err)
-	if parts[0] != "a" || parts[1] != "b'c" {
+	// A quote is never in a service continuation (issue 11, item 10).
+	_, err = decodeToken(encodeToken("k", "a", "b'c"), "k", 2)
+	wantCode(t, err, domain.CodeInvalid)
+	if parts[0] != "a" || parts[1] != "1!8!b-c*" {
 		t.Fatalf("parts %v", parts)
 	}
 	_, err = decodeToken(tok, "other", 2)

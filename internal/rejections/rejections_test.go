@@ -1,0 +1,63 @@
+package rejections
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/queue"
+)
+
+type refusingStore struct {
+	domain.TenantStore
+	err error
+}
+
+func (s refusingStore) AddRejection(context.Context, domain.Rejection) error { return s.err }
+
+type pub struct{ msgs []queue.Message }
+
+func (p *pub) Publish(_ context.Context, _ string, m ...queue.Message) error {
+	p.msgs = append(p.msgs, m...)
+	return nil
+}
+func (p *pub) Close(context.Context) error { return nil }
+
+// A store that refuses the rejection for good still leaves a trace: the
+// alert goes out carrying the reason, the log says it was NOT stored, and
+// the message is completed (no error). A transient failure is returned so
+// the message is retried.
+func TestRecordAlwaysAlertsAndLogsTheTruth(t *testing.T) {
+	var logs bytes.Buffer
+	p := &pub{}
+	r := Recorder{Store: refusingStore{err: domain.Errorf(domain.CodeInternal, "refused")}, Publisher: p,
+		OpsEmails: []string{"ops@videosrv.net"}, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	rj := domain.Rejection{ID: "queue:email:m1", Source: "queue:email", Reason: strings.Repeat("é", 100_000), TenantID: "not-a-guid"}
+	out, err := r.Record(context.Background(), rj, "Email job rejected", true)
+	if err != nil || out.Stored || !out.Alerted {
+		t.Fatalf("outcome %+v, %v; want alerted, not stored, no error", out, err)
+	}
+	if !strings.Contains(logs.String(), "could NOT be stored") || strings.Contains(logs.String(), "recorded,") {
+		t.Fatalf("log does not say what happened: %s", logs.String())
+	}
+	var job domain.EmailJob
+	if err := json.Unmarshal(p.msgs[0].Body, &job); err != nil {
+		t.Fatal(err)
+	}
+	// The alert is itself a valid email job, however large the reason.
+	if _, err := domain.DecodeEmailJob(p.msgs[0].Body); err != nil {
+		t.Fatalf("alert is not a valid job: %v", err)
+	}
+	if !strings.Contains(job.Alert.Detail, "could not be stored") || len(job.Alert.Detail) > 2100 || len(p.msgs[0].ID) > 128 {
+		t.Fatalf("alert detail %d bytes, id %q", len(job.Alert.Detail), p.msgs[0].ID)
+	}
+
+	r.Store = refusingStore{err: domain.Errorf(domain.CodeUnavailable, "storage down")}
+	if _, err := r.Record(context.Background(), rj, "x", true); !domain.IsTransient(err) {
+		t.Fatalf("transient store failure: %v; want it returned", err)
+	}
+}
