@@ -51,6 +51,11 @@ func codeOf(err error) domain.Code {
 
 func codeOfStatus(status int, errorCode string) domain.Code {
 	switch {
+	case status == http.StatusNotFound && errorCode == "TableNotFound":
+		// The handler creates its tables in the background after the host's
+		// readiness probe; a request that arrives first must be retried, not
+		// rejected as if the entity were missing.
+		return domain.CodeUnavailable
 	case status == http.StatusNotFound:
 		return domain.CodeNotFound
 	case status == http.StatusConflict && errorCode == "TableBeingDeleted":

@@ -387,3 +387,18 @@ func TestEntityLimitsEnforcedByStore(t *testing.T) {
 	old.CreatedAt = time.Date(1500, 1, 1, 0, 0, 0, 0, time.UTC)
 	wantCode(t, s.CreateTenant(ctx, old), domain.CodeInvalid)
 }
+
+// Before EnsureTables has run (the handler creates tables in the background
+// after the host's readiness probe), a read must be retried, not taken as
+// "no such tenant" and a request rejected for it.
+func TestMissingTableIsTransient(t *testing.T) {
+	retry := fastRetry
+	s, err := NewFromConnectionString(azuriteConn, Options{TablePrefix: randomPrefix(), Retry: &retry})
+	if err != nil {
+		t.Fatalf("new store: %v", err)
+	}
+	_, err = s.GetTenant(context.Background(), "4b1f6a2e-9c1d-4e7a-8f3b-2d5c6e7f8a9b")
+	if got := domain.ErrorCode(err); got != domain.CodeUnavailable {
+		t.Fatalf("GetTenant on a missing table: code %q (err %v), want %q", got, err, domain.CodeUnavailable)
+	}
+}
