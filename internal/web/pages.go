@@ -22,14 +22,12 @@ type ConsentRefusedPage struct {
 	Heading string
 	Reason  string
 	// SeenIP is the address the request came from, shown so the admin can
-	// compare it with their network or send it to support.
-	SeenIP     string
-	AllowedIPs []string
-	// ShowAllowed shows AllowedIPs. Set it only when the caller presented a
-	// valid link for the tenant: the list is not for anonymous visitors.
-	ShowAllowed bool
-	WhatToDo    []string
-	RetryURL    string
+	// compare it with their network or send it to support. The tenant's
+	// allowed addresses are never shown: anyone holding a link could read
+	// them.
+	SeenIP   string
+	WhatToDo []string
+	RetryURL string
 }
 
 func (ConsentRefusedPage) templateName() string { return "refused" }
@@ -47,7 +45,11 @@ type ConsentDeclinedPage struct {
 	ErrorCode        string
 	ErrorDescription string
 	Explanation      string
-	RetryURL         string
+	// RetryURL is the "try again" link for this tenant; empty when there
+	// is none. LinkExpired says the consent link has expired, so the page
+	// tells the admin to ask support for a new one.
+	RetryURL    string
+	LinkExpired bool
 }
 
 func (ConsentDeclinedPage) templateName() string { return "declined" }
@@ -65,9 +67,10 @@ func (p ConsentDeclinedPage) ExplanationText() string {
 // ConsentErrorPage is shown for a callback that cannot be trusted or used:
 // an invalid, expired or replayed state, and similar.
 type ConsentErrorPage struct {
-	Heading  string
-	Message  string
-	RetryURL string
+	Heading     string
+	Message     string
+	RetryURL    string
+	LinkExpired bool
 }
 
 func (ConsentErrorPage) templateName() string { return "consenterror" }
@@ -103,6 +106,7 @@ type ConsentDegradedPage struct {
 	MissingPermissions []string
 	GrantedPermissions []string
 	RetryURL           string
+	LinkExpired        bool
 	SupportEmail       string
 }
 
@@ -112,7 +116,8 @@ func (ConsentDegradedPage) noStore() bool          { return true }
 func (p ConsentDegradedPage) supportEmail() string { return p.SupportEmail }
 
 // ConsentPendingPage is shown when Microsoft reported consent but our check
-// in the tenant has not succeeded yet (Entra ID replication can lag).
+// in the tenant has not succeeded yet: Entra ID replication lags, and the
+// grant reaches our tokens minutes later. We re-check and email the admin.
 type ConsentPendingPage struct {
 	CustomerName string
 	SupportEmail string
