@@ -47,8 +47,9 @@ type InvalidCallback struct {
 
 func (e *InvalidCallback) Error() string { return "invalid consent callback: " + e.Reason }
 
-// ReceiptTTL is the least time a finished callback can be reloaded (and its
-// "try again" link used); it lasts as long as the consent link otherwise.
+// ReceiptTTL is how long after the consent link expires (or, without one,
+// after the callback) a finished callback can still be reloaded; its "try
+// again" link works only while the consent link does.
 const ReceiptTTL = 24 * time.Hour
 
 // callback is one callback request.
@@ -286,10 +287,11 @@ func receiptHash(state string) string { return HashSecret("receipt:" + state) }
 // putReceipt remembers that the callback with this state finished, for a
 // reload of the page and its "try again" link.
 func (s *Service) putReceipt(ctx context.Context, t *domain.Tenant, cb callback, now time.Time) {
-	expires := now.Add(ReceiptTTL)
+	expires := now
 	if t.InviteExpiresAt.After(expires) {
 		expires = t.InviteExpiresAt
 	}
+	expires = expires.Add(ReceiptTTL)
 	r := domain.ConsentState{StateHash: receiptHash(cb.state), TenantID: t.TenantID, ClientIP: cb.ip.String(), CreatedAt: now, ExpiresAt: expires}
 	if err := s.Store.PutConsentState(ctx, r); err != nil {
 		s.Logger.Warn("could not store consent receipt; a reload will not show the result", "tenantId", t.TenantID, "err", err)
