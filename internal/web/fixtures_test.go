@@ -76,7 +76,7 @@ func realisticPages() []pageCase {
 				ErrorDescription: "AADSTS90094: The grant requires admin permission."},
 			wantText: []string{"Global Administrator", "AADSTS90094", "If it has expired, email our support team"}},
 		{name: "declined-link-expired", status: http.StatusOK,
-			page: ConsentDeclinedPage{CustomerName: "Contoso Ltd", ErrorCode: "access_denied", LinkExpired: true},
+			page:     ConsentDeclinedPage{CustomerName: "Contoso Ltd", ErrorCode: "access_denied", LinkExpired: true},
 			wantText: []string{"Your consent link has expired", "ask for a new consent link"}},
 		{name: "consent-error", status: http.StatusBadRequest,
 			page:     ConsentErrorPage{Heading: "This consent link was already used", Message: "The response from Microsoft was already processed.", RetryURL: "/api/adminconsent?t=abc"},
