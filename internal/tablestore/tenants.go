@@ -173,7 +173,7 @@ func matchesText(t *domain.Tenant, lowerText string) bool {
 }
 
 func normalizeTenantTimes(t *domain.Tenant) {
-	for _, p := range []*time.Time{&t.StatusChanged, &t.InviteIssuedAt, &t.InviteExpiresAt, &t.ConsentedAt, &t.LastCheckAt, &t.CheckFailingSince, &t.CreatedAt, &t.UpdatedAt} {
+	for _, p := range []*time.Time{&t.StatusChanged, &t.InviteIssuedAt, &t.InviteExpiresAt, &t.ConsentedAt, &t.VerificationPendingSince, &t.LastCheckAt, &t.CheckFailingSince, &t.CreatedAt, &t.UpdatedAt} {
 		*p = storedTime(*p)
 	}
 }
