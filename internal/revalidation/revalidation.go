@@ -367,15 +367,22 @@ func targetStatus(t *domain.Tenant, c domain.ConsentCheck) domain.Status {
 	return ""
 }
 
-// apply writes what the check means. Emails are published before the write,
-// keyed by the pre-transition record, so racing or redelivered batches send
-// one email and a crash between the two steps still sends it.
+// apply writes what the check means, then emails about a transition. The
+// write comes first and is conditional on the status read, so of racing
+// checks, and against an operator's concurrent suspend, only the winner
+// notifies; a redelivered batch whose earlier delivery made the transition
+// (and may have stopped before notifying) notifies again, keyed by the
+// transition, so one email goes.
 func (s *Service) apply(ctx context.Context, t *domain.Tenant, c domain.ConsentCheck, o CheckOptions, out CheckOutcome) (CheckOutcome, error) {
 	if t.VerificationPending && c.NotVisibleYet() {
 		return s.applyPending(ctx, t, c, o, out)
 	}
 	now := s.Now().UTC()
 	to := targetStatus(t, c)
+	if o.RunID != "" && o.Recheck == nil && t.LastCheckRunID == o.RunID && to == t.Status && !t.StatusChanged.IsZero() && t.StatusChanged.Equal(t.LastCheckAt) &&
+		(to == domain.StatusRevoked || to == domain.StatusDegraded) {
+		return out, s.notifyTransition(ctx, t, "", c)
+	}
 	transition := to != "" && to != t.Status && domain.CanTransition(t.Status, to)
 	needsWrite := transition || t.ConsecutiveCheckFailures > 0 || t.LastCheckError != "" ||
 		(c.Outcome == domain.CheckTenantGone) != (t.LastCheckOutcome == string(domain.CheckTenantGone)) ||
@@ -383,11 +390,6 @@ func (s *Service) apply(ctx context.Context, t *domain.Tenant, c domain.ConsentC
 		(to == domain.StatusDegraded && !slices.Equal(t.MissingRoles, c.MissingRoles))
 	if !needsWrite {
 		return out, nil
-	}
-	if transition {
-		if err := s.notifyTransition(ctx, t, to, c); err != nil {
-			return out, err
-		}
 	}
 	from := t.Status
 	updated, err := domain.UpdateTenant(ctx, s.Store, t.TenantID, func(cur *domain.Tenant) (bool, error) {
@@ -416,6 +418,9 @@ func (s *Service) apply(ctx context.Context, t *domain.Tenant, c domain.ConsentC
 		s.confirmPending(ctx, t)
 	}
 	if transition {
+		if err := s.notifyTransition(ctx, updated, from, c); err != nil {
+			return out, err
+		}
 		out.To, out.Transition = updated.Status, true
 		s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "consent.revalidated", Actor: o.Actor, ActorName: o.ActorName,
 			FromState: from, ToState: updated.Status, Reason: c.Detail,
@@ -554,9 +559,11 @@ func (s *Service) confirmPending(ctx context.Context, t *domain.Tenant) {
 	s.Logger.Info("pending consent verified", "tenantId", t.TenantID, "pendingSince", t.VerificationPendingSince)
 }
 
-// notifyTransition enqueues the customer/ops emails for a transition.
-func (s *Service) notifyTransition(ctx context.Context, t *domain.Tenant, to domain.Status, c domain.ConsentCheck) error {
-	key := string(t.Status) + "->" + string(to) + ":" + t.TenantID + ":" + strconv.FormatInt(t.StatusChanged.UnixNano(), 10)
+// notifyTransition enqueues the customer/ops emails for the transition t
+// has just made (from is "" when no longer known), keyed by the transition.
+func (s *Service) notifyTransition(ctx context.Context, t *domain.Tenant, from domain.Status, c domain.ConsentCheck) error {
+	to := t.Status
+	key := "->" + string(to) + ":" + t.TenantID + ":" + strconv.FormatInt(t.StatusChanged.UnixNano(), 10)
 	recipients := append(t.ContactEmails(), s.OpsEmails...)
 	alert := &domain.Alert{Subject: "Consent changed", Detail: c.Detail}
 	switch to {
@@ -567,11 +574,11 @@ func (s *Service) notifyTransition(ctx context.Context, t *domain.Tenant, to dom
 		return queue.PublishEmail(ctx, s.Publisher, domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentDegraded, TenantID: t.TenantID,
 			Recipients: capRecipients(recipients), IdempotencyKey: "consent-degraded:" + key, Alert: alert}, time.Time{})
 	case domain.StatusConsented:
-		if t.Status == domain.StatusProvisioned {
+		if from == domain.StatusProvisioned || from == "" {
 			return nil // a pending verification completing is not news for ops
 		}
 		return s.publishOpsAlert(ctx, "ops-alert:recovered:"+key, "Consent recovered for "+t.CustomerName,
-			fmt.Sprintf("Tenant %s is Consented again (was %s).", t.TenantID, t.Status), t.TenantID, nil)
+			fmt.Sprintf("Tenant %s is Consented again (was %s).", t.TenantID, from), t.TenantID, nil)
 	}
 	return nil
 }
