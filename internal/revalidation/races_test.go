@@ -84,7 +84,9 @@ func (p *publisher) emails(t *testing.T, kind domain.EmailKind) []*domain.EmailJ
 	return out
 }
 
-type checker struct{ check func() (domain.ConsentCheck, error) }
+type checker struct {
+	check func() (domain.ConsentCheck, error)
+}
 
 func (c checker) CheckConsent(context.Context, string, string, domain.CheckOptions) (domain.ConsentCheck, error) {
 	return c.check()
@@ -122,7 +124,7 @@ func (e *env) tenant(status domain.Status, pendingSince time.Time) *domain.Tenan
 	now := time.Now().UTC()
 	tn := &domain.Tenant{TenantID: newGUID(), Status: status, StatusChanged: now, CustomerName: "Contoso", Region: "eu", AppID: newGUID(),
 		TenantKey: "1@eu.example", TenantKeyCode: "1", InstructionURI: "https://join.example/1",
-		Contacts:  []domain.Contact{{Email: "admin@contoso.example", Role: domain.RoleAdmin}}, CreatedAt: now, UpdatedAt: now}
+		Contacts: []domain.Contact{{Email: "admin@contoso.example", Role: domain.RoleAdmin}}, CreatedAt: now, UpdatedAt: now}
 	if !pendingSince.IsZero() {
 		tn.VerificationPending, tn.VerificationPendingSince = true, pendingSince
 	}
