@@ -6,8 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"os"
-	"strings"
+		"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,26 +17,20 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
 )
 
-// azuriteConn is set once by TestMain and only read afterwards.
-var azuriteConn string
-
-// TestMain runs these tests against one real Azurite; they fail, never skip,
-// when it cannot start.
-func TestMain(m *testing.M) {
+// raceAzurite is one Azurite for this file's tests, started on first use
+// (no TestMain, so other test files of the package can have their own); the
+// kernel stops it with the test binary (azurite's Pdeathsig).
+var raceAzurite = sync.OnceValues(func() (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	srv, err := azurite.Start(ctx, azurite.Options{})
-	cancel()
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: cannot start Azurite for the revalidation tests: %v\n", err)
-		os.Exit(1)
+		return "", fmt.Errorf("cannot start Azurite for the revalidation tests: %w", err)
 	}
-	azuriteConn = srv.ConnectionString()
-	code := m.Run()
-	_ = srv.Stop()
-	os.Exit(code)
-}
+	return srv.ConnectionString(), nil
+})
 
-func newGUID() string {
+func raceGUID() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	b[6] = b[6]&0x0f | 0x40
@@ -45,12 +38,12 @@ func newGUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-type publisher struct {
+type racePublisher struct {
 	mu   sync.Mutex
 	msgs map[string][]queue.Message
 }
 
-func (p *publisher) Publish(_ context.Context, q string, msgs ...queue.Message) error {
+func (p *racePublisher) Publish(_ context.Context, q string, msgs ...queue.Message) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.msgs == nil {
@@ -60,16 +53,16 @@ func (p *publisher) Publish(_ context.Context, q string, msgs ...queue.Message) 
 	return nil
 }
 
-func (p *publisher) Close(context.Context) error { return nil }
+func (p *racePublisher) Close(context.Context) error { return nil }
 
-func (p *publisher) get(q string) []queue.Message {
+func (p *racePublisher) get(q string) []queue.Message {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]queue.Message(nil), p.msgs[q]...)
 }
 
 // emails are the email jobs of kind published so far.
-func (p *publisher) emails(t *testing.T, kind domain.EmailKind) []*domain.EmailJob {
+func (p *racePublisher) emails(t *testing.T, kind domain.EmailKind) []*domain.EmailJob {
 	t.Helper()
 	var out []*domain.EmailJob
 	for _, m := range p.get(queue.Email) {
@@ -84,45 +77,49 @@ func (p *publisher) emails(t *testing.T, kind domain.EmailKind) []*domain.EmailJ
 	return out
 }
 
-type checker struct {
+type raceChecker struct {
 	check func() (domain.ConsentCheck, error)
 }
 
-func (c checker) CheckConsent(context.Context, string, string, domain.CheckOptions) (domain.ConsentCheck, error) {
+func (c raceChecker) CheckConsent(context.Context, string, string, domain.CheckOptions) (domain.ConsentCheck, error) {
 	return c.check()
 }
 
-type env struct {
+type raceEnv struct {
 	t     *testing.T
 	store *tablestore.Store
-	pub   *publisher
+	pub   *racePublisher
 	svc   *Service
 }
 
-func newEnv(t *testing.T, check func() (domain.ConsentCheck, error)) *env {
+func newRaceEnv(t *testing.T, check func() (domain.ConsentCheck, error)) *raceEnv {
 	t.Helper()
 	prefix := make([]byte, 10)
 	_, _ = rand.Read(prefix)
 	for i := range prefix {
 		prefix[i] = 'a' + prefix[i]%26
 	}
-	store, err := tablestore.NewFromConnectionString(azuriteConn, tablestore.Options{TablePrefix: string(prefix)})
+	conn, err := raceAzurite()
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := tablestore.NewFromConnectionString(conn, tablestore.Options{TablePrefix: string(prefix)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := store.EnsureTables(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, store: store, pub: &publisher{}}
-	e.svc = &Service{Store: store, Checker: checker{check}, Publisher: e.pub, OpsEmails: []string{"ops@example.net"}, BatchSize: 10, Concurrency: 2,
+	e := &raceEnv{t: t, store: store, pub: &racePublisher{}}
+	e.svc = &Service{Store: store, Checker: raceChecker{check}, Publisher: e.pub, OpsEmails: []string{"ops@example.net"}, BatchSize: 10, Concurrency: 2,
 		AlertAfter: 3, Attempts: 1, Rechecks: domain.RecheckSchedule{First: time.Minute, Attempts: 3}, Now: time.Now, Logger: slog.New(slog.DiscardHandler)}
 	return e
 }
 
-func (e *env) tenant(status domain.Status, pendingSince time.Time) *domain.Tenant {
+func (e *raceEnv) tenant(status domain.Status, pendingSince time.Time) *domain.Tenant {
 	e.t.Helper()
 	now := time.Now().UTC()
-	tn := &domain.Tenant{TenantID: newGUID(), Status: status, StatusChanged: now, CustomerName: "Contoso", Region: "eu", AppID: newGUID(),
+	tn := &domain.Tenant{TenantID: raceGUID(), Status: status, StatusChanged: now, CustomerName: "Contoso", Region: "eu", AppID: raceGUID(),
 		TenantKey: "1@eu.example", TenantKeyCode: "1", InstructionURI: "https://join.example/1",
 		Contacts: []domain.Contact{{Email: "admin@contoso.example", Role: domain.RoleAdmin}}, CreatedAt: now, UpdatedAt: now}
 	if !pendingSince.IsZero() {
@@ -134,7 +131,7 @@ func (e *env) tenant(status domain.Status, pendingSince time.Time) *domain.Tenan
 	return tn
 }
 
-func (e *env) suspend(id string) {
+func (e *raceEnv) suspend(id string) {
 	e.t.Helper()
 	if _, err := domain.UpdateTenant(context.Background(), e.store, id, func(t *domain.Tenant) (bool, error) {
 		return t.SetStatus(domain.StatusSuspended, "operator", time.Now().UTC())
@@ -143,7 +140,7 @@ func (e *env) suspend(id string) {
 	}
 }
 
-func (e *env) get(id string) *domain.Tenant {
+func (e *raceEnv) get(id string) *domain.Tenant {
 	e.t.Helper()
 	t, err := e.store.GetTenant(context.Background(), id)
 	if err != nil {
@@ -153,18 +150,18 @@ func (e *env) get(id string) *domain.Tenant {
 }
 
 // handle delivers one revalidation message.
-func (e *env) handle(b domain.RevalidationBatch) {
+func (e *raceEnv) handle(b domain.RevalidationBatch) {
 	e.t.Helper()
-	body, _ := jsonMarshal(b)
+	body, _ := raceJSON(b)
 	if _, err := e.svc.HandleBatch(context.Background(), body); err != nil {
 		e.t.Fatal(err)
 	}
 }
 
-var lagging = domain.ConsentCheck{Outcome: domain.CheckDegraded, SPEnabled: true, Roles: domain.RequiredGraphRoles[:6],
+var raceLagging = domain.ConsentCheck{Outcome: domain.CheckDegraded, SPEnabled: true, Roles: domain.RequiredGraphRoles[:6],
 	MissingRoles: domain.RequiredGraphRoles[6:], Detail: "missing roles"}
 
-var consented = domain.ConsentCheck{Outcome: domain.CheckConsented, SPEnabled: true, Roles: domain.RequiredGraphRoles}
+var raceConsented = domain.ConsentCheck{Outcome: domain.CheckConsented, SPEnabled: true, Roles: domain.RequiredGraphRoles}
 
 // A check reads the tenant, asks Graph, then writes: an operator's suspend
 // in between wins, for every outcome that would change the status.
@@ -177,15 +174,15 @@ func TestCheckRacingSuspendLeavesItSuspended(t *testing.T) {
 		check   domain.ConsentCheck
 	}{
 		{"revoked", domain.StatusConsented, false, domain.ConsentCheck{Outcome: domain.CheckRevoked, Detail: "app not found"}},
-		{"consented", domain.StatusDegraded, false, consented},
-		{"pending-consented", domain.StatusProvisioned, true, consented},
-		{"pending-last-recheck", domain.StatusProvisioned, true, lagging},
+		{"consented", domain.StatusDegraded, false, raceConsented},
+		{"pending-consented", domain.StatusProvisioned, true, raceConsented},
+		{"pending-last-recheck", domain.StatusProvisioned, true, raceLagging},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var e *env
+			var e *raceEnv
 			var id string
-			e = newEnv(t, func() (domain.ConsentCheck, error) {
+			e = newRaceEnv(t, func() (domain.ConsentCheck, error) {
 				e.suspend(id)
 				return tc.check, nil
 			})
@@ -222,7 +219,7 @@ func TestCheckRacingSuspendLeavesItSuspended(t *testing.T) {
 // missing roles and records Degraded, without a customer email.
 func TestRecheckChain(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func() (domain.ConsentCheck, error) { return lagging, nil })
+	e := newRaceEnv(t, func() (domain.ConsentCheck, error) { return raceLagging, nil })
 	since := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
 	tn := e.tenant(domain.StatusProvisioned, since)
 
@@ -265,7 +262,7 @@ func TestRecheckChain(t *testing.T) {
 // promised consent-confirmed email once, however often it is delivered.
 func TestRecheckFindsGrant(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func() (domain.ConsentCheck, error) { return consented, nil })
+	e := newRaceEnv(t, func() (domain.ConsentCheck, error) { return raceConsented, nil })
 	since := time.Now().UTC().Add(-time.Minute).Truncate(time.Second)
 	tn := e.tenant(domain.StatusProvisioned, since)
 	e.handle(domain.RecheckBatch(tn.TenantID, since, 2))
@@ -283,14 +280,14 @@ func TestRecheckFindsGrant(t *testing.T) {
 	}
 }
 
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+func raceJSON(v any) ([]byte, error) { return json.Marshal(v) }
 
 // A redelivered batch whose first delivery made a transition queues the
 // customer email again under the same key (so a delivery that stopped
 // between the write and the email still sends it, and once).
 func TestRedeliveredTransitionNotifiesOnce(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func() (domain.ConsentCheck, error) {
+	e := newRaceEnv(t, func() (domain.ConsentCheck, error) {
 		return domain.ConsentCheck{Outcome: domain.CheckRevoked, Detail: "app not found"}, nil
 	})
 	tn := e.tenant(domain.StatusConsented, time.Time{})
