@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-		"strings"
+	"strings"
 	"sync"
 	"testing"
 	"time"
