@@ -116,8 +116,12 @@ func (s *Service) Callback(ctx context.Context, q url.Values, ip netip.Addr) (*C
 			return nil, err
 		}
 	}
-	s.Logger.Info("consent callback finished", "tenantId", t.TenantID, "outcome", string(res.Kind), "ip", ip.String(), "startIp", cs.ClientIP,
-		"errorCode", res.ErrorCode, "missingRoles", strings.Join(res.MissingRoles, " "))
+	if res.Kind == CallbackDeclined {
+		s.Logger.Info("consent declined", "tenantId", t.TenantID, "errorCode", res.ErrorCode, "ip", ip.String(), "startIp", cs.ClientIP)
+	} else {
+		s.Logger.Info("consent verified", "tenantId", t.TenantID, "outcome", string(res.Kind), "ip", ip.String(), "startIp", cs.ClientIP,
+			"missingRoles", strings.Join(res.MissingRoles, " "))
+	}
 	s.putReceipt(ctx, res.Tenant, cb, now)
 	res.Retry = s.retry(res.Tenant, state, now)
 	return res, nil
