@@ -120,7 +120,7 @@ func (s *Server) handleConsentCallback() http.Handler {
 				ErrorDescription: res.ErrorDescription, Explanation: web.ExplainConsentError(res.ErrorCode, res.ErrorDescription),
 				RetryURL: res.Retry.URL, LinkExpired: res.Retry.LinkExpired})
 		case consent.CallbackDegraded:
-			s.Pages.Render(w, http.StatusOK, web.ConsentDegradedPage{CustomerName: t.CustomerName, MissingPermissions: res.MissingRoles,
+			s.Pages.Render(w, http.StatusOK, web.ConsentDegradedPage{CustomerName: t.CustomerName, Disabled: res.Disabled, MissingPermissions: res.MissingRoles,
 				GrantedPermissions: res.GrantedRoles, RetryURL: res.Retry.URL, LinkExpired: res.Retry.LinkExpired, SupportEmail: s.Config.SupportEmail})
 		case consent.CallbackPending:
 			s.Pages.Render(w, http.StatusAccepted, web.ConsentPendingPage{CustomerName: t.CustomerName, SupportEmail: s.Config.SupportEmail})

@@ -36,6 +36,8 @@ type CallbackResult struct {
 	// recorded result is shown again and nothing was done.
 	Replayed bool
 	Retry    Retry
+	// Disabled: the app's service principal is disabled in the tenant.
+	Disabled bool
 }
 
 // InvalidCallback is a callback that cannot be trusted (no, unknown,
@@ -239,7 +241,7 @@ func (s *Service) recordDegraded(ctx context.Context, tenantID string, check dom
 	s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "consent.degraded", Actor: "customer-admin", SourceIP: cb.ip.String(),
 		FromState: from, ToState: t.Status, Reason: check.Detail,
 		Details: map[string]string{"missingRoles": strings.Join(check.MissingRoles, " "), "startIp": cb.startIP}})
-	return &CallbackResult{Kind: CallbackDegraded, Tenant: t, GrantedRoles: check.Roles, MissingRoles: check.MissingRoles}, nil
+	return &CallbackResult{Kind: CallbackDegraded, Tenant: t, GrantedRoles: check.Roles, MissingRoles: check.MissingRoles, Disabled: !check.SPEnabled}, nil
 }
 
 // recordPending keeps the status, marks verification pending and schedules
@@ -338,7 +340,8 @@ func (s *Service) replay(ctx context.Context, q url.Values, state string, ip net
 	case t.VerificationPending:
 		res.Kind = CallbackPending
 	case t.Status == domain.StatusDegraded:
-		res.Kind, res.GrantedRoles, res.MissingRoles = CallbackDegraded, t.GrantedRoles, t.MissingRoles
+		// Degraded with every role granted means disabled.
+		res.Kind, res.GrantedRoles, res.MissingRoles, res.Disabled = CallbackDegraded, t.GrantedRoles, t.MissingRoles, len(t.MissingRoles) == 0
 	default:
 		used.Retry = res.Retry
 		return nil, s.invalid(ip, t.TenantID, used)

@@ -139,7 +139,7 @@ func TestDisabledServicePrincipalIsDegraded(t *testing.T) {
 		return domain.ConsentCheck{Outcome: domain.CheckDegraded, SPEnabled: false, Roles: domain.RequiredGraphRoles, Detail: "service principal disabled"}, nil
 	}
 	res, err := e.svc.Callback(context.Background(), success(tn.TenantID, state), adminIP)
-	if err != nil || res.Kind != CallbackDegraded {
+	if err != nil || res.Kind != CallbackDegraded || !res.Disabled {
 		t.Fatalf("callback = %+v, %v", res, err)
 	}
 	if got := e.get(tn.TenantID); got.Status != domain.StatusDegraded || got.VerificationPending {

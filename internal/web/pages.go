@@ -99,10 +99,12 @@ func (ConsentGrantedPage) noStore() bool          { return true }
 func (ConsentGrantedPage) usesCopyScript() bool   { return true }
 func (p ConsentGrantedPage) supportEmail() string { return p.SupportEmail }
 
-// ConsentDegradedPage is shown when consent arrived but some required
-// permissions are missing.
+// ConsentDegradedPage is shown when consent arrived but our application is
+// disabled in the tenant (Disabled), or some required permissions are
+// missing.
 type ConsentDegradedPage struct {
 	CustomerName       string
+	Disabled           bool
 	MissingPermissions []string
 	GrantedPermissions []string
 	RetryURL           string
