@@ -41,7 +41,7 @@ func TestConsentReplicationLagInBrowser(t *testing.T) {
 	s := newStack(t, stackOptions{settings: fastRechecks("5")})
 	id := newTenantID()
 	link := s.provisioned(id)
-	s.sb.SetTenant(id, sandbox.Scenario{RoleReplicationLag: 4 * time.Second})
+	s.sb.SetTenant(id, sandbox.Scenario{RoleReplicationLag: 6 * time.Second})
 	before := lastSeq(s.sb)
 
 	ctx := browsertest.New(t, 90*time.Second)
