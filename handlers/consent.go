@@ -22,15 +22,21 @@ func (s *Server) handleAdminConsent() http.Handler {
 				Message: "Please open the consent link from your email again. If this keeps happening, contact support."})
 			return
 		}
-		token := r.URL.Query().Get("t")
+		q := r.URL.Query()
+		token := q.Get("t")
 		if len(token) > 256 {
 			token = "invalid"
 		}
-		res, err := s.Consent.Start(r.Context(), token, ip)
+		var res *consent.StartResult
+		if retry := q.Get("retry"); retry != "" && token == "" {
+			res, err = s.Consent.StartAgain(r.Context(), retry, ip)
+		} else {
+			res, err = s.Consent.Start(r.Context(), token, ip)
+		}
 		var refusal *consent.Refusal
 		switch {
 		case errors.As(err, &refusal):
-			s.Pages.Render(w, http.StatusForbidden, refusalPage(refusal, s.Consent.StartURL()))
+			s.renderRefusal(w, refusal)
 			return
 		case err != nil:
 			s.serverErrorPage(w, r, err)
@@ -41,37 +47,49 @@ func (s *Server) handleAdminConsent() http.Handler {
 	})
 }
 
-func refusalPage(r *consent.Refusal, retryURL string) web.ConsentRefusedPage {
+// renderRefusal shows a refused start or callback: 410 for an offboarded
+// tenant (the service has ended), 403 otherwise.
+func (s *Server) renderRefusal(w http.ResponseWriter, r *consent.Refusal) {
+	status := http.StatusForbidden
+	if r.Kind == consent.RefusedTenantInactive && r.Tenant != nil && r.Tenant.Status == domain.StatusOffboarded {
+		status = http.StatusGone
+	}
+	s.Pages.Render(w, status, refusalPage(r))
+}
+
+func refusalPage(r *consent.Refusal) web.ConsentRefusedPage {
 	seen := r.SeenIP.String()
+	var p web.ConsentRefusedPage
 	switch r.Kind {
 	case consent.RefusedIPNotAllowed:
-		var allowed []string
-		if r.Tenant != nil {
-			for _, p := range r.Tenant.AllowedIPs {
-				allowed = append(allowed, p.String())
-			}
-		}
-		return web.RefusalIPNotAllowed(seen, allowed, r.LinkProven, "")
+		p = web.RefusalIPNotAllowed(seen, "")
 	case consent.RefusedLinkExpired:
-		return web.RefusalLinkExpired(seen)
+		p = web.RefusalLinkExpired(seen)
 	case consent.RefusedLinkSuperseded:
-		return web.RefusalLinkReplaced(seen)
+		p = web.RefusalLinkReplaced(seen)
 	case consent.RefusedTenantInactive:
 		if r.Tenant != nil && r.Tenant.Status == domain.StatusOffboarded {
-			return web.RefusalTenantOffboarded(seen)
+			p = web.RefusalTenantOffboarded(seen)
+		} else {
+			p = web.RefusalTenantSuspended(seen)
 		}
-		return web.RefusalTenantSuspended(seen)
 	default:
-		return web.RefusalNoLink(seen)
+		p = web.RefusalNoLink(seen)
 	}
+	if r.Stage == consent.StageCallback {
+		p.Reason += " Your answer on Microsoft's page was not recorded here, and nothing was set up."
+	}
+	return p
 }
 
 // handleConsentCallback finishes consent: state consumed once, Microsoft's
-// error explained, or consent verified through Graph and the PowerShell shown.
+// error explained, or consent verified through Graph and the PowerShell
+// shown. A reload shows the recorded result again.
 func (s *Server) handleConsentCallback() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ip, err := ClientIP(r, s.Config.TrustedProxyHops)
 		if err != nil {
+			s.Logger.Warn("consent callback without a usable client address", "err", err)
 			s.Pages.Render(w, http.StatusBadRequest, web.ConsentErrorPage{Heading: "We could not tell where your request came from",
 				Message: "Please start again from the consent link in your email."})
 			return
@@ -82,10 +100,14 @@ func (s *Server) handleConsentCallback() http.Handler {
 		}
 		res, err := s.Consent.Callback(r.Context(), q, ip)
 		var invalid *consent.InvalidCallback
+		var refusal *consent.Refusal
 		switch {
 		case errors.As(err, &invalid):
 			s.Pages.Render(w, http.StatusBadRequest, web.ConsentErrorPage{Heading: "This sign-in response can't be used",
-				Message: invalid.Reason + ". Nothing was changed. Please start again from the consent link in your email.", RetryURL: s.Consent.StartURL()})
+				Message: invalid.Reason + ". Nothing was changed.", RetryURL: invalid.Retry.URL, LinkExpired: invalid.Retry.LinkExpired})
+			return
+		case errors.As(err, &refusal):
+			s.renderRefusal(w, refusal)
 			return
 		case err != nil:
 			s.serverErrorPage(w, r, err)
@@ -95,10 +117,11 @@ func (s *Server) handleConsentCallback() http.Handler {
 		switch res.Kind {
 		case consent.CallbackDeclined:
 			s.Pages.Render(w, http.StatusOK, web.ConsentDeclinedPage{CustomerName: t.CustomerName, ErrorCode: res.ErrorCode,
-				ErrorDescription: res.ErrorDescription, Explanation: web.ExplainConsentError(res.ErrorCode, res.ErrorDescription), RetryURL: s.Consent.StartURL()})
+				ErrorDescription: res.ErrorDescription, Explanation: web.ExplainConsentError(res.ErrorCode, res.ErrorDescription),
+				RetryURL: res.Retry.URL, LinkExpired: res.Retry.LinkExpired})
 		case consent.CallbackDegraded:
-			s.Pages.Render(w, http.StatusOK, web.ConsentDegradedPage{CustomerName: t.CustomerName, MissingPermissions: res.MissingRoles,
-				GrantedPermissions: res.GrantedRoles, RetryURL: s.Consent.StartURL(), SupportEmail: s.Config.SupportEmail})
+			s.Pages.Render(w, http.StatusOK, web.ConsentDegradedPage{CustomerName: t.CustomerName, Disabled: res.Disabled, MissingPermissions: res.MissingRoles,
+				GrantedPermissions: res.GrantedRoles, RetryURL: res.Retry.URL, LinkExpired: res.Retry.LinkExpired, SupportEmail: s.Config.SupportEmail})
 		case consent.CallbackPending:
 			s.Pages.Render(w, http.StatusAccepted, web.ConsentPendingPage{CustomerName: t.CustomerName, SupportEmail: s.Config.SupportEmail})
 		default:

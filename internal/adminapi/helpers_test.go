@@ -281,7 +281,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	base, _ := url.Parse("https://onboarding.onemeeting.example/")
 	e.consent = &consent.Service{Store: store, Checker: e.checker, Publisher: e.pub, Regions: testRegions, PublicBaseURL: base,
 		ConsentAuthorityURL: "https://login.microsoftonline.com/", LinkTTL: 7 * 24 * time.Hour, VerifyTimeout: time.Second,
-		RecheckDelay: time.Minute, Now: time.Now, Logger: logger}
+		Rechecks: domain.RecheckSchedule{First: time.Minute, Attempts: 3}, Now: time.Now, Logger: logger}
 	deps := Deps{
 		Store: store,
 		Auth:  e.id.validator(t, logger),

@@ -146,10 +146,11 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		return nil, fmt.Errorf("email templates: %w", err)
 	}
 
+	rechecks := domain.RecheckSchedule{First: cfg.ConsentRecheckDelay, Attempts: cfg.ConsentRechecks}
 	consentSvc := &consent.Service{
 		Store: store, Checker: checkerAdapter{checker}, Publisher: pub, Regions: cfg.Regions,
 		PublicBaseURL: cfg.PublicBaseURL, ConsentAuthorityURL: cfg.ConsentAuthorityURL,
-		LinkTTL: cfg.ConsentLinkTTL, VerifyTimeout: cfg.ConsentVerifyTimeout, RecheckDelay: 2 * time.Minute,
+		LinkTTL: cfg.ConsentLinkTTL, VerifyTimeout: cfg.ConsentVerifyTimeout, Rechecks: rechecks,
 		Now: now, Logger: logger,
 	}
 	ipPolicy := domain.IPPolicy{AllowPrivate: cfg.AllowPrivateAdminIPs}
@@ -160,7 +161,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	revalidationSvc := &revalidation.Service{
 		Store: store, Checker: checkerAdapter{batchChecker}, Publisher: pub, OpsEmails: cfg.OperationsEmails,
 		BatchSize: cfg.RevalidationBatchSize, Concurrency: cfg.RevalidationConcurrency, BatchInterval: cfg.RevalidationBatchInterval,
-		AlertAfter: cfg.RevalidationAlertAfter, CheckTimeout: 2 * time.Minute, ReminderDelay: cfg.ConsentReminderDelay, Now: now, Logger: logger,
+		AlertAfter: cfg.RevalidationAlertAfter, CheckTimeout: 2 * time.Minute, ReminderDelay: cfg.ConsentReminderDelay, Rechecks: rechecks, Now: now, Logger: logger,
 	}
 	// v2.0 tokens only: aud is the client ID, iss the operator tenant's v2.0 issuer.
 	validator, err := auth.NewValidator(auth.Config{

@@ -62,6 +62,8 @@ type Config struct {
 	ConsentLinkTTL       time.Duration
 	ConsentReminderDelay time.Duration
 	ConsentVerifyTimeout time.Duration
+	ConsentRecheckDelay  time.Duration
+	ConsentRechecks      int
 	AllowPrivateAdminIPs bool
 	TrustedProxyHops     int
 
@@ -111,6 +113,8 @@ var Settings = []Setting{
 	{Name: "CONSENT_LINK_TTL", Default: "336h", Doc: "How long a consent link works (Go duration)."},
 	{Name: "CONSENT_REMINDER_DELAY", Default: "72h", Doc: "When to remind an admin who has not consented yet."},
 	{Name: "CONSENT_VERIFY_TIMEOUT", Default: "30s", Doc: "How long the consent callback retries verification (replication delay) before recording it as pending."},
+	{Name: "CONSENT_RECHECK_DELAY", Default: "2m", Doc: "First re-check of a pending consent verification; each further re-check waits twice as long."},
+	{Name: "CONSENT_RECHECK_ATTEMPTS", Default: "6", Doc: "Re-checks of a pending consent verification before operations are alerted (6 from 2m: about 2 hours)."},
 	{Name: "ALLOW_PRIVATE_ADMIN_IPS", Default: "false", Doc: "Accept loopback/private admin IPs (local runs only)."},
 	{Name: "TRUSTED_PROXY_HOPS", Default: "1", Doc: "Platform-added X-Forwarded-For entries to trust, counted from the right."},
 	{Name: "REVALIDATION_SCHEDULE", Default: "0 0 */6 * * *", Doc: "NCRONTAB schedule of consent re-validation (the timer trigger reads it too)."},
@@ -228,6 +232,8 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 	c.ConsentLinkTTL = l.duration("CONSENT_LINK_TTL", time.Hour, 90*24*time.Hour)
 	c.ConsentReminderDelay = l.duration("CONSENT_REMINDER_DELAY", time.Minute, 60*24*time.Hour)
 	c.ConsentVerifyTimeout = l.duration("CONSENT_VERIFY_TIMEOUT", 0, 2*time.Minute)
+	c.ConsentRecheckDelay = l.duration("CONSENT_RECHECK_DELAY", time.Second, time.Hour)
+	c.ConsentRechecks = l.int("CONSENT_RECHECK_ATTEMPTS", 1, 12)
 	c.AllowPrivateAdminIPs = l.bool("ALLOW_PRIVATE_ADMIN_IPS")
 	c.TrustedProxyHops = l.int("TRUSTED_PROXY_HOPS", 1, 5)
 

@@ -31,10 +31,11 @@ type Service struct {
 	ConsentAuthorityURL string // e.g. https://login.microsoftonline.com/
 	LinkTTL             time.Duration
 	VerifyTimeout       time.Duration
-	// RecheckDelay is when a pending verification is checked again.
-	RecheckDelay time.Duration
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// Rechecks spaces the re-checks of a pending verification (zero:
+	// domain.DefaultRecheckSchedule).
+	Rechecks domain.RecheckSchedule
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // randomToken returns n random bytes, base64url-encoded.

@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
 
-// RefusalKind says why consent could not start.
+// RefusalKind says why consent could not start (or finish).
 type RefusalKind string
 
 const (
@@ -23,18 +24,37 @@ const (
 	RefusedAmbiguousIP    RefusalKind = "ambiguous-ip"
 )
 
-// Refusal is a refused consent start; handlers show it as a 403 page.
+// Stage is where in the flow a refusal happened.
+type Stage string
+
+const (
+	StageStart    Stage = "start"
+	StageCallback Stage = "callback"
+)
+
+// Refusal is a refused consent start or callback; handlers show it as a 4xx
+// page. Nothing is recorded on the tenant; the refusal is audited when a
+// tenant is known.
 type Refusal struct {
 	Kind   RefusalKind
 	SeenIP netip.Addr
 	Tenant *domain.Tenant // nil when no tenant was identified
-	// LinkProven: the caller presented a valid link, so showing the
-	// tenant's allowed ranges leaks nothing they do not already hold.
+	// LinkProven: the caller presented a valid link (or state) for Tenant.
 	LinkProven bool
+	Stage      Stage  // "" means StageStart
+	StartIP    string // callbacks: the address that started consent
 }
 
 func (r *Refusal) Error() string {
 	return fmt.Sprintf("consent refused (%s) for %s", r.Kind, r.SeenIP)
+}
+
+// Reason is the refusal's short reason for logs and the audit trail.
+func (r *Refusal) Reason() string {
+	if r.Kind == RefusedTenantInactive && r.Tenant != nil {
+		return "tenant-" + strings.ToLower(string(r.Tenant.Status))
+	}
+	return string(r.Kind)
 }
 
 // StartResult is where to send the admin.
@@ -51,8 +71,25 @@ func (s *Service) Start(ctx context.Context, token string, ip netip.Addr) (*Star
 	now := s.Now().UTC()
 	t, proven, err := s.resolveTenant(ctx, token, ip, now)
 	if err != nil {
-		return nil, s.auditRefusal(ctx, err, now)
+		return nil, s.refuse(ctx, err, now)
 	}
+	via := map[bool]string{true: "link", false: "ip"}[proven]
+	return s.start(ctx, t, ip, via, now)
+}
+
+// StartAgain is the "try again" of a finished callback: retry names that
+// callback's state. It works while the consent link that led there works,
+// from the tenant's allowed addresses.
+func (s *Service) StartAgain(ctx context.Context, retry string, ip netip.Addr) (*StartResult, error) {
+	now := s.Now().UTC()
+	t, err := s.resolveRetry(ctx, retry, ip, now)
+	if err != nil {
+		return nil, s.refuse(ctx, err, now)
+	}
+	return s.start(ctx, t, ip, "retry", now)
+}
+
+func (s *Service) start(ctx context.Context, t *domain.Tenant, ip netip.Addr, via string, now time.Time) (*StartResult, error) {
 	state, err := randomToken(32)
 	if err != nil {
 		return nil, err
@@ -62,7 +99,8 @@ func (s *Service) Start(ctx context.Context, token string, ip netip.Addr) (*Star
 		return nil, fmt.Errorf("store consent state for tenant %s: %w", t.TenantID, err)
 	}
 	s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "consent.started", Actor: "customer-admin", SourceIP: ip.String(),
-		Details: map[string]string{"via": map[bool]string{true: "link", false: "ip"}[proven]}})
+		Details: map[string]string{"via": via}})
+	s.Logger.Info("consent started", "tenantId", t.TenantID, "ip", ip.String(), "via", via)
 	q := url.Values{
 		"client_id":    {t.AppID},
 		"scope":        {"https://graph.microsoft.com/.default"},
@@ -120,15 +158,82 @@ func (s *Service) resolveTenant(ctx context.Context, token string, ip netip.Addr
 	return t, true, nil
 }
 
-func (s *Service) auditRefusal(ctx context.Context, err error, now time.Time) error {
+// resolveRetry applies the consent link's rules to a "try again" link: the
+// tenant is active, no newer link was issued since, the link has not
+// expired and the caller is on the allow-list.
+func (s *Service) resolveRetry(ctx context.Context, retry string, ip netip.Addr, now time.Time) (*domain.Tenant, error) {
+	if retry == "" || len(retry) > 512 {
+		return nil, &Refusal{Kind: RefusedLinkUnknown, SeenIP: ip}
+	}
+	rec, err := s.Store.GetConsentState(ctx, receiptHash(retry))
+	if domain.ErrorCode(err) == domain.CodeNotFound {
+		return nil, &Refusal{Kind: RefusedLinkUnknown, SeenIP: ip}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load consent receipt: %w", err)
+	}
+	t, err := s.Store.GetTenant(ctx, rec.TenantID)
+	if err != nil {
+		return nil, fmt.Errorf("load tenant %s: %w", rec.TenantID, err)
+	}
+	switch {
+	case !t.ConsentLinkUsable():
+		return nil, &Refusal{Kind: RefusedTenantInactive, SeenIP: ip, Tenant: t, LinkProven: true}
+	case t.InviteIssuedAt.After(rec.CreatedAt):
+		return nil, &Refusal{Kind: RefusedLinkSuperseded, SeenIP: ip, Tenant: t, LinkProven: true}
+	case !now.Before(t.InviteExpiresAt) || !now.Before(rec.ExpiresAt):
+		return nil, &Refusal{Kind: RefusedLinkExpired, SeenIP: ip, Tenant: t, LinkProven: true}
+	case !t.AllowsIP(ip):
+		return nil, &Refusal{Kind: RefusedIPNotAllowed, SeenIP: ip, Tenant: t, LinkProven: true}
+	}
+	return t, nil
+}
+
+// Retry is where a page's "try again" leads.
+type Retry struct {
+	URL string // "" when there is nothing that would work
+	// LinkExpired: the consent link has expired (or was replaced), so the
+	// admin needs a new one from support.
+	LinkExpired bool
+}
+
+// retry is the "try again" of a finished callback. It is the seam where a
+// tenant status page link can replace the retry link once one exists.
+func (s *Service) retry(t *domain.Tenant, state string, now time.Time) Retry {
+	if t == nil || !t.ConsentLinkUsable() {
+		return Retry{}
+	}
+	if t.InviteExpiresAt.IsZero() || !now.Before(t.InviteExpiresAt) {
+		return Retry{LinkExpired: true}
+	}
+	u := s.PublicBaseURL.JoinPath("api", "adminconsent")
+	u.RawQuery = url.Values{"retry": {state}}.Encode()
+	return Retry{URL: u.String()}
+}
+
+// refuse logs and audits a refusal (audited only when a tenant is known);
+// any other error passes through.
+func (s *Service) refuse(ctx context.Context, err error, now time.Time) error {
 	r, ok := err.(*Refusal)
 	if !ok {
 		return err
 	}
-	s.Logger.Warn("consent start refused", "kind", r.Kind, "ip", r.SeenIP.String())
+	stage := r.Stage
+	if stage == "" {
+		stage = StageStart
+	}
+	tenantID := ""
 	if r.Tenant != nil {
+		tenantID = r.Tenant.TenantID
+	}
+	s.Logger.Warn("consent refused", "tenantId", tenantID, "reason", r.Reason(), "ip", r.SeenIP.String(), "stage", string(stage), "startIp", r.StartIP)
+	if r.Tenant != nil {
+		details := map[string]string{"stage": string(stage)}
+		if r.StartIP != "" {
+			details["startIp"] = r.StartIP
+		}
 		s.audit(ctx, domain.AuditEvent{TenantID: r.Tenant.TenantID, At: now, Action: "consent.refused", Actor: "customer-admin",
-			SourceIP: r.SeenIP.String(), Reason: string(r.Kind)})
+			SourceIP: r.SeenIP.String(), Reason: r.Reason(), FromState: r.Tenant.Status, Details: details})
 	}
 	return r
 }

@@ -143,6 +143,16 @@ func TestTransitions(t *testing.T) {
 	if _, err := tn.SetStatus(StatusSuspended, "ops", now); err != nil || tn.SuspendedFrom != StatusConsented {
 		t.Fatalf("suspend: %v from=%s", err, tn.SuspendedFrom)
 	}
+	// Only resume leaves Suspended: a callback or check that read the
+	// tenant before the suspend must not undo it (issue 11.5).
+	for _, to := range []Status{StatusProvisioned, StatusConsented, StatusDegraded, StatusRevoked} {
+		if CanTransition(StatusSuspended, to) {
+			t.Errorf("Suspended -> %s allowed outside resume", to)
+		}
+		if _, err := tn.SetStatus(to, "late callback", now); ErrorCode(err) != CodeConflict || tn.Status != StatusSuspended {
+			t.Errorf("SetStatus(Suspended -> %s) = %v, status %s", to, err, tn.Status)
+		}
+	}
 	if err := tn.Resume("ops", now); err != nil || tn.Status != StatusConsented {
 		t.Fatalf("resume: %v status=%s", err, tn.Status)
 	}
@@ -239,5 +249,32 @@ func TestInstructionURIWithConfID(t *testing.T) {
 		if got := InstructionURIWithConfID(in); got != want {
 			t.Errorf("InstructionURIWithConfID(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestRecheckSchedule(t *testing.T) {
+	s := RecheckSchedule{First: 2 * time.Minute, Attempts: 3}
+	if s.Delay(1) != 2*time.Minute || s.Delay(3) != 8*time.Minute || s.Window() != 14*time.Minute {
+		t.Errorf("delays %v %v window %v", s.Delay(1), s.Delay(3), s.Window())
+	}
+	since := time.Date(2026, 3, 4, 5, 6, 7, 890, time.UTC)
+	b := RecheckBatch("t1", since, 2)
+	rc, ok := ParseRecheck(&b, "t1")
+	if !ok || rc.Attempt != 2 || rc.Since.Unix() != since.Unix() {
+		t.Fatalf("ParseRecheck = %+v %v", rc, ok)
+	}
+	if _, ok := ParseRecheck(&b, "t2"); ok {
+		t.Error("a re-check of t1 parsed as one of t2")
+	}
+	if _, ok := ParseRecheck(&RevalidationBatch{RunID: "run-20261125T120000Z"}, "t1"); ok {
+		t.Error("a scheduled run parsed as a re-check")
+	}
+	tn := &Tenant{VerificationPending: true, VerificationPendingSince: since}
+	if !rc.Of(tn) {
+		t.Error("re-check not of its own pending verification")
+	}
+	tn.VerificationPendingSince = since.Add(time.Minute)
+	if rc.Of(tn) {
+		t.Error("re-check of an older pending verification accepted")
 	}
 }

@@ -137,6 +137,8 @@ type TenantStore interface {
 	GetInvite(ctx context.Context, tokenHash string) (Invite, error)
 
 	PutConsentState(ctx context.Context, s ConsentState) error
+	// GetConsentState reads a state without consuming it (CodeNotFound if absent).
+	GetConsentState(ctx context.Context, stateHash string) (ConsentState, error)
 	// ConsumeConsentState returns and deletes the state; of concurrent
 	// callers exactly one succeeds, the others get CodeNotFound.
 	ConsumeConsentState(ctx context.Context, stateHash string) (ConsentState, error)

@@ -21,16 +21,21 @@ const (
 // Statuses lists every status, in lifecycle order.
 var Statuses = []Status{StatusProvisioned, StatusConsented, StatusDegraded, StatusRevoked, StatusSuspended, StatusOffboarded}
 
-// transitions is the single table of allowed status changes. Suspended may
-// return to whatever it was suspended from (see Tenant.Resume).
+// transitions is the single table of allowed status changes. Leaving
+// Suspended for anything but Offboarded is not in it: only an operator's
+// resume (Tenant.Resume) does that, so a consent callback or check that read
+// the tenant before a concurrent suspend can never undo the suspension.
 var transitions = map[Status][]Status{
 	StatusProvisioned: {StatusConsented, StatusDegraded, StatusSuspended, StatusOffboarded},
 	StatusConsented:   {StatusDegraded, StatusRevoked, StatusSuspended, StatusOffboarded},
 	StatusDegraded:    {StatusConsented, StatusRevoked, StatusSuspended, StatusOffboarded},
 	StatusRevoked:     {StatusConsented, StatusDegraded, StatusSuspended, StatusOffboarded},
-	StatusSuspended:   {StatusProvisioned, StatusConsented, StatusDegraded, StatusRevoked, StatusOffboarded},
+	StatusSuspended:   {StatusOffboarded},
 	StatusOffboarded:  {},
 }
+
+// resumable are the statuses a suspended tenant may return to on resume.
+var resumable = []Status{StatusProvisioned, StatusConsented, StatusDegraded, StatusRevoked}
 
 // ParseStatus accepts a status name (case-sensitive, as stored).
 func ParseStatus(s string) (Status, error) {
@@ -92,6 +97,9 @@ type Tenant struct {
 	GrantedRoles        []string  `json:"grantedRoles,omitempty"`
 	MissingRoles        []string  `json:"missingRoles,omitempty"`
 	VerificationPending bool      `json:"verificationPending,omitempty"`
+	// VerificationPendingSince is when the callback recorded the pending
+	// verification: it names the re-check chain and bounds its window.
+	VerificationPendingSince time.Time `json:"verificationPendingSince,omitzero"`
 
 	LastCheckAt              time.Time `json:"lastCheckAt,omitzero"`
 	LastCheckOutcome         string    `json:"lastCheckOutcome,omitempty"`
@@ -116,8 +124,15 @@ func (t *Tenant) SetStatus(to Status, reason string, now time.Time) (changed boo
 		return false, nil
 	}
 	if !CanTransition(t.Status, to) {
+		if t.Status == StatusSuspended {
+			return false, Errorf(CodeConflict, "tenant %s is Suspended; only an operator's resume can make it %s", t.TenantID, to)
+		}
 		return false, Errorf(CodeConflict, "tenant %s cannot go from %s to %s", t.TenantID, t.Status, to)
 	}
+	return true, t.setStatus(to, reason, now)
+}
+
+func (t *Tenant) setStatus(to Status, reason string, now time.Time) error {
 	if to == StatusSuspended {
 		t.SuspendedFrom = t.Status
 	} else {
@@ -126,7 +141,7 @@ func (t *Tenant) SetStatus(to Status, reason string, now time.Time) (changed boo
 	t.Status = to
 	t.StatusReason = reason
 	t.StatusChanged = now
-	return true, nil
+	return nil
 }
 
 // Resume returns a suspended tenant to the status it was suspended from.
@@ -138,15 +153,17 @@ func (t *Tenant) Resume(reason string, now time.Time) error {
 	if to == "" {
 		to = StatusProvisioned
 	}
-	_, err := t.SetStatus(to, reason, now)
-	return err
+	if !slices.Contains(resumable, to) {
+		return Errorf(CodeConflict, "tenant %s was suspended from %q; it cannot be resumed to that", t.TenantID, to)
+	}
+	return t.setStatus(to, reason, now)
 }
 
 // RecordCheck notes a definitive consent check: granted and missing roles,
 // and the end of any failure streak or pending verification.
 func (t *Tenant) RecordCheck(c ConsentCheck, runID string, now time.Time) {
 	if c.Outcome != CheckRevoked {
-		t.VerificationPending = false
+		t.VerificationPending, t.VerificationPendingSince = false, time.Time{}
 	}
 	if c.Outcome == CheckConsented || c.Outcome == CheckDegraded {
 		t.GrantedRoles, t.MissingRoles = slices.Clone(c.Roles), slices.Clone(c.MissingRoles)

@@ -46,6 +46,9 @@ type Service struct {
 	// wait between attempts (the server's Retry-After, else a short
 	// back-off) is spent outside the Graph slots.
 	Attempts int
+	// Rechecks spaces the re-checks of a pending consent verification
+	// (zero: domain.DefaultRecheckSchedule).
+	Rechecks domain.RecheckSchedule
 	Now      func() time.Time
 	Logger   *slog.Logger
 
@@ -187,7 +190,11 @@ func (s *Service) HandleBatch(ctx context.Context, body []byte) (BatchResult, er
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out, err := s.CheckTenant(ctx, id, CheckOptions{RunID: b.RunID, LowPriority: true, Actor: "system:revalidation"})
+			o := CheckOptions{RunID: b.RunID, LowPriority: true, Actor: "system:revalidation"}
+			if rc, ok := domain.ParseRecheck(b, id); ok {
+				o.Recheck = &rc
+			}
+			out, err := s.CheckTenant(ctx, id, o)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -241,6 +248,9 @@ type CheckOptions struct {
 	LowPriority bool
 	Actor       string
 	ActorName   string
+	// Recheck is set when the check is a re-check of a pending consent
+	// verification (see domain.RecheckSchedule).
+	Recheck *domain.Recheck
 }
 
 // CheckOutcome is what one tenant check did.
@@ -285,6 +295,12 @@ func (s *Service) CheckTenant(ctx context.Context, tenantID string, o CheckOptio
 			return out, nil
 		}
 		out.TransientFailure, out.Error = true, err.Error()
+		// A failed re-check does not end the chain: the next one is due.
+		if attempt := recheckAttempt(t, o); attempt > 0 && attempt < s.rechecks().Attempts {
+			if err := s.scheduleRecheck(ctx, t, attempt+1); err != nil {
+				return out, err
+			}
+		}
 		return out, s.recordFailure(ctx, t.TenantID, o.RunID, err)
 	}
 	out.Check = &check
@@ -364,12 +380,22 @@ func targetStatus(t *domain.Tenant, c domain.ConsentCheck) domain.Status {
 	return ""
 }
 
-// apply writes what the check means. Emails are published before the write,
-// keyed by the pre-transition record, so racing or redelivered batches send
-// one email and a crash between the two steps still sends it.
+// apply writes what the check means, then emails about a transition. The
+// write comes first and is conditional on the status read, so of racing
+// checks, and against an operator's concurrent suspend, only the winner
+// notifies; a redelivered batch whose earlier delivery made the transition
+// (and may have stopped before notifying) notifies again, keyed by the
+// transition, so one email goes.
 func (s *Service) apply(ctx context.Context, t *domain.Tenant, c domain.ConsentCheck, o CheckOptions, out CheckOutcome) (CheckOutcome, error) {
+	if t.VerificationPending && c.NotVisibleYet() {
+		return s.applyPending(ctx, t, c, o, out)
+	}
 	now := s.Now().UTC()
 	to := targetStatus(t, c)
+	if o.RunID != "" && o.Recheck == nil && t.LastCheckRunID == o.RunID && to == t.Status && !t.StatusChanged.IsZero() && t.StatusChanged.Equal(t.LastCheckAt) &&
+		(to == domain.StatusRevoked || to == domain.StatusDegraded) {
+		return out, s.notifyTransition(ctx, t, "", c)
+	}
 	transition := to != "" && to != t.Status && domain.CanTransition(t.Status, to)
 	needsWrite := transition || t.ConsecutiveCheckFailures > 0 || t.LastCheckError != "" ||
 		(c.Outcome == domain.CheckTenantGone) != (t.LastCheckOutcome == string(domain.CheckTenantGone)) ||
@@ -377,11 +403,6 @@ func (s *Service) apply(ctx context.Context, t *domain.Tenant, c domain.ConsentC
 		(to == domain.StatusDegraded && !slices.Equal(t.MissingRoles, c.MissingRoles))
 	if !needsWrite {
 		return out, nil
-	}
-	if transition {
-		if err := s.notifyTransition(ctx, t, to, c); err != nil {
-			return out, err
-		}
 	}
 	from := t.Status
 	updated, err := domain.UpdateTenant(ctx, s.Store, t.TenantID, func(cur *domain.Tenant) (bool, error) {
@@ -406,7 +427,13 @@ func (s *Service) apply(ctx context.Context, t *domain.Tenant, c domain.ConsentC
 	if err != nil {
 		return out, err
 	}
+	if t.VerificationPending && c.Outcome == domain.CheckConsented {
+		s.confirmPending(ctx, t)
+	}
 	if transition {
+		if err := s.notifyTransition(ctx, updated, from, c); err != nil {
+			return out, err
+		}
 		out.To, out.Transition = updated.Status, true
 		s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "consent.revalidated", Actor: o.Actor, ActorName: o.ActorName,
 			FromState: from, ToState: updated.Status, Reason: c.Detail,
@@ -418,9 +445,138 @@ func (s *Service) apply(ctx context.Context, t *domain.Tenant, c domain.ConsentC
 
 var errRaced = errors.New("tenant changed by another check")
 
-// notifyTransition enqueues the customer/ops emails for a transition.
-func (s *Service) notifyTransition(ctx context.Context, t *domain.Tenant, to domain.Status, c domain.ConsentCheck) error {
-	key := string(t.Status) + "->" + string(to) + ":" + t.TenantID + ":" + strconv.FormatInt(t.StatusChanged.UnixNano(), 10)
+func (s *Service) rechecks() domain.RecheckSchedule {
+	if s.Rechecks.Attempts <= 0 || s.Rechecks.First <= 0 {
+		return domain.DefaultRecheckSchedule
+	}
+	return s.Rechecks
+}
+
+// recheckAttempt is the attempt number when o re-checks the verification t
+// has pending now, else 0 (a scheduled or manual check, or a re-check left
+// over from an earlier pending callback).
+func recheckAttempt(t *domain.Tenant, o CheckOptions) int {
+	if o.Recheck == nil || !o.Recheck.Of(t) {
+		return 0
+	}
+	return o.Recheck.Attempt
+}
+
+// scheduleRecheck publishes re-check `attempt`; its message ID is fixed per
+// attempt, so a redelivered batch schedules it once.
+func (s *Service) scheduleRecheck(ctx context.Context, t *domain.Tenant, attempt int) error {
+	at := s.Now().UTC().Add(s.rechecks().Delay(attempt))
+	b := domain.RecheckBatch(t.TenantID, t.VerificationPendingSince, attempt)
+	if err := queue.PublishRevalidation(ctx, s.Publisher, []domain.RevalidationBatch{b}, func(int) time.Time { return at }); err != nil {
+		return fmt.Errorf("schedule consent re-check %d of tenant %s: %w", attempt, t.TenantID, err)
+	}
+	return nil
+}
+
+// applyPending handles a check of a pending verification that still does
+// not show the grant. Until the last re-check that is replication lag: the
+// tenant stays pending and the next re-check is scheduled. After it, the
+// roles that are still missing are a finding for operations (our own app
+// registration may lack a permission), never a request to the admin to
+// consent again.
+func (s *Service) applyPending(ctx context.Context, t *domain.Tenant, c domain.ConsentCheck, o CheckOptions, out CheckOutcome) (CheckOutcome, error) {
+	now := s.Now().UTC()
+	sched := s.rechecks()
+	attempt := recheckAttempt(t, o)
+	final := attempt >= sched.Attempts || (attempt == 0 && !now.Before(t.VerificationPendingSince.Add(sched.Window())))
+	since := t.VerificationPendingSince
+	from := t.Status
+	samePending := func(cur *domain.Tenant) bool {
+		return cur.Status == from && cur.VerificationPending && cur.VerificationPendingSince.Equal(since)
+	}
+	if !final {
+		if attempt > 0 {
+			if err := s.scheduleRecheck(ctx, t, attempt+1); err != nil {
+				return out, err
+			}
+		}
+		_, err := domain.UpdateTenant(ctx, s.Store, t.TenantID, func(cur *domain.Tenant) (bool, error) {
+			if !samePending(cur) {
+				return false, errRaced
+			}
+			cur.LastCheckAt, cur.LastCheckOutcome, cur.LastCheckError, cur.LastCheckRunID = now, "pending", truncate("not visible yet: "+c.Detail, 500), o.RunID
+			cur.MissingRoles = slices.Clone(c.MissingRoles)
+			cur.UpdatedAt = now
+			return true, nil
+		})
+		if err != nil && !errors.Is(err, errRaced) {
+			return out, err
+		}
+		s.Logger.Info("consent verification still pending", "tenantId", t.TenantID, "attempt", attempt, "of", sched.Attempts,
+			"outcome", c.Outcome, "missingRoles", strings.Join(c.MissingRoles, " "))
+		return out, nil
+	}
+	missing := strings.Join(c.MissingRoles, ", ")
+	detail := fmt.Sprintf("Microsoft reported admin consent for tenant %s (app %s) at %s, but %d re-checks over %s never showed the grant.",
+		t.TenantID, t.AppID, since.Format(time.RFC3339), sched.Attempts, sched.Window())
+	if c.Outcome == domain.CheckRevoked {
+		detail += " The app's service principal is still not in the tenant: " + c.Detail
+	} else {
+		detail += " Roles still missing from the token: " + missing + ". Admin consent grants every permission the app registration requests at once, " +
+			"so check that our app registration requests these application permissions, then send the admin a new consent link. The admin was not asked to consent again."
+	}
+	if err := s.publishOpsAlert(ctx, "ops-alert:verification-incomplete:"+t.TenantID+":"+strconv.FormatInt(since.Unix(), 10),
+		"Consent verification incomplete for "+t.CustomerName, detail, t.TenantID,
+		map[string]string{"appId": t.AppID, "missingRoles": missing, "pendingSince": since.Format(time.RFC3339)}); err != nil {
+		return out, err
+	}
+	to := domain.Status("")
+	if c.Outcome == domain.CheckDegraded && domain.CanTransition(from, domain.StatusDegraded) {
+		to = domain.StatusDegraded
+	}
+	updated, err := domain.UpdateTenant(ctx, s.Store, t.TenantID, func(cur *domain.Tenant) (bool, error) {
+		if !samePending(cur) {
+			return false, errRaced
+		}
+		if to != "" {
+			if _, err := cur.SetStatus(to, c.Detail, now); err != nil {
+				return false, err
+			}
+		}
+		cur.RecordCheck(c, o.RunID, now)
+		cur.VerificationPending, cur.VerificationPendingSince = false, time.Time{}
+		return true, nil
+	})
+	if errors.Is(err, errRaced) {
+		return out, nil
+	}
+	if err != nil {
+		return out, err
+	}
+	out.To, out.Transition = updated.Status, updated.Status != from
+	s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "consent.verification-incomplete", Actor: o.Actor, ActorName: o.ActorName,
+		FromState: from, ToState: updated.Status, Reason: c.Detail,
+		Details: map[string]string{"outcome": string(c.Outcome), "missingRoles": strings.Join(c.MissingRoles, " "), "runId": o.RunID,
+			"pendingSince": since.Format(time.RFC3339)}})
+	s.Logger.Warn("consent verification incomplete after the last re-check", "tenantId", t.TenantID, "from", from, "to", updated.Status,
+		"outcome", c.Outcome, "missingRoles", strings.Join(c.MissingRoles, " "))
+	return out, nil
+}
+
+// confirmPending sends the consent-confirmed email the pending page
+// promised. It is keyed by the pending verification, so racing checks send
+// one; it goes after the write because the email is only sent to a
+// Consented tenant.
+func (s *Service) confirmPending(ctx context.Context, t *domain.Tenant) {
+	job := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentConfirmed, TenantID: t.TenantID, Recipients: capRecipients(t.ContactEmails()),
+		IdempotencyKey: "consent-confirmed:" + t.TenantID + ":pending:" + strconv.FormatInt(t.VerificationPendingSince.Unix(), 10)}
+	if err := queue.PublishEmail(ctx, s.Publisher, job, time.Time{}); err != nil {
+		s.Logger.Error("could not enqueue consent-confirmed email", "tenantId", t.TenantID, "err", err)
+		return
+	}
+	s.Logger.Info("pending consent verified", "tenantId", t.TenantID, "pendingSince", t.VerificationPendingSince)
+}
+
+// notifyTransition enqueues the customer/ops emails for the transition t
+// has just made (from is "" when no longer known), keyed by the transition.
+func (s *Service) notifyTransition(ctx context.Context, t *domain.Tenant, from domain.Status, c domain.ConsentCheck) error {
+	to := t.Status
+	key := "->" + string(to) + ":" + t.TenantID + ":" + strconv.FormatInt(t.StatusChanged.UnixNano(), 10)
 	recipients := append(t.ContactEmails(), s.OpsEmails...)
 	alert := &domain.Alert{Subject: "Consent changed", Detail: c.Detail}
 	switch to {
@@ -431,11 +587,11 @@ func (s *Service) notifyTransition(ctx context.Context, t *domain.Tenant, to dom
 		return queue.PublishEmail(ctx, s.Publisher, domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentDegraded, TenantID: t.TenantID,
 			Recipients: capRecipients(recipients), IdempotencyKey: "consent-degraded:" + key, Alert: alert}, time.Time{})
 	case domain.StatusConsented:
-		if t.Status == domain.StatusProvisioned {
+		if from == domain.StatusProvisioned || from == "" {
 			return nil // a pending verification completing is not news for ops
 		}
 		return s.publishOpsAlert(ctx, "ops-alert:recovered:"+key, "Consent recovered for "+t.CustomerName,
-			fmt.Sprintf("Tenant %s is Consented again (was %s).", t.TenantID, t.Status), t.TenantID, nil)
+			fmt.Sprintf("Tenant %s is Consented again (was %s).", t.TenantID, from), t.TenantID, nil)
 	}
 	return nil
 }

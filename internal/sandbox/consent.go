@@ -154,9 +154,12 @@ func (s *Sandbox) handleAdminConsent(w http.ResponseWriter, r *http.Request, ten
 		s.redirectAfterConsent(w, r, req, encodeQuery(
 			"admin_consent", "True", "tenant", req.tenant.id, "scope", req.scope, "state", req.state))
 	case "cancel":
+		// Entra's redirect after Cancel carries error, error_description
+		// and state, and no admin_consent (reference identity-graph.md §1;
+		// [AC2] v2-admin-consent.md, "Unsuccessful response").
 		s.log.Info("sandbox: admin consent cancelled", "tenant", req.tenant.id, "app", req.app.AppID)
 		s.redirectAfterConsent(w, r, req, encodeQuery(
-			"admin_consent", "True", "error", "access_denied", "error_subcode", "cancel",
+			"error", "access_denied",
 			"error_description", "AADSTS65004: User declined to consent to access the app.", "state", req.state))
 	default:
 		s.renderConsentError(w, r, "AADSTS90014: The required field 'action' is missing (press Accept or Cancel).")

@@ -50,13 +50,13 @@ func TestConsentPageInBrowser(t *testing.T) {
 			t.Fatalf("click %s: %v", button, err)
 		}
 		q := <-got
-		if q.Get("state") != "state-"+button || q.Get("admin_consent") != "True" {
+		if q.Get("state") != "state-"+button {
 			t.Errorf("%s callback query %v", button, q)
 		}
-		if button == "accept" && (q.Get("tenant") != tenantID || q.Get("error") != "") {
+		if button == "accept" && (q.Get("tenant") != tenantID || q.Get("error") != "" || q.Get("admin_consent") != "True") {
 			t.Errorf("accept callback query %v", q)
 		}
-		if button == "cancel" && (q.Get("error") != "access_denied" || !strings.HasPrefix(q.Get("error_description"), "AADSTS65004")) {
+		if button == "cancel" && (q.Get("error") != "access_denied" || !strings.HasPrefix(q.Get("error_description"), "AADSTS65004") || q.Has("admin_consent")) {
 			t.Errorf("cancel callback query %v", q)
 		}
 	}

@@ -108,7 +108,8 @@ func TestConsentCancelRedirectsWithError(t *testing.T) {
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("cancel: %d", resp.StatusCode)
 	}
-	wantLoc := callback + "?admin_consent=True&error=access_denied&error_subcode=cancel&error_description=AADSTS65004%3A+User+declined+to+consent+to+access+the+app.&state=xyz"
+	// As Entra: no admin_consent on Cancel (identity-graph.md §1).
+	wantLoc := callback + "?error=access_denied&error_description=AADSTS65004%3A+User+declined+to+consent+to+access+the+app.&state=xyz"
 	if loc := resp.Header.Get("Location"); loc != wantLoc {
 		t.Errorf("Location = %s\nwant       %s", loc, wantLoc)
 	}

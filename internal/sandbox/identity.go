@@ -234,7 +234,7 @@ func (s *Sandbox) handleToken(w http.ResponseWriter, r *http.Request) {
 		IDP:               "https://sts.windows.net/" + t.id + "/",
 		IDTyp:             "app",
 		OID:               sp.id,
-		Roles:             sp.roles,
+		Roles:             t.tokenRoles(sp, time.Now().UTC()),
 		Sub:               sp.id,
 		TenantRegionScope: region,
 		TID:               t.id,

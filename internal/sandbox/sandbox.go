@@ -100,6 +100,12 @@ type Scenario struct {
 	Faults Faults
 	// RegionScope is tenant_region_scope in the metadata and token ("EU" if empty).
 	RegionScope string
+
+	// RoleReplicationLag: the roles granted on consent appear in tokens only
+	// this long after the consent; until then tokens carry no roles claim.
+	// Entra ID documents a replication delay after a grant without a figure
+	// (reference identity-graph.md §2 "replication delay").
+	RoleReplicationLag time.Duration
 }
 
 // Faults inject failures before the normal answer. When neither ApplyToToken
@@ -583,6 +589,18 @@ func (t *tenant) upsertSPLocked(app App, roles []string, enabled bool, at time.T
 		id: newGUID(), appID: app.AppID, displayName: app.DisplayName,
 		enabled: enabled, roles: slices.Clone(roles), grantedAt: at,
 	})
+}
+
+// tokenRoles are the roles a token issued now carries for sp: none while
+// the consent is still replicating (Scenario.RoleReplicationLag).
+func (t *tenant) tokenRoles(sp servicePrincipal, now time.Time) []string {
+	t.mu.Lock()
+	lag := t.scenario.RoleReplicationLag
+	t.mu.Unlock()
+	if lag > 0 && now.Before(sp.grantedAt.Add(lag)) {
+		return nil
+	}
+	return sp.roles
 }
 
 func (t *tenant) spByAppLocked(appID string) *servicePrincipal {

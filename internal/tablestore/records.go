@@ -122,6 +122,20 @@ func (s *Store) PutConsentState(ctx context.Context, st domain.ConsentState) err
 	return err
 }
 
+// GetConsentState reads a state without consuming it; CodeNotFound if absent.
+func (s *Store) GetConsentState(ctx context.Context, stateHash string) (domain.ConsentState, error) {
+	if err := validKey("stateHash", stateHash); err != nil {
+		return domain.ConsentState{}, err
+	}
+	r, err := s.consentStates.get(ctx, stateHash, noRowKey)
+	if err != nil {
+		return domain.ConsentState{}, err
+	}
+	st := domain.ConsentState{StateHash: stateHash, TenantID: r.str("TenantID"), ClientIP: r.str("ClientIP"),
+		CreatedAt: r.time("CreatedAt"), ExpiresAt: r.time("ExpiresAt")}
+	return st, r.err
+}
+
 // ConsumeConsentState reads and deletes the state with the version read:
 // of concurrent consumers exactly one gets it, the others CodeNotFound.
 func (s *Store) ConsumeConsentState(ctx context.Context, stateHash string) (domain.ConsentState, error) {

@@ -173,7 +173,7 @@ func matchesText(t *domain.Tenant, lowerText string) bool {
 }
 
 func normalizeTenantTimes(t *domain.Tenant) {
-	for _, p := range []*time.Time{&t.StatusChanged, &t.InviteIssuedAt, &t.InviteExpiresAt, &t.ConsentedAt, &t.LastCheckAt, &t.CheckFailingSince, &t.CreatedAt, &t.UpdatedAt} {
+	for _, p := range []*time.Time{&t.StatusChanged, &t.InviteIssuedAt, &t.InviteExpiresAt, &t.ConsentedAt, &t.VerificationPendingSince, &t.LastCheckAt, &t.CheckFailingSince, &t.CreatedAt, &t.UpdatedAt} {
 		*p = storedTime(*p)
 	}
 }
@@ -203,6 +203,7 @@ func tenantEntity(table string, t *domain.Tenant) *entity {
 		json("GrantedRoles", t.GrantedRoles, len(t.GrantedRoles) == 0).
 		json("MissingRoles", t.MissingRoles, len(t.MissingRoles) == 0).
 		boolean("VerificationPending", t.VerificationPending).
+		time("VerificationPendingSince", t.VerificationPendingSince).
 		time("LastCheckAt", t.LastCheckAt).
 		str("LastCheckOutcome", t.LastCheckOutcome).
 		str("LastCheckError", t.LastCheckError).
@@ -236,6 +237,7 @@ func tenantFromRow(r *row) (*domain.Tenant, error) {
 		InviteExpiresAt:          r.time("InviteExpiresAt"),
 		ConsentedAt:              r.time("ConsentedAt"),
 		VerificationPending:      r.boolean("VerificationPending"),
+		VerificationPendingSince: r.time("VerificationPendingSince"),
 		LastCheckAt:              r.time("LastCheckAt"),
 		LastCheckOutcome:         r.str("LastCheckOutcome"),
 		LastCheckError:           r.str("LastCheckError"),

@@ -43,6 +43,7 @@ func fullTenant(id string) *domain.Tenant {
 		GrantedRoles:             []string{"Calendars.Read", "OnlineMeetings.Read.All"},
 		MissingRoles:             []string{"User.Read.All"},
 		VerificationPending:      true,
+		VerificationPendingSince: at(9),
 		LastCheckAt:              at(5),
 		LastCheckOutcome:         "degraded",
 		LastCheckError:           "roles missing",
@@ -97,6 +98,7 @@ func TestTenantRoundTripEveryField(t *testing.T) {
 	got.GrantedRoles = nil
 	got.MissingRoles = nil
 	got.VerificationPending = false
+	got.VerificationPendingSince = time.Time{}
 	got.ConsentedAt = time.Time{}
 	got.ConsecutiveCheckFailures = 0
 	got.LastCheckError = ""

@@ -23,14 +23,12 @@ type ConsentRefusedPage struct {
 	Heading string
 	Reason  string
 	// SeenIP is the address the request came from, shown so the admin can
-	// compare it with their network or send it to support.
-	SeenIP     string
-	AllowedIPs []string
-	// ShowAllowed shows AllowedIPs. Set it only when the caller presented a
-	// valid link for the tenant: the list is not for anonymous visitors.
-	ShowAllowed bool
-	WhatToDo    []string
-	RetryURL    string
+	// compare it with their network or send it to support. The tenant's
+	// allowed addresses are never shown: anyone holding a link could read
+	// them.
+	SeenIP   string
+	WhatToDo []string
+	RetryURL string
 }
 
 func (ConsentRefusedPage) templateName() string { return "refused" }
@@ -48,7 +46,11 @@ type ConsentDeclinedPage struct {
 	ErrorCode        string
 	ErrorDescription string
 	Explanation      string
-	RetryURL         string
+	// RetryURL is the "try again" link for this tenant; empty when there
+	// is none. LinkExpired says the consent link has expired, so the page
+	// tells the admin to ask support for a new one.
+	RetryURL    string
+	LinkExpired bool
 }
 
 func (ConsentDeclinedPage) templateName() string { return "declined" }
@@ -66,9 +68,10 @@ func (p ConsentDeclinedPage) ExplanationText() string {
 // ConsentErrorPage is shown for a callback that cannot be trusted or used:
 // an invalid, expired or replayed state, and similar.
 type ConsentErrorPage struct {
-	Heading  string
-	Message  string
-	RetryURL string
+	Heading     string
+	Message     string
+	RetryURL    string
+	LinkExpired bool
 }
 
 func (ConsentErrorPage) templateName() string { return "consenterror" }
@@ -97,13 +100,16 @@ func (ConsentGrantedPage) noStore() bool          { return true }
 func (ConsentGrantedPage) usesCopyScript() bool   { return true }
 func (p ConsentGrantedPage) supportEmail() string { return p.SupportEmail }
 
-// ConsentDegradedPage is shown when consent arrived but some required
-// permissions are missing.
+// ConsentDegradedPage is shown when consent arrived but our application is
+// disabled in the tenant (Disabled), or some required permissions are
+// missing.
 type ConsentDegradedPage struct {
 	CustomerName       string
+	Disabled           bool
 	MissingPermissions []string
 	GrantedPermissions []string
 	RetryURL           string
+	LinkExpired        bool
 	SupportEmail       string
 }
 
@@ -113,7 +119,8 @@ func (ConsentDegradedPage) noStore() bool          { return true }
 func (p ConsentDegradedPage) supportEmail() string { return p.SupportEmail }
 
 // ConsentPendingPage is shown when Microsoft reported consent but our check
-// in the tenant has not succeeded yet (Entra ID replication can lag).
+// in the tenant has not succeeded yet: Entra ID replication lags, and the
+// grant reaches our tokens minutes later. We re-check and email the admin.
 type ConsentPendingPage struct {
 	CustomerName string
 	SupportEmail string

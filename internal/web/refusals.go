@@ -4,21 +4,22 @@ package web
 // reason, so every refusal says what happened and what to do next.
 
 // RefusalIPNotAllowed: the request came from an address not on the tenant's
-// allow-list. proved says the caller presented a valid link for the tenant,
-// which is what entitles them to see the allowed ranges.
-func RefusalIPNotAllowed(seenIP string, allowed []string, proved bool, retryURL string) ConsentRefusedPage {
+// allow-list. The page shows the caller's address and how to get it added,
+// never the list itself (anyone holding the link would see it).
+func RefusalIPNotAllowed(seenIP, retryURL string) ConsentRefusedPage {
 	todo := []string{
-		"Open the consent link again from a network whose public IP address is on your organization's allow-list (for example your office network or company VPN).",
-		"If your public IP address has changed, email our support team the address shown on this page and we'll update the allow-list.",
+		"Open the consent link again from your organization's usual network (for example your office network or company VPN): it is probably on the allow-list.",
+		"To use this network instead, email our support team the address shown on this page (" + seenIP + ") and ask us to add it to your organization's allow-list. Once we confirm, open the consent link again.",
+	}
+	if seenIP == "" {
+		todo[1] = "To use this network instead, email our support team and ask us to add its public IP address to your organization's allow-list."
 	}
 	return ConsentRefusedPage{
-		Heading:     "Your network isn't on the allow-list for this consent link",
-		Reason:      "For security, admin consent can only be started from the public IP addresses your organization gave us when it signed up.",
-		SeenIP:      seenIP,
-		AllowedIPs:  allowed,
-		ShowAllowed: proved && len(allowed) > 0,
-		WhatToDo:    todo,
-		RetryURL:    retryURL,
+		Heading:  "Your network isn't on the allow-list for this consent link",
+		Reason:   "For security, admin consent can only be given from the public IP addresses your organization gave us when it signed up.",
+		SeenIP:   seenIP,
+		WhatToDo: todo,
+		RetryURL: retryURL,
 	}
 }
 

@@ -98,26 +98,22 @@ func TestDirectDialAddress(t *testing.T) {
 	}
 }
 
-func TestRefusalsShowAllowedOnlyWhenProved(t *testing.T) {
+// The IP refusal shows the caller's address and how to get it added, never
+// the tenant's allow-list (issue 12.6: anyone holding the link saw it).
+func TestIPRefusalShowsCallerIPNotAllowList(t *testing.T) {
 	t.Parallel()
-	anon := RefusalIPNotAllowed("203.0.113.77", []string{"198.51.100.0/24"}, false, "")
-	proved := RefusalIPNotAllowed("203.0.113.77", []string{"198.51.100.0/24"}, true, "")
-	if anon.ShowAllowed || !proved.ShowAllowed {
-		t.Errorf("ShowAllowed anon=%v proved=%v", anon.ShowAllowed, proved.ShowAllowed)
-	}
+	p := RefusalIPNotAllowed("203.0.113.77", "")
 	r := newTestRenderer(t)
-	render := func(p Page) string {
-		w := httptest.NewRecorder()
-		r.Render(w, 403, p)
-		return w.Body.String()
+	w := httptest.NewRecorder()
+	r.Render(w, 403, p)
+	body := w.Body.String()
+	if !strings.Contains(body, "203.0.113.77") || !strings.Contains(body, "ask us to add it") {
+		t.Errorf("IP refusal must show the seen IP and how to get it added:\n%s", body)
 	}
-	if body := render(anon); strings.Contains(body, "198.51.100.0/24") || !strings.Contains(body, "203.0.113.77") {
-		t.Errorf("anonymous refusal must show the seen IP and hide the allow-list:\n%s", body)
+	if strings.Contains(body, "allowed-ips") || strings.Contains(body, "Addresses allowed") {
+		t.Errorf("IP refusal lists allowed addresses:\n%s", body)
 	}
-	if body := render(proved); !strings.Contains(body, "198.51.100.0/24") {
-		t.Errorf("proved refusal must show the allow-list:\n%s", body)
-	}
-	for _, p := range []ConsentRefusedPage{anon, RefusalLinkExpired(""), RefusalLinkReplaced(""), RefusalTenantSuspended(""),
+	for _, p := range []ConsentRefusedPage{p, RefusalLinkExpired(""), RefusalLinkReplaced(""), RefusalTenantSuspended(""),
 		RefusalTenantOffboarded(""), RefusalNoLink("")} {
 		if p.Heading == "" || p.Reason == "" || len(p.WhatToDo) == 0 {
 			t.Errorf("refusal without heading, reason or next steps: %+v", p)

@@ -1,0 +1,96 @@
+package consent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
+)
+
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// lines returns the JSON log lines with message msg.
+func (b *logBuffer) lines(t *testing.T, msg string) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		if m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// One log line per business event, naming the tenant: consent started,
+// refused (reason and IP) and verified (outcome); the refusal audit event
+// carries the reason and IP too.
+func TestBusinessEventLogLines(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	logs := &logBuffer{}
+	e.svc.Logger = slog.New(slog.NewJSONHandler(logs, nil))
+	tn := e.tenant()
+	link, err := e.svc.IssueLink(context.Background(), tn.TenantID, "test", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, _ := url.Parse(link.URL)
+	token := u.Query().Get("t")
+
+	outside := netip.MustParseAddr("203.0.113.9")
+	if _, err := e.svc.Start(context.Background(), token, outside); err == nil {
+		t.Fatal("start from outside the allow-list succeeded")
+	}
+	res, err := e.svc.Start(context.Background(), token, adminIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ru, _ := url.Parse(res.RedirectURL)
+	e.chk.check = func() (domain.ConsentCheck, error) { return allRoles, nil }
+	if _, err := e.svc.Callback(context.Background(), success(tn.TenantID, ru.Query().Get("state")), adminIP); err != nil {
+		t.Fatal(err)
+	}
+
+	for msg, want := range map[string]map[string]any{
+		"consent refused":  {"tenantId": tn.TenantID, "reason": "ip-not-allowed", "ip": outside.String()},
+		"consent started":  {"tenantId": tn.TenantID, "ip": adminIP.String()},
+		"consent verified": {"tenantId": tn.TenantID, "outcome": "granted", "ip": adminIP.String()},
+	} {
+		lines := logs.lines(t, msg)
+		if len(lines) != 1 {
+			t.Errorf("%q logged %d times, want 1", msg, len(lines))
+			continue
+		}
+		for k, v := range want {
+			if lines[0][k] != v {
+				t.Errorf("%q: %s = %v, want %v", msg, k, lines[0][k], v)
+			}
+		}
+	}
+	ref := e.actions(tn.TenantID)["consent.refused"]
+	if len(ref) != 1 || ref[0].Reason != "ip-not-allowed" || ref[0].SourceIP != outside.String() {
+		t.Errorf("refusal audit = %+v", ref)
+	}
+}
