@@ -278,6 +278,11 @@ var appSettings = {
   // The App Service front end appends exactly one X-Forwarded-For entry.
   TRUSTED_PROXY_HOPS: '1'
   LOG_LEVEL: 'info'
+  // Back-off of transiently failing queue messages (re-sent as scheduled
+  // messages; the queues' maxDeliveryCount 10 would last seconds otherwise).
+  RETRY_BACKOFF_BASE: '10s'
+  RETRY_BACKOFF_MAX: '15m'
+  RETRY_BACKOFF_MAX_TOTAL: '24h'
 }
 
 module appSettingsConfig 'modules/appsettings.bicep' = {
