@@ -172,8 +172,8 @@ func (sb *ServiceBus) ListDeadLetters(ctx context.Context, queue string, max int
 // lasts 5 minutes; unselected ones are held until the end so they are not
 // received twice) and the wait for "no more messages".
 const (
-	resubmitMaxScan = 5000
-	resubmitIdle    = 3 * time.Second
+	resubmitMaxScan     = 5000
+	defaultResubmitIdle = 3 * time.Second
 )
 
 // ResubmitDeadLetters receives the dead letters with PeekLock, sends each
@@ -196,7 +196,11 @@ func (sb *ServiceBus) ResubmitDeadLetters(ctx context.Context, queue string, sel
 	found := map[int64]bool{}
 	scanned := 0
 	for scanned < resubmitMaxScan && (sel.All || len(found) < len(sel.SequenceNumbers)) {
-		waitCtx, cancel := context.WithTimeout(ctx, resubmitIdle)
+		idleAfter := sb.resubmitIdle
+		if idleAfter <= 0 {
+			idleAfter = defaultResubmitIdle
+		}
+		waitCtx, cancel := context.WithTimeout(ctx, idleAfter)
 		msgs, err := r.ReceiveMessages(waitCtx, 50, nil)
 		idle := waitCtx.Err() != nil
 		cancel()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
@@ -31,7 +32,9 @@ type ServiceBus struct {
 	newSender func(queue string) (batchSender, error)
 	// newDLReceiver opens a PeekLock receiver on a queue's dead-letter sub-queue.
 	newDLReceiver func(queue string) (dlReceiver, error)
-	logger        *slog.Logger
+	// resubmitIdle is how long an empty receive means "no more dead letters".
+	resubmitIdle time.Duration
+	logger       *slog.Logger
 
 	mu      sync.Mutex
 	senders map[string]batchSender
