@@ -107,6 +107,9 @@ param operatorPrincipalId string = ''
 @description('Principal type of operatorPrincipalId (ServicePrincipal when a pipeline deploys).')
 param operatorPrincipalType string = 'User'
 
+@description('Give the app identity Azure Service Bus Data Owner so Flex Consumption can scale on queue length (target-based); false keeps Data Receiver + Sender (least privilege, incremental scaling). See modules/roles.bicep.')
+param serviceBusTargetScaling bool = false
+
 // ---------------------------------------------------------------- names
 
 var prefix = empty(namePrefix) ? 'cvi' : toLower(namePrefix)
@@ -216,6 +219,7 @@ module roles 'modules/roles.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     operatorPrincipalId: operatorPrincipalId
     operatorPrincipalType: operatorPrincipalType
+    serviceBusTargetScaling: serviceBusTargetScaling
   }
 }
 
