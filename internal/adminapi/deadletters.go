@@ -183,7 +183,7 @@ func decodeSelection(body []byte) (queue.Selection, error) {
 			errs = append(errs, domain.FieldError("all", "must be true (or send sequenceNumbers)"))
 		}
 	case hasSeqs:
-		var seqs []json.Number
+		var seqs []json.RawMessage
 		if json.Unmarshal(rawSeqs, &seqs) != nil {
 			errs = append(errs, domain.FieldError("sequenceNumbers", "must be an array of sequence numbers"))
 			break
@@ -192,7 +192,7 @@ func decodeSelection(body []byte) (queue.Selection, error) {
 			errs = append(errs, domain.FieldError("sequenceNumbers", "must hold 1 to %d sequence numbers", maxResubmitSelection))
 		}
 		for i, s := range seqs {
-			n, err := strconv.ParseInt(s.String(), 10, 64)
+			n, err := strconv.ParseInt(string(s), 10, 64) // a JSON integer, not a string or fraction
 			if err != nil || n < 0 {
 				errs = append(errs, domain.FieldError(fmt.Sprintf("sequenceNumbers[%d]", i), "must be a whole number of at least 0"))
 				continue
