@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
@@ -25,7 +24,6 @@ type localDeadLetter struct {
 	DeliveryCount         int            `json:"deliveryCount"`
 	Reason                string         `json:"reason"`
 	Description           string         `json:"description"`
-	DeadLetteredAt        time.Time      `json:"deadLetteredAt"`
 }
 
 func (l *Local) do(ctx context.Context, method, path string, what string) ([]byte, int, error) {
@@ -68,8 +66,9 @@ func (l *Local) ListDeadLetters(ctx context.Context, queue string, max int) ([]D
 		if len(out) == max {
 			break
 		}
+		// The dev host does not report the enqueue time: EnqueuedAt stays zero.
 		out = append(out, DeadLetter{Queue: queue, SequenceNumber: d.SequenceNumber, MessageID: d.MessageID, Subject: d.Subject,
-			ContentType: d.ContentType, EnqueuedAt: d.DeadLetteredAt, DeliveryCount: d.DeliveryCount, Reason: d.Reason,
+			ContentType: d.ContentType, DeliveryCount: d.DeliveryCount, Reason: d.Reason,
 			Description: d.Description, ApplicationProperties: d.ApplicationProperties, Body: []byte(d.Body)})
 	}
 	return out, nil
