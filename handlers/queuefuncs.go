@@ -5,6 +5,7 @@ import (
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
+	"github.com/onemeeting/cvi-onboarding/internal/queue"
 )
 
 // Binding names in functions/<Name>/function.json.
@@ -17,7 +18,8 @@ const (
 
 // handleProvisionTenant is the serviceBusTrigger on queue provisioning.
 // Permanent problems complete the message (a rejection is recorded and ops
-// alerted); transient ones fail the invocation so Service Bus redelivers.
+// alerted); transient ones complete it and re-send it later (retryLater);
+// internal errors fail the invocation so Service Bus redelivers.
 func (s *Server) handleProvisionTenant() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req, err := readInvokeRequest(r)
@@ -31,11 +33,14 @@ func (s *Server) handleProvisionTenant() http.Handler {
 			return
 		}
 		info := messageInfo(req.Metadata)
-		res, err := s.Provisioning.Provision(r.Context(), queueBody(raw), provisioning.Source{Kind: "queue", MessageID: info.MessageID})
+		body := queueBody(raw)
+		res, err := s.Provisioning.Provision(r.Context(), body, provisioning.Source{Kind: "queue", MessageID: info.MessageID})
 		switch {
 		case err == nil:
 			writeInvokeOK(w, []string{"provisioning " + string(res.Outcome) + ": tenant " + res.Tenant.TenantID + ", key " + res.Tenant.TenantKey}, nil)
-		case domain.IsTransient(err) || domain.ErrorCode(err) == domain.CodeInternal:
+		case domain.IsTransient(err):
+			s.retryLater(w, r, newDelivery("ProvisionTenant", queue.Provisioning, req, body), err)
+		case domain.ErrorCode(err) == domain.CodeInternal:
 			s.failInvocation(w, "ProvisionTenant", err)
 		default:
 			writeInvokeOK(w, []string{"provisioning request rejected, not retried (the rejection log line says whether it was recorded): " + err.Error()}, nil)
@@ -57,8 +62,14 @@ func (s *Server) handleSendEmail() http.Handler {
 			return
 		}
 		info := messageInfo(req.Metadata)
-		outcome, err := s.Notify.Handle(r.Context(), queueBody(raw), info.MessageID)
-		if err != nil {
+		body := queueBody(raw)
+		outcome, err := s.Notify.Handle(r.Context(), body, info.MessageID)
+		switch {
+		case err == nil:
+		case domain.IsTransient(err):
+			s.retryLater(w, r, newDelivery("SendEmail", queue.Email, req, body), err)
+			return
+		default:
 			s.failInvocation(w, "SendEmail", err)
 			return
 		}

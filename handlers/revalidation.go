@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/queue"
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
 )
 
@@ -54,8 +56,14 @@ func (s *Server) handleRevalidateBatch() http.Handler {
 			s.failInvocation(w, "RevalidateBatch", err)
 			return
 		}
-		res, err := s.Revalidation.HandleBatch(r.Context(), queueBody(raw))
-		if err != nil {
+		body := queueBody(raw)
+		res, err := s.Revalidation.HandleBatch(r.Context(), body)
+		switch {
+		case err == nil:
+		case domain.IsTransient(err):
+			s.retryLater(w, r, newDelivery("RevalidateBatch", queue.Revalidation, req, body), err)
+			return
+		default:
 			s.failInvocation(w, "RevalidateBatch", err)
 			return
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/httpx"
 	"github.com/onemeeting/cvi-onboarding/internal/notify"
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
+	"github.com/onemeeting/cvi-onboarding/internal/queue"
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
 	"github.com/onemeeting/cvi-onboarding/internal/web"
 )
@@ -35,6 +36,9 @@ type Deps struct {
 	Pages        *web.Renderer
 	// Admin serves /api/admin/ (the AdminApi function's catch-all route).
 	Admin http.Handler
+	// Publisher re-sends a message that failed transiently, with Retry's back-off.
+	Publisher queue.Publisher
+	Retry     queue.Backoff
 }
 
 // Server routes requests to the function handlers.

@@ -109,6 +109,9 @@ param operatorPrincipalId string = ''
 @description('Principal type of operatorPrincipalId (ServicePrincipal when a pipeline deploys).')
 param operatorPrincipalType string = 'User'
 
+@description('Give the app identity Azure Service Bus Data Owner so Flex Consumption can scale on queue length (target-based); false keeps Data Receiver + Sender (least privilege, incremental scaling). See modules/roles.bicep.')
+param serviceBusTargetScaling bool = false
+
 // ---------------------------------------------------------------- names
 
 var prefix = empty(namePrefix) ? 'cvi' : toLower(namePrefix)
@@ -218,6 +221,7 @@ module roles 'modules/roles.bicep' = {
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     operatorPrincipalId: operatorPrincipalId
     operatorPrincipalType: operatorPrincipalType
+    serviceBusTargetScaling: serviceBusTargetScaling
   }
 }
 
@@ -280,6 +284,11 @@ var appSettings = {
   // The App Service front end appends exactly one X-Forwarded-For entry.
   TRUSTED_PROXY_HOPS: '1'
   LOG_LEVEL: 'info'
+  // Back-off of transiently failing queue messages (re-sent as scheduled
+  // messages; the queues' maxDeliveryCount 10 would last seconds otherwise).
+  RETRY_BACKOFF_BASE: '10s'
+  RETRY_BACKOFF_MAX: '15m'
+  RETRY_BACKOFF_MAX_TOTAL: '24h'
 }
 
 module appSettingsConfig 'modules/appsettings.bicep' = {

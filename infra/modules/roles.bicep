@@ -19,6 +19,9 @@ param operatorPrincipalId string = ''
 ])
 param operatorPrincipalType string = 'User'
 
+@description('Grant the app identity Azure Service Bus Data Owner (Manage claim) so the scale controller can read queue lengths for target-based scaling. Default false: least privilege (see serviceBusRoles).')
+param serviceBusTargetScaling bool = false
+
 var role = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
@@ -39,9 +42,24 @@ var storageRoles = [
   role.storageQueueDataContributor
   role.storageTableDataContributor
 ]
-// Receiver: the three queue triggers; Sender: the handler enqueues email jobs,
-// revalidation batches and reminders itself.
-var serviceBusRoles = [
+// Receiver: the three queue triggers and the dead-letter resubmit (it receives
+// from <queue>/$deadletterqueue); Sender: the handler enqueues email jobs,
+// revalidation batches, reminders and back-off re-sends itself.
+//
+// Scaling trade-off (docs/operations.md, "Scaling on Service Bus"): target-based
+// scaling reads queue lengths through the management API, which needs the Manage
+// claim, i.e. Azure Service Bus Data Owner for this identity; with only Data
+// Receiver/Sender the Service Bus scaler falls back to incremental scaling (one
+// instance added at a time). Data Owner would also let the internet-facing
+// handler's identity create, change and delete queues (maxDeliveryCount, duplicate
+// detection, the dead letters themselves). The load here is small and bursty
+// (provisioning in hundreds, one instance does ~50 messages/s; re-validation is
+// spread over scheduled batches; back-off re-sends are scheduled), so least
+// privilege is the default. serviceBusTargetScaling = true swaps both roles for
+// Data Owner when fast scale-out matters more.
+var serviceBusRoles = serviceBusTargetScaling ? [
+  role.serviceBusDataOwner
+] : [
   role.serviceBusDataReceiver
   role.serviceBusDataSender
 ]

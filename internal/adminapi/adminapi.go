@@ -54,6 +54,9 @@ type Deps struct {
 	Regions      domain.Regions
 	Now          func() time.Time
 	Logger       *slog.Logger
+
+	// DeadLetters lists and resubmits dead letters; nil answers 503.
+	DeadLetters queue.DeadLetters
 }
 
 // API serves /api/admin/. It is safe for concurrent use.
@@ -140,6 +143,8 @@ var routes = []route{
 	{http.MethodGet, Prefix + "tenants/{tenantId}/events", auth.RoleRead, bodyNone, (*API).listEvents},
 	{http.MethodGet, Prefix + "rejections", auth.RoleRead, bodyNone, (*API).listRejections},
 	{http.MethodGet, Prefix + "revalidation-runs", auth.RoleRead, bodyNone, (*API).listRevalidationRuns},
+	{http.MethodGet, Prefix + "deadletters/{queue}", auth.RoleRead, bodyNone, (*API).listDeadLetters},
+	{http.MethodPost, Prefix + "deadletters/{queue}/resubmit", auth.RoleReadWrite, bodyRequired, (*API).resubmitDeadLetters},
 }
 
 // call is one request being handled.

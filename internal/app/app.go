@@ -177,13 +177,14 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	}
 	admin, err := adminapi.New(adminapi.Deps{
 		Store: store, Auth: validator, Provisioning: provisioningSvc, Consent: consentSvc, Revalidation: revalidationSvc,
-		Publisher: pub, IPPolicy: ipPolicy, Regions: cfg.Regions, Now: now, Logger: logger,
+		Publisher: pub, DeadLetters: deadLetters(pub), IPPolicy: ipPolicy, Regions: cfg.Regions, Now: now, Logger: logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("admin API: %w", err)
 	}
 	srv := handlers.New(handlers.Deps{
 		Config: cfg, Store: store, Logger: logger, Now: now, Version: o.Version, Pages: pages, Admin: admin,
+		Publisher: pub, Retry: queue.Backoff{Base: cfg.RetryBackoffBase, Max: cfg.RetryBackoffMax, MaxTotal: cfg.RetryBackoffMaxTotal},
 		Provisioning: provisioningSvc,
 		Consent:      consentSvc,
 		Revalidation: revalidationSvc,
@@ -193,6 +194,15 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		},
 	})
 	return &App{Server: srv, Store: store, Publisher: pub, logger: logger}, nil
+}
+
+// deadLetters is the publisher's dead-letter access, nil when it has none
+// (a test publisher).
+func deadLetters(pub queue.Publisher) queue.DeadLetters {
+	if dl, ok := pub.(queue.DeadLetters); ok {
+		return dl
+	}
+	return nil
 }
 
 // Close releases the publisher.

@@ -73,6 +73,12 @@ type Config struct {
 	RevalidationBatchInterval time.Duration
 	RevalidationAlertAfter    int
 	CredentialCacheSize       int
+
+	// Back-off of queue messages that fail transiently (re-sent as
+	// scheduled messages instead of burning Service Bus deliveries).
+	RetryBackoffBase     time.Duration
+	RetryBackoffMax      time.Duration
+	RetryBackoffMaxTotal time.Duration
 }
 
 // Setting describes one app setting, for the README table and the
@@ -123,6 +129,9 @@ var Settings = []Setting{
 	{Name: "REVALIDATION_BATCH_INTERVAL", Default: "2s", Doc: "Spacing of scheduled batches, to spread Graph load over time."},
 	{Name: "REVALIDATION_ALERT_AFTER", Default: "3", Doc: "Consecutive transient check failures before an ops alert."},
 	{Name: "CREDENTIAL_CACHE_SIZE", Default: "1024", Doc: "Per-tenant credentials kept (LRU)."},
+	{Name: "RETRY_BACKOFF_BASE", Default: "10s", Doc: "First delay before a queue message that failed transiently (store, Graph, a lease) is delivered again; doubles per attempt, with jitter."},
+	{Name: "RETRY_BACKOFF_MAX", Default: "15m", Doc: "Longest delay between two attempts of a transiently failing queue message."},
+	{Name: "RETRY_BACKOFF_MAX_TOTAL", Default: "24h", Doc: "How long a transiently failing queue message is retried before it is recorded as rejected, operations are alerted and it is dead-lettered."},
 }
 
 // Load reads and validates the configuration. The error lists every bad or
@@ -246,6 +255,13 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 	c.RevalidationBatchInterval = l.duration("REVALIDATION_BATCH_INTERVAL", 0, time.Hour)
 	c.RevalidationAlertAfter = l.int("REVALIDATION_ALERT_AFTER", 1, 100)
 	c.CredentialCacheSize = l.int("CREDENTIAL_CACHE_SIZE", 16, 1_000_000)
+
+	c.RetryBackoffBase = l.duration("RETRY_BACKOFF_BASE", time.Millisecond, time.Hour)
+	c.RetryBackoffMax = l.duration("RETRY_BACKOFF_MAX", time.Millisecond, 24*time.Hour)
+	c.RetryBackoffMaxTotal = l.duration("RETRY_BACKOFF_MAX_TOTAL", time.Millisecond, 14*24*time.Hour)
+	if c.RetryBackoffMax < c.RetryBackoffBase {
+		l.fail("RETRY_BACKOFF_MAX", fmt.Sprintf("must not be shorter than RETRY_BACKOFF_BASE (%s)", c.RetryBackoffBase))
+	}
 
 	if err := l.err(); err != nil {
 		return nil, err

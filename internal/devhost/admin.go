@@ -23,6 +23,7 @@ func (h *Host) adminHandler() http.Handler {
 	mux.HandleFunc("POST /admin/queues/{queue}/messages", h.handleSendMessages)
 	mux.HandleFunc("GET /admin/queues", h.handleListQueues)
 	mux.HandleFunc("GET /admin/queues/{queue}/deadletter", h.handleDeadLetters)
+	mux.HandleFunc("DELETE /admin/queues/{queue}/deadletter/{sequenceNumber}", h.handleDeleteDeadLetter)
 	mux.HandleFunc("GET /admin/host/status", h.handleStatus)
 	return mux
 }

@@ -26,6 +26,7 @@ type Message struct {
 // DeadLetter is a message moved to the dead-letter queue.
 type DeadLetter struct {
 	Message
+	SequenceNumber int64     `json:"sequenceNumber"`
 	DeliveryCount  int       `json:"deliveryCount"`
 	Reason         string    `json:"reason"`
 	Description    string    `json:"description"`
@@ -279,6 +280,7 @@ func (q *queue) abandon(env *envelope, failure string, delay time.Duration, now 
 				env.deliveryCount, failure),
 			DeadLetteredAt: now,
 		})
+		q.deadLetters[len(q.deadLetters)-1].SequenceNumber = env.sequence
 		return true
 	}
 	if delay <= 0 {

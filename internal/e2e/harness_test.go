@@ -26,6 +26,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/config"
 	"github.com/onemeeting/cvi-onboarding/internal/devhost"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/queue"
 	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
 )
 
@@ -118,6 +119,8 @@ type stackOptions struct {
 	settings         map[string]string
 	maxDeliveryCount int
 	redelivery       func(int) time.Duration
+	// publisher wraps the local-host publisher the handler uses (tests that record sends).
+	publisher func(*queue.Local) queue.Publisher
 }
 
 func repoRoot(t testing.TB) string {
@@ -198,6 +201,10 @@ func newStack(t testing.TB, o stackOptions) *stack {
 		"CONSENT_VERIFY_TIMEOUT":         "2s",
 		"REVALIDATION_SCHEDULE":          "0 0 0 1 1 *", // tests fire it by hand
 		"REVALIDATION_BATCH_INTERVAL":    "0s",
+		// Short back-off for transient failures, so tests see retries within seconds.
+		"RETRY_BACKOFF_BASE":      "100ms",
+		"RETRY_BACKOFF_MAX":       "1s",
+		"RETRY_BACKOFF_MAX_TOTAL": "10m",
 	}
 	for k, v := range o.settings {
 		settings[k] = v
@@ -208,7 +215,11 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	}
 	clk := &clock{}
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := app.New(ctx, cfg, app.Options{Logger: logger, Now: clk.Now})
+	opts := app.Options{Logger: logger, Now: clk.Now}
+	if o.publisher != nil {
+		opts.Publisher = o.publisher(queue.NewLocal(cfg.LocalQueueURL, nil))
+	}
+	a, err := app.New(ctx, cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,10 +46,7 @@ func (l *Local) Publish(ctx context.Context, queue string, msgs ...Message) erro
 	}
 	batch := make([]localMessage, len(msgs))
 	for i, m := range msgs {
-		lm := localMessage{MessageID: m.ID, Body: string(m.Body), ContentType: contentType(m), Subject: m.Kind}
-		if m.Kind != "" {
-			lm.ApplicationProperties = map[string]any{"kind": m.Kind}
-		}
+		lm := localMessage{MessageID: m.ID, Body: string(m.Body), ContentType: contentType(m), Subject: m.Kind, ApplicationProperties: properties(m)}
 		if !m.ScheduledAt.IsZero() {
 			lm.ScheduledEnqueueTime = m.ScheduledAt.UTC().Format(time.RFC3339Nano)
 		}

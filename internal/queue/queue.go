@@ -26,6 +26,9 @@ type Message struct {
 	ContentType string // default application/json
 	// ScheduledAt, when set, delays delivery (Service Bus scheduled enqueue).
 	ScheduledAt time.Time
+	// ApplicationProperties are sent as Service Bus application properties
+	// (strings, numbers, booleans only); "kind" is set from Kind.
+	ApplicationProperties map[string]any
 }
 
 // Publisher sends messages to a queue. Errors are *domain.Error values:
@@ -33,6 +36,22 @@ type Message struct {
 type Publisher interface {
 	Publish(ctx context.Context, queue string, msgs ...Message) error
 	Close(ctx context.Context) error
+}
+
+// properties merges Kind into the message's application properties; nil
+// when there are none.
+func properties(m Message) map[string]any {
+	if m.Kind == "" && len(m.ApplicationProperties) == 0 {
+		return nil
+	}
+	props := make(map[string]any, len(m.ApplicationProperties)+1)
+	for k, v := range m.ApplicationProperties {
+		props[k] = v
+	}
+	if m.Kind != "" {
+		props[PropKind] = m.Kind
+	}
+	return props
 }
 
 func contentType(m Message) string {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
@@ -29,7 +30,11 @@ type batchSender interface {
 // ServiceBus publishes through azservicebus, one sender per queue.
 type ServiceBus struct {
 	newSender func(queue string) (batchSender, error)
-	logger    *slog.Logger
+	// newDLReceiver opens a PeekLock receiver on a queue's dead-letter sub-queue.
+	newDLReceiver func(queue string) (dlReceiver, error)
+	// resubmitIdle is how long an empty receive means "no more dead letters".
+	resubmitIdle time.Duration
+	logger       *slog.Logger
 
 	mu      sync.Mutex
 	senders map[string]batchSender
@@ -51,6 +56,10 @@ func NewServiceBus(namespace string, cred azcore.TokenCredential, opts *azservic
 			return nil, err
 		}
 		return sdkSender{s}, nil
+	}
+	sb.newDLReceiver = func(queue string) (dlReceiver, error) {
+		return client.NewReceiverForQueue(queue, &azservicebus.ReceiverOptions{
+			ReceiveMode: azservicebus.ReceiveModePeekLock, SubQueue: azservicebus.SubQueueDeadLetter})
 	}
 	return sb, nil
 }
@@ -115,9 +124,8 @@ func (sb *ServiceBus) Close(ctx context.Context) error {
 func toServiceBus(m Message) *azservicebus.Message {
 	ct := contentType(m)
 	id := m.ID
-	msg := &azservicebus.Message{Body: m.Body, ContentType: &ct, MessageID: &id}
+	msg := &azservicebus.Message{Body: m.Body, ContentType: &ct, MessageID: &id, ApplicationProperties: properties(m)}
 	if m.Kind != "" {
-		msg.ApplicationProperties = map[string]any{"kind": m.Kind}
 		subject := m.Kind
 		msg.Subject = &subject
 	}
