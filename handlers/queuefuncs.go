@@ -63,11 +63,15 @@ func (s *Server) handleSendEmail() http.Handler {
 		}
 		info := messageInfo(req.Metadata)
 		body := queueBody(raw)
-		outcome, err := s.Notify.Handle(r.Context(), body, info.MessageID)
+		d := newDelivery("SendEmail", queue.Email, req, body)
+		// A back-off copy or resubmitted dead letter is the same delivery's
+		// work: it claims as the original, so it re-enters that claim at once
+		// instead of waiting out a lease its own predecessor left.
+		outcome, err := s.Notify.Handle(r.Context(), body, d.workID())
 		switch {
 		case err == nil:
 		case domain.IsTransient(err):
-			s.retryLater(w, r, newDelivery("SendEmail", queue.Email, req, body), err)
+			s.retryLater(w, r, d, err)
 			return
 		default:
 			s.failInvocation(w, "SendEmail", err)

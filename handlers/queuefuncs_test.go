@@ -266,3 +266,20 @@ func TestBodyCannotForgeRetryState(t *testing.T) {
 		t.Errorf("props serialized into a string: %v", props)
 	}
 }
+
+// A back-off copy claims an email job as its original did, so it re-enters
+// the claim its predecessor left instead of waiting out the lease.
+func TestBackoffCopyWorksAsItsOriginal(t *testing.T) {
+	md := func(props map[string]any) map[string]json.RawMessage {
+		raw, _ := json.Marshal(props)
+		return map[string]json.RawMessage{"MessageId": json.RawMessage(`"\"consent-link:t1:retry:3\""`), "ApplicationProperties": raw}
+	}
+	copyOf := newDelivery("SendEmail", queue.Email, &InvokeRequest{Metadata: md(map[string]any{queue.PropOriginalMessageID: "consent-link:t1"})}, []byte(`{}`))
+	if got := copyOf.workID(); got != "consent-link:t1" {
+		t.Errorf("back-off copy works as %q, want its original consent-link:t1", got)
+	}
+	first := newDelivery("SendEmail", queue.Email, &InvokeRequest{Metadata: md(map[string]any{})}, []byte(`{}`))
+	if got := first.workID(); got != "consent-link:t1:retry:3" {
+		t.Errorf("a first delivery works as %q, want its own message ID", got)
+	}
+}

@@ -39,6 +39,15 @@ func newDelivery(function, queueName string, req *InvokeRequest, body []byte) de
 	return d
 }
 
+// workID names the work this delivery carries on: the first message's ID for
+// a back-off copy or a resubmitted dead letter, else this message's own.
+func (d delivery) workID() string {
+	if id, ok := d.props[queue.PropOriginalMessageID].(string); ok && id != "" {
+		return id
+	}
+	return d.messageID
+}
+
 // applicationProperties reads Metadata.ApplicationProperties (or its older
 // name UserProperties) defensively. The real host copies a JSON body's
 // top-level keys into the same case-insensitive dictionary after the system
