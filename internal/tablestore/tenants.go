@@ -203,6 +203,7 @@ func tenantEntity(table string, t *domain.Tenant) *entity {
 		json("GrantedRoles", t.GrantedRoles, len(t.GrantedRoles) == 0).
 		json("MissingRoles", t.MissingRoles, len(t.MissingRoles) == 0).
 		boolean("VerificationPending", t.VerificationPending).
+		boolean("RolesUnknown", t.RolesUnknown).
 		time("LastCheckAt", t.LastCheckAt).
 		str("LastCheckOutcome", t.LastCheckOutcome).
 		str("LastCheckError", t.LastCheckError).
@@ -236,6 +237,7 @@ func tenantFromRow(r *row) (*domain.Tenant, error) {
 		InviteExpiresAt:          r.time("InviteExpiresAt"),
 		ConsentedAt:              r.time("ConsentedAt"),
 		VerificationPending:      r.boolean("VerificationPending"),
+		RolesUnknown:             r.boolean("RolesUnknown"),
 		LastCheckAt:              r.time("LastCheckAt"),
 		LastCheckOutcome:         r.str("LastCheckOutcome"),
 		LastCheckError:           r.str("LastCheckError"),
