@@ -102,6 +102,12 @@ func (s *Service) verify(ctx context.Context, t *domain.Tenant, ip netip.Addr, s
 			break
 		}
 	}
+	// Our app still has no service principal in the tenant (AADSTS700016 or
+	// 7000229) after the whole wait: consent did not arrive. Nothing is
+	// recorded; the admin is told it was not granted.
+	if lastErr == nil && last.Outcome == domain.CheckRevoked {
+		return s.notGranted(ctx, t, last, ip)
+	}
 	// Roles that are still missing after the wait are a real partial grant.
 	if lastErr == nil && last.Outcome == domain.CheckDegraded {
 		return s.recordDegraded(ctx, t.TenantID, last, ip)
@@ -153,6 +159,13 @@ func (s *Service) recordVerified(ctx context.Context, tenantID string, check dom
 		s.Logger.Error("could not enqueue consent-confirmed email", "tenantId", t.TenantID, "err", err)
 	}
 	return &CallbackResult{Kind: CallbackGranted, Tenant: t, GrantedRoles: check.Roles}, nil
+}
+
+func (s *Service) notGranted(ctx context.Context, t *domain.Tenant, check domain.ConsentCheck, ip netip.Addr) (*CallbackResult, error) {
+	s.Logger.Info("consent callback: app not in tenant after verification", "tenantId", t.TenantID, "aadsts", check.AADSTS)
+	s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: s.Now().UTC(), Action: "consent.not-granted", Actor: "customer-admin", SourceIP: ip.String(),
+		Reason: truncate(check.Detail, 500), Details: map[string]string{"aadsts": strconv.Itoa(check.AADSTS)}})
+	return &CallbackResult{Kind: CallbackDeclined, Tenant: t, ErrorDescription: truncate(check.Detail, 1000)}, nil
 }
 
 func (s *Service) recordDegraded(ctx context.Context, tenantID string, check domain.ConsentCheck, ip netip.Addr) (*CallbackResult, error) {
