@@ -288,7 +288,11 @@ func (s *Service) CheckTenant(ctx context.Context, tenantID string, o CheckOptio
 // rest on the service principal alone. The alert key dedupes across batches
 // and instances; the in-process set saves the repeated publishes.
 func (s *Service) warnRolesUnknown(ctx context.Context, runID, tenantID string) {
-	if runID == "" || !s.rolesUnknownRuns.add(runID) {
+	if runID == "" {
+		s.Logger.Warn("consent check cannot read the Graph token's roles; verdict rests on the service principal", "tenantId", tenantID)
+		return
+	}
+	if !s.rolesUnknownRuns.add(runID) {
 		return
 	}
 	s.Logger.Warn("consent checks cannot read the Graph token's roles; verdicts rest on the service principal", "runId", runID, "tenantId", tenantID)
