@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -170,5 +171,59 @@ func TestRevalidationOpaqueTokensRolesUnknown(t *testing.T) {
 		if got := len(s.mailsTo(adminEmail(id), before)); got != 0 {
 			t.Errorf("tenant %s: %d customer emails, want none", id, got)
 		}
+	}
+}
+
+// A manual re-check through the admin API classifies 7000229 like the
+// scheduled run (Revoked, one customer email, no ops alert) and reports an
+// unreadable token as roles unknown instead of failing.
+func TestAdminRevalidateVerdicts(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{})
+	token, err := s.sb.MintOperatorToken(sandbox.OperatorClaims{OID: "33333333-aaaa-4bbb-8ccc-444444444444", Name: "Otto Operator", Roles: []string{"Tenants.ReadWrite"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revalidate := func(id string) map[string]any {
+		req, _ := http.NewRequest(http.MethodPost, s.host.URL()+"/api/admin/tenants/"+id+"/revalidate", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := s.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("revalidate %s: %d %v %v", id, resp.StatusCode, out, err)
+		}
+		return out
+	}
+	removed, opaque := newTenantID(), newTenantID()
+	s.consentedTenant(removed)
+	s.consentedTenant(opaque)
+	s.sb.SetTenant(removed, sandbox.Scenario{MissingSPCode: 7000229})
+	s.sb.RemoveServicePrincipal(removed, euAppID)
+	s.sb.SetTenant(opaque, sandbox.Scenario{OpaqueTokens: true})
+	before := lastSeq(s.sb)
+
+	out := revalidate(removed)
+	check, _ := out["check"].(map[string]any)
+	if out["to"] != string(domain.StatusRevoked) || check["aadsts"] != float64(7000229) {
+		t.Errorf("7000229 re-check: %v, want Revoked with aadsts 7000229", out)
+	}
+	out = revalidate(opaque)
+	check, _ = out["check"].(map[string]any)
+	if out["to"] != string(domain.StatusConsented) || check["rolesUnknown"] != true || out["error"] != nil {
+		t.Errorf("opaque-token re-check: %v, want Consented with rolesUnknown", out)
+	}
+	s.waitIdle()
+	if !s.tenant(opaque).RolesUnknown {
+		t.Error("tenant record does not show roles unknown")
+	}
+	if got := kinds(s.mailsTo(adminEmail(removed), before)); got["revoked"] != 1 || len(got) != 1 {
+		t.Errorf("customer emails = %v, want exactly one consent-revoked", got)
+	}
+	if got := s.opsAlerts(before, ""); len(got) != 0 {
+		t.Errorf("ops alerts = %d (first %q), want none", len(got), got[0].Subject)
 	}
 }

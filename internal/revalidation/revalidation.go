@@ -408,7 +408,7 @@ func (s *Service) apply(ctx context.Context, t *domain.Tenant, c domain.ConsentC
 	needsWrite := transition || t.ConsecutiveCheckFailures > 0 || t.LastCheckError != "" ||
 		(c.Outcome == domain.CheckTenantGone) != (t.LastCheckOutcome == string(domain.CheckTenantGone)) ||
 		(t.VerificationPending && c.Outcome != domain.CheckRevoked) || t.RolesUnknown != c.RolesUnknown ||
-		(to == domain.StatusDegraded && !slices.Equal(t.MissingRoles, c.MissingRoles))
+		(to == domain.StatusDegraded && !c.RolesUnknown && !slices.Equal(t.MissingRoles, c.MissingRoles))
 	if !needsWrite {
 		return out, nil
 	}

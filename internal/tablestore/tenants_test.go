@@ -43,6 +43,7 @@ func fullTenant(id string) *domain.Tenant {
 		GrantedRoles:             []string{"Calendars.Read", "OnlineMeetings.Read.All"},
 		MissingRoles:             []string{"User.Read.All"},
 		VerificationPending:      true,
+		RolesUnknown:             true,
 		LastCheckAt:              at(5),
 		LastCheckOutcome:         "degraded",
 		LastCheckError:           "roles missing",
