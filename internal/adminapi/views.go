@@ -33,6 +33,7 @@ type tenantView struct {
 	GrantedRoles             []string      `json:"grantedRoles,omitempty"`
 	MissingRoles             []string      `json:"missingRoles,omitempty"`
 	VerificationPending      bool          `json:"verificationPending"`
+	RolesUnknown             bool          `json:"rolesUnknown,omitempty"`
 	LastCheckAt              time.Time     `json:"lastCheckAt,omitzero"`
 	LastCheckOutcome         string        `json:"lastCheckOutcome,omitempty"`
 	LastCheckError           string        `json:"lastCheckError,omitempty"`
@@ -57,7 +58,7 @@ func viewTenant(t *domain.Tenant) tenantView {
 		AllowedIPs: make([]string, 0, len(t.AllowedIPs)), Contacts: make([]contactView, 0, len(t.Contacts)),
 		LastRequestID: t.LastRequestID, InviteIssuedAt: t.InviteIssuedAt, InviteExpiresAt: t.InviteExpiresAt,
 		ConsentedAt: t.ConsentedAt, GrantedRoles: t.GrantedRoles, MissingRoles: t.MissingRoles,
-		VerificationPending: t.VerificationPending, LastCheckAt: t.LastCheckAt, LastCheckOutcome: t.LastCheckOutcome,
+		VerificationPending: t.VerificationPending, RolesUnknown: t.RolesUnknown, LastCheckAt: t.LastCheckAt, LastCheckOutcome: t.LastCheckOutcome,
 		LastCheckError: t.LastCheckError, ConsecutiveCheckFailures: t.ConsecutiveCheckFailures,
 		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, ETag: httpETag(t.ETag),
 	}
@@ -150,6 +151,7 @@ type checkView struct {
 	SPEnabled    bool                `json:"servicePrincipalEnabled"`
 	Detail       string              `json:"detail,omitempty"`
 	AADSTS       int                 `json:"aadsts,omitempty"`
+	RolesUnknown bool                `json:"rolesUnknown,omitempty"`
 }
 
 type revalidationView struct {
@@ -169,7 +171,7 @@ func viewRevalidation(o revalidation.CheckOutcome) revalidationView {
 		Transition: o.Transition, TransientFailure: o.TransientFailure, Error: o.Error}
 	if o.Check != nil {
 		v.Check = &checkView{Outcome: o.Check.Outcome, Roles: nonNil(o.Check.Roles), MissingRoles: nonNil(o.Check.MissingRoles),
-			SPEnabled: o.Check.SPEnabled, Detail: o.Check.Detail, AADSTS: o.Check.AADSTS}
+			SPEnabled: o.Check.SPEnabled, Detail: o.Check.Detail, AADSTS: o.Check.AADSTS, RolesUnknown: o.Check.RolesUnknown}
 	}
 	return v
 }

@@ -285,7 +285,7 @@ func (a checkerAdapter) CheckConsent(ctx context.Context, tenantID, appID string
 		return domain.ConsentCheck{}, err
 	}
 	return domain.ConsentCheck{Outcome: domain.CheckOutcome(r.Outcome), Roles: r.Roles, MissingRoles: r.MissingRoles,
-		SPEnabled: r.SPEnabled, Detail: r.Detail, AADSTS: r.AADSTS}, nil
+		SPEnabled: r.SPEnabled, Detail: r.Detail, AADSTS: r.AADSTS, RolesUnknown: r.RolesUnknown}, nil
 }
 
 // mailerAdapter sends domain mail from the configured mailbox.

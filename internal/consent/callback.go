@@ -156,10 +156,15 @@ func (s *Service) verify(ctx context.Context, t *domain.Tenant, cb callback, sta
 			break
 		}
 	}
-	// A disabled service principal is a real finding. Missing roles (or a
-	// service principal not there yet) right after a consent Microsoft
-	// reported are replication lag: re-check later, never ask the admin to
-	// consent again.
+	// Our app still has no service principal in the tenant (AADSTS700016 or
+	// 7000229) after the whole wait: consent did not arrive. Nothing is
+	// recorded; the admin is told it was not granted.
+	if lastErr == nil && last.Outcome == domain.CheckRevoked {
+		return s.notGranted(ctx, t, last, cb)
+	}
+	// A disabled service principal is a real finding. Missing roles right
+	// after a consent Microsoft reported are replication lag: re-check
+	// later, never ask the admin to consent again.
 	if lastErr == nil && last.Outcome == domain.CheckDegraded && !last.NotVisibleYet() {
 		return s.recordDegraded(ctx, t.TenantID, last, cb)
 	}
@@ -222,6 +227,13 @@ func (s *Service) recordVerified(ctx context.Context, tenantID string, check dom
 		s.Logger.Error("could not enqueue consent-confirmed email", "tenantId", t.TenantID, "err", err)
 	}
 	return &CallbackResult{Kind: CallbackGranted, Tenant: t, GrantedRoles: check.Roles}, nil
+}
+
+func (s *Service) notGranted(ctx context.Context, t *domain.Tenant, check domain.ConsentCheck, cb callback) (*CallbackResult, error) {
+	s.Logger.Info("consent callback: app not in tenant after verification", "tenantId", t.TenantID, "aadsts", check.AADSTS, "ip", cb.ip.String())
+	s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: s.Now().UTC(), Action: "consent.not-granted", Actor: "customer-admin", SourceIP: cb.ip.String(),
+		Reason: truncate(check.Detail, 500), Details: map[string]string{"aadsts": strconv.Itoa(check.AADSTS), "startIp": cb.startIP}})
+	return &CallbackResult{Kind: CallbackDeclined, Tenant: t, ErrorDescription: truncate(check.Detail, 1000)}, nil
 }
 
 func (s *Service) recordDegraded(ctx context.Context, tenantID string, check domain.ConsentCheck, cb callback) (*CallbackResult, error) {

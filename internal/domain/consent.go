@@ -34,6 +34,9 @@ type ConsentCheck struct {
 	SPEnabled    bool
 	Detail       string
 	AADSTS       int
+	// RolesUnknown: the token could not be read, so Roles and MissingRoles
+	// are empty and the outcome rests on the service principal alone.
+	RolesUnknown bool
 }
 
 // CheckOptions tune a consent check.

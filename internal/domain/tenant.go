@@ -100,6 +100,9 @@ type Tenant struct {
 	// VerificationPendingSince is when the callback recorded the pending
 	// verification: it names the re-check chain and bounds its window.
 	VerificationPendingSince time.Time `json:"verificationPendingSince,omitzero"`
+	// RolesUnknown: the last check could not read the token's roles;
+	// GrantedRoles and MissingRoles are from the last check that could.
+	RolesUnknown bool `json:"rolesUnknown,omitempty"`
 
 	LastCheckAt              time.Time `json:"lastCheckAt,omitzero"`
 	LastCheckOutcome         string    `json:"lastCheckOutcome,omitempty"`
@@ -165,9 +168,10 @@ func (t *Tenant) RecordCheck(c ConsentCheck, runID string, now time.Time) {
 	if c.Outcome != CheckRevoked {
 		t.VerificationPending, t.VerificationPendingSince = false, time.Time{}
 	}
-	if c.Outcome == CheckConsented || c.Outcome == CheckDegraded {
+	if (c.Outcome == CheckConsented || c.Outcome == CheckDegraded) && !c.RolesUnknown {
 		t.GrantedRoles, t.MissingRoles = slices.Clone(c.Roles), slices.Clone(c.MissingRoles)
 	}
+	t.RolesUnknown = c.RolesUnknown
 	t.LastCheckAt, t.LastCheckOutcome, t.LastCheckError = now, string(c.Outcome), ""
 	t.ConsecutiveCheckFailures, t.CheckFailingSince, t.LastCheckRunID = 0, time.Time{}, runID
 	t.UpdatedAt = now

@@ -88,8 +88,11 @@ func TestConsentVerificationPending(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	id := newTenantID()
 	state := s.startConsent(s.provisioned(id))
-	// Microsoft redirected with success, but the service principal is not
-	// visible yet: the sandbox has no consent for the tenant.
+	// Microsoft redirected with success, but the check cannot conclude yet
+	// (the identity platform answers 503). A tenant still without our
+	// service principal after the wait is "not granted" instead (verdicts_test.go).
+	s.sb.Consent(id, euAppID)
+	s.sb.SetTenant(id, sandbox.Scenario{Faults: sandbox.Faults{Status503: true}})
 	start := time.Now()
 	resp, body := s.callback(url.Values{"admin_consent": {"True"}, "tenant": {id}, "state": {state}})
 	if resp.StatusCode != http.StatusAccepted || time.Since(start) < time.Second { // it retried for replication delay first

@@ -39,6 +39,9 @@ type CheckResult struct {
 	MissingRoles []string // required roles not granted, sorted
 	SPEnabled    bool
 	SPObjectID   string
+	// RolesUnknown: the token was not a readable JWT, so Roles and
+	// MissingRoles are empty and the outcome rests on the service principal.
+	RolesUnknown bool
 	AADSTS       int    // token endpoint code behind the outcome, 0 if none
 	Detail       string // human-readable reason for a non-consented outcome
 }
@@ -92,7 +95,7 @@ func (c *Checker) Check(ctx context.Context, tenantID, appID string, o CheckOpti
 		c.log.LogAttrs(ctx, slog.LevelDebug, "consent check",
 			slog.String("tenant", tenantID), slog.String("app", appID),
 			slog.String("outcome", string(res.Outcome)), slog.Int("roles", len(res.Roles)),
-			slog.Any("missing_roles", res.MissingRoles), slog.Bool("sp_enabled", res.SPEnabled),
+			slog.Any("missing_roles", res.MissingRoles), slog.Bool("roles_unknown", res.RolesUnknown), slog.Bool("sp_enabled", res.SPEnabled),
 			slog.Int("aadsts", res.AADSTS), slog.Bool("fresh", o.Fresh), slog.Bool("low_priority", o.LowPriority),
 			slog.String("error_code", string(domain.ErrorCode(err))), slog.Duration("retry_after", RetryAfter(err)),
 			slog.Duration("elapsed", time.Since(start)))
@@ -109,11 +112,16 @@ func (c *Checker) check(ctx context.Context, tenantID, appID string, o CheckOpti
 	if err != nil {
 		return tokenOutcome(ctx, tenantID, err)
 	}
-	roles, err := rolesOf(tok.Token)
-	if err != nil {
-		return CheckResult{}, domain.Wrap(domain.CodeInternal, err, "token for tenant %s", tenantID)
+	var res CheckResult
+	if roles, err := rolesOf(tok.Token); err != nil {
+		// Microsoft may stop issuing readable JWTs for its APIs ("tokens for
+		// Microsoft services can use a special format that will not validate
+		// as a JWT", Entra access-tokens page): the service principal still
+		// gives a verdict, with the roles unknown. Callers warn once per run.
+		res.RolesUnknown = true
+	} else {
+		res.Roles, res.MissingRoles = roles, missingRoles(c.required, roles)
 	}
-	res := CheckResult{Roles: roles, MissingRoles: missingRoles(c.required, roles)}
 
 	adapter, err := c.graph.adapter(cred)
 	if err != nil {
@@ -139,19 +147,24 @@ func (c *Checker) check(ctx context.Context, tenantID, appID string, o CheckOpti
 	return res, nil
 }
 
+// notDisabledByMicrosoft is the documented "enabled" value of
+// disabledByMicrosoftStatus, beside null (Graph v1.0 servicePrincipal resource).
+const notDisabledByMicrosoft = "NotDisabled"
+
 // applyServicePrincipal decides consented vs degraded from roles and the SP.
 func applyServicePrincipal(res *CheckResult, sp models.ServicePrincipalable) {
 	res.SPObjectID = deref(sp.GetId())
 	enabled := sp.GetAccountEnabled()
 	byMicrosoft := deref(sp.GetDisabledByMicrosoftStatus())
-	res.SPEnabled = enabled != nil && *enabled && byMicrosoft == ""
+	disabledByMicrosoft := byMicrosoft != "" && !strings.EqualFold(byMicrosoft, notDisabledByMicrosoft)
+	res.SPEnabled = enabled != nil && *enabled && !disabledByMicrosoft
 
 	var reasons []string
 	if len(res.MissingRoles) > 0 {
 		reasons = append(reasons, "missing roles: "+strings.Join(res.MissingRoles, ", "))
 	}
 	switch {
-	case byMicrosoft != "":
+	case disabledByMicrosoft:
 		reasons = append(reasons, "service principal disabled by Microsoft ("+byMicrosoft+")")
 	case !res.SPEnabled:
 		reasons = append(reasons, "service principal disabled")

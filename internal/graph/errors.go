@@ -21,7 +21,7 @@ import (
 
 // AADSTS codes the checks act on (reference identity-graph.md §2).
 const (
-	aadAppNotFound      = 700016  // app not in tenant: never consented, or enterprise app deleted
+	// 700016 and 7000229 (app not in tenant) are domain.AppNotInTenant.
 	aadAppDisabled      = 7000112 // service principal disabled in tenant
 	aadTenantNotFound   = 90002   // tenant gone
 	aadInvalidSecret    = 7000215
@@ -184,7 +184,7 @@ func classifyTokenError(ctx context.Context, err error) failure {
 		}
 	}
 	switch {
-	case f.aadsts == aadAppNotFound:
+	case domain.AppNotInTenant(f.aadsts):
 		f.kind = failRevoked
 	case f.aadsts == aadAppDisabled:
 		f.kind = failDisabled

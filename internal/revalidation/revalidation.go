@@ -54,6 +54,8 @@ type Service struct {
 
 	slotsOnce sync.Once
 	slots     chan struct{}
+
+	rolesUnknownRuns onceSet // runs already warned about unreadable tokens
 }
 
 // maxRetryWait bounds an in-run wait for Retry-After; longer waits leave the
@@ -304,7 +306,49 @@ func (s *Service) CheckTenant(ctx context.Context, tenantID string, o CheckOptio
 		return out, s.recordFailure(ctx, t.TenantID, o.RunID, err)
 	}
 	out.Check = &check
+	if check.RolesUnknown {
+		s.warnRolesUnknown(ctx, o.RunID, t.TenantID)
+	}
 	return s.apply(ctx, t, check, o, out)
+}
+
+// warnRolesUnknown tells operations once per run that Graph's access tokens
+// could not be read as JWTs (Microsoft may change their format), so checks
+// rest on the service principal alone. The alert key dedupes across batches
+// and instances; the in-process set saves the repeated publishes.
+func (s *Service) warnRolesUnknown(ctx context.Context, runID, tenantID string) {
+	if runID == "" {
+		s.Logger.Warn("consent check cannot read the Graph token's roles; verdict rests on the service principal", "tenantId", tenantID)
+		return
+	}
+	if !s.rolesUnknownRuns.add(runID) {
+		return
+	}
+	s.Logger.Warn("consent checks cannot read the Graph token's roles; verdicts rest on the service principal", "runId", runID, "tenantId", tenantID)
+	s.alertOps(ctx, "ops-alert:roles-unknown:"+runID, "Consent checks cannot read granted roles",
+		"Microsoft Graph access tokens could not be decoded as JWTs in revalidation run "+runID+
+			" (first seen for tenant "+tenantID+"). Checks fall back to the service principal (present and enabled); granted roles are recorded as unknown.",
+		tenantID, map[string]string{"runId": runID})
+}
+
+// onceSet remembers recent keys (bounded: old runs need no memory).
+type onceSet struct {
+	mu   sync.Mutex
+	keys map[string]bool
+}
+
+// add reports whether key is new.
+func (o *onceSet) add(key string) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.keys[key] {
+		return false
+	}
+	if o.keys == nil || len(o.keys) >= 64 {
+		o.keys = map[string]bool{}
+	}
+	o.keys[key] = true
+	return true
 }
 
 // checkWithRetries runs the consent check in a Graph slot, retrying
@@ -362,6 +406,9 @@ func (s *Service) checkInSlot(ctx context.Context, t *domain.Tenant, o CheckOpti
 func targetStatus(t *domain.Tenant, c domain.ConsentCheck) domain.Status {
 	switch c.Outcome {
 	case domain.CheckConsented:
+		if c.RolesUnknown && t.Status == domain.StatusDegraded && len(t.MissingRoles) > 0 {
+			return "" // roles unreadable: no evidence the missing ones were granted
+		}
 		return domain.StatusConsented
 	case domain.CheckDegraded:
 		return domain.StatusDegraded
@@ -399,8 +446,8 @@ func (s *Service) apply(ctx context.Context, t *domain.Tenant, c domain.ConsentC
 	transition := to != "" && to != t.Status && domain.CanTransition(t.Status, to)
 	needsWrite := transition || t.ConsecutiveCheckFailures > 0 || t.LastCheckError != "" ||
 		(c.Outcome == domain.CheckTenantGone) != (t.LastCheckOutcome == string(domain.CheckTenantGone)) ||
-		(t.VerificationPending && c.Outcome != domain.CheckRevoked) ||
-		(to == domain.StatusDegraded && !slices.Equal(t.MissingRoles, c.MissingRoles))
+		(t.VerificationPending && c.Outcome != domain.CheckRevoked) || t.RolesUnknown != c.RolesUnknown ||
+		(to == domain.StatusDegraded && !c.RolesUnknown && !slices.Equal(t.MissingRoles, c.MissingRoles))
 	if !needsWrite {
 		return out, nil
 	}

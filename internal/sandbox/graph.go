@@ -147,7 +147,10 @@ func (s *Sandbox) authenticateGraph(r *http.Request) (graphClaims, string) {
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
 		return c, "Access token is empty."
 	}
-	if err := s.signer.verify(strings.TrimSpace(token), &c); err != nil {
+	token = strings.TrimSpace(token)
+	if oc, ok := s.opaqueClaims(token); ok {
+		c = oc // an opaque token issued for a Scenario.OpaqueTokens tenant
+	} else if err := s.signer.verify(token, &c); err != nil {
 		return c, "Access token validation failure. (SANDBOX: " + err.Error() + ".)"
 	}
 	if c.Aud != graphResource && c.Aud != graphResource+"/" && c.Aud != graphAppID {
@@ -203,20 +206,25 @@ func (s *Sandbox) handleGetSP(w http.ResponseWriter, r *http.Request, t *tenant,
 			"Resource '"+ref+"' does not exist or one of its queried reference-property objects are not present.")
 		return
 	}
+	var byMicrosoft *string // null unless set (Graph servicePrincipal resource: null, NotDisabled or DisabledDueToViolationOfServicesAgreement)
+	if sp.disabledByMicrosoft != "" {
+		byMicrosoft = &sp.disabledByMicrosoft
+	}
 	s.setGraphHeaders(w, r)
 	w.Header().Set("x-ms-resource-unit", "1")
 	writeJSON(w, http.StatusOK, graphEntityContentType, servicePrincipalResource{
-		ODataContext:           "https://graph.microsoft.com/v1.0/$metadata#servicePrincipals/$entity",
-		ID:                     sp.id,
-		AccountEnabled:         sp.enabled,
-		AppDisplayName:         sp.displayName,
-		AppID:                  sp.appID,
-		AppOwnerOrganizationID: s.operatorTenant,
-		DisplayName:            sp.displayName,
-		ServicePrincipalNames:  []string{sp.appID},
-		ServicePrincipalType:   "Application",
-		SignInAudience:         "AzureADMultipleOrgs",
-		Tags:                   []string{"WindowsAzureActiveDirectoryIntegratedApp"},
+		DisabledByMicrosoftStatus: byMicrosoft,
+		ODataContext:              "https://graph.microsoft.com/v1.0/$metadata#servicePrincipals/$entity",
+		ID:                        sp.id,
+		AccountEnabled:            sp.enabled,
+		AppDisplayName:            sp.displayName,
+		AppID:                     sp.appID,
+		AppOwnerOrganizationID:    s.operatorTenant,
+		DisplayName:               sp.displayName,
+		ServicePrincipalNames:     []string{sp.appID},
+		ServicePrincipalType:      "Application",
+		SignInAudience:            "AzureADMultipleOrgs",
+		Tags:                      []string{"WindowsAzureActiveDirectoryIntegratedApp"},
 	})
 }
 

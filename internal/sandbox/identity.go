@@ -1,6 +1,8 @@
 package sandbox
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -203,10 +205,9 @@ func (s *Sandbox) handleToken(w http.ResponseWriter, r *http.Request) {
 	if registered {
 		sp, _, found = t.spSnapshot(app.AppID, "")
 	}
+	sc := t.scenarioSnapshot()
 	if !found {
-		s.writeAADError(w, r, http.StatusBadRequest, "unauthorized_client", 700016, fmt.Sprintf(
-			"AADSTS700016: Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
-			clientID, t.id))
+		s.writeMissingSP(w, r, t.id, clientID, registered, sc.MissingSPCode)
 		return
 	}
 
@@ -241,7 +242,13 @@ func (s *Sandbox) handleToken(w http.ResponseWriter, r *http.Request) {
 		UTI:               newGUID()[:22],
 		Ver:               "1.0",
 	}
-	token, err := s.signer.sign(claims)
+	var token string
+	var err error
+	if sc.OpaqueTokens {
+		token, err = s.issueOpaque(claims)
+	} else {
+		token, err = s.signer.sign(claims)
+	}
 	if err != nil {
 		s.log.Error("sandbox: sign token", "err", err)
 		s.writeAADError(w, r, http.StatusInternalServerError, "server_error", 50000, "AADSTS50000: There was an error issuing a token.")
@@ -256,6 +263,68 @@ func (s *Sandbox) handleToken(w http.ResponseWriter, r *http.Request) {
 		ExtExpiresIn int    `json:"ext_expires_in"`
 		AccessToken  string `json:"access_token"`
 	}{"Bearer", tokenLifetimeSeconds, tokenLifetimeSeconds, token})
+}
+
+// writeMissingSP answers a client-credentials request while our app has no
+// service principal in the tenant. An app unknown everywhere is always
+// 700016. Entra's answer for a registered app has moved to 7000229, HTTP 401
+// invalid_client (Microsoft Learn, Teams app authentication troubleshooting:
+// "AADSTS7000229: The client application … is missing service principal in
+// the tenant …"); the older 700016 is HTTP 400 unauthorized_client (Entra
+// client-credentials error examples).
+func (s *Sandbox) writeMissingSP(w http.ResponseWriter, r *http.Request, tenantID, clientID string, registered bool, code int) {
+	if registered && code == 7000229 {
+		s.writeAADError(w, r, http.StatusUnauthorized, "invalid_client", 7000229, fmt.Sprintf(
+			"AADSTS7000229: The client application %s is missing service principal in the tenant %s. See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119",
+			clientID, tenantID))
+		return
+	}
+	s.writeAADError(w, r, http.StatusBadRequest, "unauthorized_client", 700016, fmt.Sprintf(
+		"AADSTS700016: Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
+		clientID, tenantID))
+}
+
+// maxOpaqueTokens bounds the opaque-token table; expired entries go first.
+const maxOpaqueTokens = 4096
+
+// issueOpaque returns a random non-JWT access token (no dots, like the
+// compact tokens Microsoft issues for some of its services) and remembers
+// its claims so Graph can authenticate it.
+func (s *Sandbox) issueOpaque(c graphClaims) (string, error) {
+	b := make([]byte, 48)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("opaque token: %w", err)
+	}
+	token := "EwB" + base64.RawURLEncoding.EncodeToString(b)
+	s.opaqueMu.Lock()
+	defer s.opaqueMu.Unlock()
+	if s.opaque == nil {
+		s.opaque = map[string]graphClaims{}
+	}
+	if len(s.opaque) >= maxOpaqueTokens {
+		now := time.Now().Unix()
+		for k, v := range s.opaque {
+			if v.Exp <= now {
+				delete(s.opaque, k)
+			}
+		}
+		for k := range s.opaque { // still full: drop arbitrary ones
+			if len(s.opaque) < maxOpaqueTokens {
+				break
+			}
+			delete(s.opaque, k)
+		}
+	}
+	s.opaque[token] = c
+	return token, nil
+}
+
+// opaqueClaims returns the claims of an opaque token issued here.
+func (s *Sandbox) opaqueClaims(token string) (graphClaims, bool) {
+	s.opaqueMu.Lock()
+	defer s.opaqueMu.Unlock()
+	c, ok := s.opaque[token]
+	return c, ok
 }
 
 // resourceScope drops the OIDC scopes MSAL always adds (Entra ignores them

@@ -106,6 +106,22 @@ type Scenario struct {
 	// Entra ID documents a replication delay after a grant without a figure
 	// (reference identity-graph.md §2 "replication delay").
 	RoleReplicationLag time.Duration
+	// Consent-verdict fidelity knobs.
+	// MissingSPCode is what a client-credentials request answers while our
+	// app has no service principal here: 700016 (default; HTTP 400
+	// unauthorized_client) or 7000229 (HTTP 401 invalid_client, what Entra
+	// answers today per Microsoft Learn's Teams app authentication
+	// troubleshooting page).
+	MissingSPCode int
+	// DisabledByMicrosoftStatus is the service principal's
+	// disabledByMicrosoftStatus on consent: "" (null), "NotDisabled" or
+	// "DisabledDueToViolationOfServicesAgreement" (Graph servicePrincipal
+	// resource). SetDisabledByMicrosoft changes an existing one.
+	DisabledByMicrosoftStatus string
+	// OpaqueTokens issues Graph access tokens that are not JWTs (Entra:
+	// "tokens for Microsoft services can use a special format that will not
+	// validate as a JWT"); Graph still accepts them.
+	OpaqueTokens bool
 }
 
 // Faults inject failures before the normal answer. When neither ApplyToToken
@@ -183,6 +199,10 @@ type Sandbox struct {
 	mailMu  sync.Mutex
 	mail    []SentMail
 	mailSeq int
+
+	// opaque maps issued non-JWT Graph tokens to their claims (Scenario.OpaqueTokens).
+	opaqueMu sync.Mutex
+	opaque   map[string]graphClaims
 }
 
 // tenant is the state of one directory. Fields under mu; counters and faults lock-free.
@@ -207,6 +227,8 @@ type servicePrincipal struct {
 	enabled     bool
 	roles       []string
 	grantedAt   time.Time
+	// disabledByMicrosoft is disabledByMicrosoftStatus ("" = null).
+	disabledByMicrosoft string
 }
 
 // Start generates the CA, TLS leaf and signing key, and serves the TLS
@@ -565,6 +587,7 @@ func (s *Sandbox) grantConsent(tenantID, appID string) (*tenant, error) {
 		roles = RequiredRoles()
 	}
 	t.upsertSPLocked(app, roles, !t.scenario.SPDisabled, time.Now().UTC())
+	t.spByAppLocked(app.AppID).disabledByMicrosoft = t.scenario.DisabledByMicrosoftStatus
 	s.log.Info("sandbox: admin consent granted", "tenant", t.id, "app", app.AppID, "roles", len(roles), "enabled", !t.scenario.SPDisabled)
 	return t, nil
 }
@@ -653,6 +676,20 @@ func (s *Sandbox) RemoveServicePrincipal(tenantID, appID string) {
 // SetRoles replaces the granted app roles of an existing service principal.
 func (s *Sandbox) SetRoles(tenantID, appID string, roles []string) {
 	s.withSP(tenantID, appID, func(sp *servicePrincipal) { sp.roles = slices.Clone(roles) })
+}
+
+// SetDisabledByMicrosoft sets an existing service principal's
+// disabledByMicrosoftStatus ("" = null, "NotDisabled",
+// "DisabledDueToViolationOfServicesAgreement").
+func (s *Sandbox) SetDisabledByMicrosoft(tenantID, appID, status string) {
+	s.withSP(tenantID, appID, func(sp *servicePrincipal) { sp.disabledByMicrosoft = status })
+}
+
+// scenarioSnapshot copies the tenant's scenario for use without the lock.
+func (t *tenant) scenarioSnapshot() Scenario {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.scenario
 }
 
 // SetSPEnabled enables or disables an existing service principal.

@@ -204,6 +204,7 @@ func tenantEntity(table string, t *domain.Tenant) *entity {
 		json("MissingRoles", t.MissingRoles, len(t.MissingRoles) == 0).
 		boolean("VerificationPending", t.VerificationPending).
 		time("VerificationPendingSince", t.VerificationPendingSince).
+		boolean("RolesUnknown", t.RolesUnknown).
 		time("LastCheckAt", t.LastCheckAt).
 		str("LastCheckOutcome", t.LastCheckOutcome).
 		str("LastCheckError", t.LastCheckError).
@@ -238,6 +239,7 @@ func tenantFromRow(r *row) (*domain.Tenant, error) {
 		ConsentedAt:              r.time("ConsentedAt"),
 		VerificationPending:      r.boolean("VerificationPending"),
 		VerificationPendingSince: r.time("VerificationPendingSince"),
+		RolesUnknown:             r.boolean("RolesUnknown"),
 		LastCheckAt:              r.time("LastCheckAt"),
 		LastCheckOutcome:         r.str("LastCheckOutcome"),
 		LastCheckError:           r.str("LastCheckError"),

@@ -44,6 +44,7 @@ func fullTenant(id string) *domain.Tenant {
 		MissingRoles:             []string{"User.Read.All"},
 		VerificationPending:      true,
 		VerificationPendingSince: at(9),
+		RolesUnknown:             true,
 		LastCheckAt:              at(5),
 		LastCheckOutcome:         "degraded",
 		LastCheckError:           "roles missing",

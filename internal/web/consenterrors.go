@@ -2,7 +2,10 @@ package web
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
+
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
 
 var aadstsCode = regexp.MustCompile(`\bAADSTS(\d{4,8})\b`)
@@ -10,6 +13,12 @@ var aadstsCode = regexp.MustCompile(`\bAADSTS(\d{4,8})\b`)
 // consentErrorHelp maps AADSTS codes seen during admin consent to plain
 // words. Unknown codes fall back to the OAuth error code.
 func consentErrorHelp(code string) string {
+	if n, err := strconv.Atoi(code); err == nil && domain.AppNotInTenant(n) {
+		// 700016 on the consent redirect means our client ID is unknown
+		// there; 700016 or 7000229 from our own check after the redirect
+		// means the consent is not in the tenant. One text fits both.
+		return "Microsoft reports that our application isn't in your tenant, so consent was not recorded. Try again from the consent link and select Accept. If the same error comes back, it is a configuration problem on our side: please email our support team with the details below."
+	}
 	switch code {
 	case "65004":
 		return "Consent was declined on the Microsoft sign-in page, so nothing was changed in your tenant. If that was a mistake, try again and select Accept."
@@ -23,7 +32,7 @@ func consentErrorHelp(code string) string {
 		return "Our application is disabled in your tenant. In the Microsoft Entra admin center, open Enterprise applications, find the application, set \"Enabled for users to sign in\" to Yes, then try again."
 	case "650051":
 		return "An older registration of our application is still in your tenant and blocks a new consent. Email our support team: we'll tell you which Enterprise application entry to remove before you try again."
-	case "700016", "50011", "500113", "900971":
+	case "50011", "500113", "900971":
 		return "Microsoft rejected the request because of a configuration problem on our side. There is nothing for you to change: please email our support team with the details below."
 	}
 	return ""

@@ -18,6 +18,8 @@ func TestExplainConsentError(t *testing.T) {
 		{"invalid_request", "AADSTS50020: User account 'x@outlook.com' from identity provider 'live.com' does not exist in tenant", "doesn't belong to your organization"},
 		{"access_denied", "AADSTS53003: Access has been blocked by Conditional Access policies.", "Conditional Access"},
 		{"invalid_request", "AADSTS700016: Application with identifier 'x' was not found in the directory", "configuration problem on our side"},
+		{"", "app not found in tenant: AADSTS7000229 (HTTP 401): The client application x is missing service principal in the tenant y.", "isn't in your tenant"},
+		{"invalid_request", "AADSTS700016: Application with identifier 'x' was not found in the directory", "isn't in your tenant"},
 		{"invalid_request", "AADSTS50011: The redirect URI specified in the request does not match", "configuration problem on our side"},
 		{"access_denied", "AADSTS650051: stale service principal", "older registration"},
 		{"temporarily_unavailable", "", "temporary problem"},
