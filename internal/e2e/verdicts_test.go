@@ -13,9 +13,9 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
 )
 
-// opsAlerts are the emails to operations since `since` that are not also
+// opsOnlyMails are the emails to operations since `since` that are not also
 // addressed to a customer (a revoked/degraded email copies operations).
-func (s *stack) opsAlerts(since int, subject string) []sandbox.SentMail {
+func (s *stack) opsOnlyMails(since int, subject string) []sandbox.SentMail {
 	var out []sandbox.SentMail
 	for _, m := range s.mailsTo("ops@videosrv.net", since) {
 		if len(m.To) == 1 && strings.Contains(m.Subject, subject) {
@@ -51,7 +51,7 @@ func TestRevalidationMissingServicePrincipalRevokesInOneRun(t *testing.T) {
 			t.Errorf("AADSTS%d: customer emails = %v, want exactly one consent-revoked", code, got)
 		}
 	}
-	if got := s.opsAlerts(before, ""); len(got) != 0 {
+	if got := s.opsOnlyMails(before, ""); len(got) != 0 {
 		t.Errorf("ops alerts = %d (first %q), want none: a deleted enterprise app is the customer's doing", len(got), got[0].Subject)
 	}
 }
@@ -160,11 +160,11 @@ func TestRevalidationOpaqueTokensRolesUnknown(t *testing.T) {
 		if tn := s.tenant(degraded); tn.Status != domain.StatusDegraded || !tn.RolesUnknown || len(tn.MissingRoles) != 1 {
 			t.Errorf("run %d, degraded tenant: %s rolesUnknown=%v missing %v; want it left Degraded", run, tn.Status, tn.RolesUnknown, tn.MissingRoles)
 		}
-		if got := len(s.opsAlerts(before, "cannot read granted roles")); got != run {
+		if got := len(s.opsOnlyMails(before, "cannot read granted roles")); got != run {
 			t.Errorf("after run %d: roles-unknown warnings = %d, want %d (one per run)", run, got, run)
 		}
 	}
-	if got := s.opsAlerts(before, ""); len(got) != 2 {
+	if got := s.opsOnlyMails(before, ""); len(got) != 2 {
 		t.Errorf("ops alerts = %d, want only the 2 roles-unknown warnings", len(got))
 	}
 	for _, id := range []string{ok1, ok2, degraded} {
@@ -223,7 +223,7 @@ func TestAdminRevalidateVerdicts(t *testing.T) {
 	if got := kinds(s.mailsTo(adminEmail(removed), before)); got["revoked"] != 1 || len(got) != 1 {
 		t.Errorf("customer emails = %v, want exactly one consent-revoked", got)
 	}
-	if got := s.opsAlerts(before, ""); len(got) != 0 {
+	if got := s.opsOnlyMails(before, ""); len(got) != 0 {
 		t.Errorf("ops alerts = %d (first %q), want none", len(got), got[0].Subject)
 	}
 }
