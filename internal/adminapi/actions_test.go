@@ -13,6 +13,7 @@ import (
 
 	"github.com/onemeeting/cvi-onboarding/internal/consent"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/queue"
 )
 
 var adminAddr = netip.MustParseAddr(adminIP)
@@ -122,7 +123,8 @@ func TestConsentLinkSupersedesPrevious(t *testing.T) {
 // without a case here fails the test.
 func TestMutatingCallsAreAudited(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	deadLetters := &queue.Recorder{}
+	e := newEnv(t, withDeadLetters(deadLetters))
 	cases := map[string]func(t *testing.T) (tenantID string){
 		"POST " + Prefix + "tenants": func(t *testing.T) string {
 			return e.provision("Created Co", "created.example", "eu").TenantID
@@ -160,6 +162,14 @@ func TestMutatingCallsAreAudited(t *testing.T) {
 			e.do(request{method: "POST", path: Prefix + "tenants/" + id + "/resume", token: e.writerToken}).want(t, http.StatusOK)
 			return id
 		},
+		"POST " + Prefix + "deadletters/{queue}/resubmit": func(t *testing.T) string {
+			id := newGUID(t)
+			seq := deadLetters.AddDeadLetter(queue.DeadLetter{Queue: queue.Email, MessageID: "consent-link:" + id,
+				Body: []byte(`{"schemaVersion":1,"tenantId":"` + id + `"}`)})
+			e.do(request{method: "POST", path: Prefix + "deadletters/email/resubmit", token: e.writerToken,
+				body: jsonBody(t, map[string]any{"sequenceNumbers": []int64{seq}})}).want(t, http.StatusOK)
+			return id
+		},
 	}
 	for _, rt := range routes {
 		if rt.role == "" || rt.method == http.MethodGet {
@@ -189,6 +199,7 @@ func TestMutatingCallsAreAudited(t *testing.T) {
 				"POST " + Prefix + "tenants/{tenantId}/revalidate":   "consent.revalidation-requested",
 				"POST " + Prefix + "tenants/{tenantId}/suspend":      "tenant.suspended",
 				"POST " + Prefix + "tenants/{tenantId}/resume":       "tenant.resumed",
+				"POST " + Prefix + "deadletters/{queue}/resubmit":    "deadletter.resubmitted",
 			}[name]
 			if !slices.Contains(mine, wantAction) {
 				t.Errorf("no %s event by operator:%s (%s); the caller's events: %v", wantAction, e.writer.oid, e.writer.name, mine)
