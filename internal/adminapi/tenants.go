@@ -40,7 +40,7 @@ func (a *API) createTenant(c *call) error {
 }
 
 func (a *API) listTenants(c *call) error {
-	q, err := query(c, "status", "region", "q", "pageSize", "continuation")
+	q, err := query(c, "status", "region", "q", "consentOutcome", "pageSize", "continuation")
 	if err != nil {
 		return err
 	}
@@ -73,6 +73,14 @@ func (a *API) listTenants(c *call) error {
 			errs = append(errs, domain.FieldError("q", "must be given once, 1 to 200 characters without control characters"))
 		} else {
 			f.Text = vs[0]
+		}
+	}
+	if vs, ok := q["consentOutcome"]; ok {
+		o, err := domain.ParseConsentOutcome(vs[0])
+		if len(vs) > 1 || err != nil {
+			errs = append(errs, domain.FieldError("consentOutcome", "must be given once: one of consented, degraded, declined"))
+		} else {
+			f.ConsentOutcome = o
 		}
 	}
 	pg := pagingParams(q, &errs)
