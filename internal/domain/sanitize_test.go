@@ -10,7 +10,7 @@ func TestCleanDisplayText(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"Contoso Ltd", "Contoso Ltd"},
 		{"  Contoso \t\n Ltd  ", "Contoso Ltd"},
-		{"Contoso\u202Edtl.exe", "Contosodtl.exe"},            // right-to-left override
+		{"Contoso\u202Edtl.exe", "Contosodtl.exe"},             // right-to-left override
 		{"\u2066Contoso\u2069 \u2067Ltd\u2068", "Contoso Ltd"}, // isolates
 		{"Con\u200Btoso\u00AD\uFEFF\u200E\u200F\u061C", "Contoso"},
 		{"Contoso\u2028Ltd\u2029", "Contoso Ltd"},
