@@ -96,6 +96,11 @@ param maximumInstanceCount int = 40
 @description('Flex Consumption instance memory.')
 param instanceMemoryMB int = 2048
 
+@description('HTTP requests one instance serves at once: the handler\'s HTTP_MAX_IN_FLIGHT and Flex perInstanceConcurrency (scale-out point). Keep equal to host.json extensions.http.maxConcurrentRequests.')
+@minValue(1)
+@maxValue(1000)
+param httpMaxInFlight int = 100
+
 @description('Object ID of the operator running the deployment (azd fills AZURE_PRINCIPAL_ID). Gets Key Vault Certificates Officer (to import the fallback certificate) and Azure Service Bus Data Owner (to inspect dead letters). Empty = none.')
 param operatorPrincipalId string = ''
 
@@ -231,6 +236,7 @@ module functionApp 'modules/functionapp.bicep' = {
     deploymentStorageUrl: '${storage.outputs.blobEndpoint}${deploymentContainerName}'
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    httpPerInstanceConcurrency: httpMaxInFlight
   }
   // The app reads its package and its host storage as the identity: grant first.
   dependsOn: [
@@ -278,6 +284,9 @@ var appSettings = {
   // The App Service front end appends exactly one X-Forwarded-For entry.
   TRUSTED_PROXY_HOPS: '1'
   LOG_LEVEL: 'info'
+  // Beyond this many HTTP requests at once the handler answers 503 + Retry-After;
+  // Flex scales out at the same number (modules/functionapp.bicep).
+  HTTP_MAX_IN_FLIGHT: string(httpMaxInFlight)
 }
 
 module appSettingsConfig 'modules/appsettings.bicep' = {

@@ -218,7 +218,7 @@ func (a *API) logCall(c *call, status int, took time.Duration) {
 		slog.String("route", c.route.pattern),
 		slog.Int("status", status),
 		slog.String("oid", c.principal.ObjectID),
-		slog.Duration("duration", took),
+		httpx.DurationMS(took),
 	)
 }
 
