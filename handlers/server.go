@@ -5,10 +5,13 @@ package handlers
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"strings"
 	"time"
+
+	"golang.org/x/net/netutil"
 
 	"github.com/onemeeting/cvi-onboarding/internal/config"
 	"github.com/onemeeting/cvi-onboarding/internal/consent"
@@ -119,6 +122,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer s.limit.Release()
 	}
 	s.mux.ServeHTTP(rec, r)
+}
+
+// Listener bounds the connections the handler holds open to a few times
+// the in-flight bound: beyond it new connections wait in the kernel's
+// accept queue, costing no handler memory. Without it an overload opens
+// thousands of connections, each with a goroutine and buffers, before the
+// in-flight bound can refuse anything. The Functions host itself keeps
+// at most maxConcurrentRequests connections busy, plus queue invocations.
+func (s *Server) Listener(ln net.Listener) net.Listener {
+	return netutil.LimitListener(ln, 2*s.limit.Capacity()+64)
 }
 
 // limited reports the requests that count against HTTP_MAX_IN_FLIGHT: the

@@ -70,7 +70,6 @@ func (l *Limiter) Refuse(w http.ResponseWriter, r *http.Request, apiPrefix strin
 	h.Set("Retry-After", strconv.Itoa(l.retryAfter))
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Connection", "close") // shed the connection too; a retry may land on another instance
 	if (apiPrefix != "" && strings.HasPrefix(r.URL.Path, apiPrefix)) || strings.Contains(r.Header.Get("Accept"), "json") {
 		h.Set("Content-Type", "application/problem+json")
 		w.WriteHeader(http.StatusServiceUnavailable)
