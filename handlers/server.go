@@ -121,6 +121,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		defer s.limit.Release()
 	}
+	if p := r.URL.Path; s.Admin != nil && (p == "/api/admin" || strings.HasPrefix(p, "/api/admin/")) {
+		// Straight to the admin API, which answers every method and path
+		// under it in problem+json (the mux would redirect or 404 in text).
+		s.Admin.ServeHTTP(rec, r)
+		return
+	}
 	s.mux.ServeHTTP(rec, r)
 }
 

@@ -154,3 +154,25 @@ func TestDeclinedConsentIsRecordedAndFiltered(t *testing.T) {
 		t.Errorf("bad filter value: %d %s", code, body)
 	}
 }
+
+// Through the local host: any method or path under /api/admin/ that the
+// API does not serve answers problem+json, never the host's or the mux's
+// text 404.
+func TestAdminAPIUnknownRoutesThroughTheHost(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{})
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{
+		{"PUT", "/api/admin/tenants/" + newTenantID(), http.StatusMethodNotAllowed},
+		{"OPTIONS", "/api/admin/tenants", http.StatusMethodNotAllowed},
+		{"GET", "/api/admin/nothing-here", http.StatusNotFound},
+		{"GET", "/api/admin/", http.StatusNotFound},
+	} {
+		code, body := s.adminCall(c.method, c.path, "")
+		if code != c.status || !strings.Contains(body, "urn:onemeeting-cvi:problem:") {
+			t.Errorf("%s %s: %d %s, want %d problem+json", c.method, c.path, code, body, c.status)
+		}
+	}
+}
