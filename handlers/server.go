@@ -50,7 +50,7 @@ type Server struct {
 
 // DefaultMaxInFlight is the in-flight bound without a Config (tests); the
 // configured one is HTTP_MAX_IN_FLIGHT.
-const DefaultMaxInFlight = 100
+const DefaultMaxInFlight = 16
 
 // busyRetryAfter is what a request refused under overload is told to wait.
 const busyRetryAfter = 2 * time.Second

@@ -99,7 +99,7 @@ param instanceMemoryMB int = 2048
 @description('HTTP requests one instance serves at once: the handler\'s HTTP_MAX_IN_FLIGHT and Flex perInstanceConcurrency (scale-out point). Keep equal to host.json extensions.http.maxConcurrentRequests.')
 @minValue(1)
 @maxValue(1000)
-param httpMaxInFlight int = 100
+param httpMaxInFlight int = 16
 
 @description('Object ID of the operator running the deployment (azd fills AZURE_PRINCIPAL_ID). Gets Key Vault Certificates Officer (to import the fallback certificate) and Azure Service Bus Data Owner (to inspect dead letters). Empty = none.')
 param operatorPrincipalId string = ''

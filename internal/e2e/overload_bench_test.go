@@ -27,14 +27,17 @@ import (
 type loadResult struct {
 	sent, redirected, refused, other, failed int
 	latencies                                []time.Duration // of 302s, sorted
+	refusals                                 []time.Duration // of 503s, sorted
 	peakRSSMB                                float64
 }
 
-func (r loadResult) percentile(p int) time.Duration {
-	if len(r.latencies) == 0 {
+func (r loadResult) percentile(p int) time.Duration { return percentile(r.latencies, p) }
+
+func percentile(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
 		return 0
 	}
-	return r.latencies[min(len(r.latencies)-1, len(r.latencies)*p/100)]
+	return sorted[min(len(sorted)-1, len(sorted)*p/100)]
 }
 
 // openLoop sends GET url at a fixed rate for d, whatever the answers: a
@@ -99,6 +102,7 @@ func openLoop(b *testing.B, client *http.Client, url string, hdr http.Header, pi
 				res.latencies = append(res.latencies, took)
 			case http.StatusServiceUnavailable:
 				res.refused++
+				res.refusals = append(res.refusals, took)
 			default:
 				res.other++
 			}
@@ -108,6 +112,7 @@ func openLoop(b *testing.B, client *http.Client, url string, hdr http.Header, pi
 	close(stopSampling)
 	<-sampled
 	sort.Slice(res.latencies, func(i, j int) bool { return res.latencies[i] < res.latencies[j] })
+	sort.Slice(res.refusals, func(i, j int) bool { return res.refusals[i] < res.refusals[j] })
 	res.peakRSSMB = float64(peakKB.Load()) / 1024
 	return res
 }
@@ -158,6 +163,9 @@ func BenchmarkConsentStartOverload(b *testing.B) {
 	}
 	for i := 0; i < b.N; i++ {
 		_ = openLoop(b, client, target, hdr, pid, rate/5, 2*time.Second) // warm-up: connections, caches
+		// What the store (Azurite here) sustains, so the handler's own
+		// latency shows; then the target rate; then 5× overload.
+		light := openLoop(b, client, target, hdr, pid, rate/5, phase)
 		normal := openLoop(b, client, target, hdr, pid, rate, phase)
 		over := openLoop(b, client, target, hdr, pid, 5*rate, phase/2)
 		load, _ := os.ReadFile("/proc/loadavg")
@@ -167,16 +175,17 @@ func BenchmarkConsentStartOverload(b *testing.B) {
 			name string
 			rate int
 			r    loadResult
-		}{{"normal", rate, normal}, {"5x", 5 * rate, over}} {
-			fmt.Printf("consent-start %s rate=%d/s sent=%d 302=%d 503=%d other=%d failed=%d p50=%.1fms p99=%.1fms max=%.1fms handler_peak_rss_mb=%.0f\n",
+		}{{"light", rate / 5, light}, {"target", rate, normal}, {"5x", 5 * rate, over}} {
+			fmt.Printf("consent-start %s rate=%d/s sent=%d 302=%d 503=%d other=%d failed=%d p50=%.1fms p99=%.1fms max=%.1fms 503_p99=%.1fms handler_peak_rss_mb=%.0f\n",
 				p.name, p.rate, p.r.sent, p.r.redirected, p.r.refused, p.r.other, p.r.failed,
-				ms(p.r.percentile(50)), ms(p.r.percentile(99)), ms(p.r.percentile(100)), p.r.peakRSSMB)
+				ms(p.r.percentile(50)), ms(p.r.percentile(99)), ms(p.r.percentile(100)), ms(percentile(p.r.refusals, 99)), p.r.peakRSSMB)
 		}
+		b.ReportMetric(ms(light.percentile(99)), "p99_ms@100/s")
 		b.ReportMetric(ms(normal.percentile(99)), "p99_ms@500/s")
 		b.ReportMetric(over.peakRSSMB, "handler_peak_rss_MB@2500/s")
 		b.ReportMetric(float64(over.refused), "503s@2500/s")
-		if over.other > 0 || normal.other > 0 {
-			b.Errorf("answers other than 302 or 503 (normal %d, overload %d)", normal.other, over.other)
+		if light.other+normal.other+over.other > 0 {
+			b.Errorf("answers other than 302 or 503 (light %d, target %d, overload %d)", light.other, normal.other, over.other)
 		}
 	}
 }
