@@ -1,10 +1,15 @@
 package adminapi
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
 
 // TestIfMatchAnyVersion: If-Match: * changes whatever version is current.
@@ -119,5 +124,38 @@ func TestPatchCleansDisplayStringsAndKeepsBothDomainForms(t *testing.T) {
 		body: []byte(`{"customerName":"\u202e\u200b"}`), header: http.Header{"If-Match": {r.header.Get("ETag")}}}).problem(t, http.StatusBadRequest)
 	if len(p.Errors) == 0 || p.Errors[0].Field != "customerName" {
 		t.Errorf("invisible-only name: %+v", p)
+	}
+}
+
+// TestDeclinedConsentInRecordAndFilter: a recorded decline shows in the
+// tenant view (checked against openapi.yaml) and consentOutcome filters.
+func TestDeclinedConsentInRecordAndFilter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	declined := e.provision("Contoso Ltd", "contoso.com", "eu")
+	other := e.provision("Fabrikam", "fabrikam.com", "eu")
+	ctx := context.Background()
+	if _, err := domain.UpdateTenant(ctx, e.store, declined.TenantID, func(tn *domain.Tenant) (bool, error) {
+		tn.RecordConsentDeclined("access_denied", "AADSTS65004: User declined to consent to access the app.", time.Now().UTC())
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := e.getTenant(declined.TenantID)
+	if v.LastConsentOutcome != "declined" || v.LastConsentError != "AADSTS65004" || v.LastConsentAt.IsZero() {
+		t.Errorf("view %q %q %v", v.LastConsentOutcome, v.LastConsentError, v.LastConsentAt)
+	}
+	var page pageView[tenantView]
+	e.do(request{method: "GET", path: Prefix + "tenants?consentOutcome=declined", token: e.readerToken}).want(t, http.StatusOK).decode(t, &page)
+	var ids []string
+	for _, it := range page.Items {
+		ids = append(ids, it.TenantID)
+	}
+	if !slices.Contains(ids, declined.TenantID) || slices.Contains(ids, other.TenantID) {
+		t.Errorf("filtered listing %v", ids)
+	}
+	p := e.do(request{method: "GET", path: Prefix + "tenants?consentOutcome=nope", token: e.readerToken}).problem(t, http.StatusBadRequest)
+	if len(p.Errors) == 0 || p.Errors[0].Field != "consentOutcome" {
+		t.Errorf("bad filter: %+v", p)
 	}
 }
