@@ -68,6 +68,7 @@ test: deps lint
 # One process per scenario, so each peak RSS figure is its own.
 bench: deps-go deps-node
 	$(GO) test -run '^$$' -bench 'BenchmarkProvisioning' -benchtime 1x ./internal/e2e
+	$(GO) test -run '^$$' -bench 'BenchmarkConsentStartOverload' -benchtime 1x -timeout 10m ./internal/e2e
 	$(GO) test -run '^$$' -bench 'BenchmarkRevalidation/tenants=1000$$' -benchtime 1x -timeout 20m ./internal/e2e
 	$(GO) test -run '^$$' -bench 'BenchmarkRevalidation/tenants=10000$$' -benchtime 1x -timeout 30m ./internal/e2e
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/graph ./internal/sandbox

@@ -45,6 +45,7 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("listen on port %d: %w", cfg.Port, err)
 	}
+	ln = a.Server.Listener(ln)
 	srv := &http.Server{Handler: a.Server, ReadHeaderTimeout: 10 * time.Second}
 	logger.Info("handler listening", "port", cfg.Port, "version", version(), "regions", cfg.RegionOrder)
 	served := make(chan error, 1)

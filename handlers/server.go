@@ -5,9 +5,13 @@ package handlers
 
 import (
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
+
+	"golang.org/x/net/netutil"
 
 	"github.com/onemeeting/cvi-onboarding/internal/config"
 	"github.com/onemeeting/cvi-onboarding/internal/consent"
@@ -44,8 +48,16 @@ type Deps struct {
 // Server routes requests to the function handlers.
 type Server struct {
 	Deps
-	mux *http.ServeMux
+	mux   *http.ServeMux
+	limit *httpx.Limiter
 }
+
+// DefaultMaxInFlight is the in-flight bound without a Config (tests); the
+// configured one is HTTP_MAX_IN_FLIGHT.
+const DefaultMaxInFlight = 16
+
+// busyRetryAfter is what a request refused under overload is told to wait.
+const busyRetryAfter = 2 * time.Second
 
 // New builds the server and its routes.
 func New(d Deps) *Server {
@@ -55,7 +67,11 @@ func New(d Deps) *Server {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{Deps: d, mux: http.NewServeMux()}
+	maxInFlight := DefaultMaxInFlight
+	if d.Config != nil && d.Config.HTTPMaxInFlight > 0 {
+		maxInFlight = d.Config.HTTPMaxInFlight
+	}
+	s := &Server{Deps: d, mux: http.NewServeMux(), limit: httpx.NewLimiter(maxInFlight, busyRetryAfter, d.Logger)}
 	s.routes()
 	return s
 }
@@ -79,10 +95,12 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /RevalidateBatch", s.handleRevalidateBatch())
 }
 
-// ServeHTTP logs every request and turns panics into 500s.
+// ServeHTTP bounds in-flight HTTP work, logs every request and turns
+// panics into 500s.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := s.Now()
 	rec := httpx.NewStatusRecorder(w)
+	refused := false
 	defer func() {
 		if p := recover(); p != nil {
 			s.Logger.Error("panic while handling request", "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
@@ -92,20 +110,60 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		// Only the path is logged: queries carry consent-link tokens,
 		// `state` values and function keys.
-		s.Logger.LogAttrs(r.Context(), levelFor(rec.Status), "request",
+		s.Logger.LogAttrs(r.Context(), levelFor(r, rec.Status, refused), "request",
 			slog.String("method", r.Method),
 			slog.String("path", r.URL.Path),
 			slog.Int("status", rec.Status),
-			slog.Duration("duration", s.Now().Sub(start)),
+			httpx.DurationMS(s.Now().Sub(start)),
 			slog.String("invocationId", r.Header.Get("X-Azure-Functions-InvocationId")),
 		)
 	}()
+	if limited(r) {
+		if !s.limit.TryAcquire() {
+			refused = true
+			s.limit.Refuse(rec, r, "/api/admin/")
+			return
+		}
+		defer s.limit.Release()
+	}
+	if p := r.URL.Path; s.Admin != nil && (p == "/api/admin" || strings.HasPrefix(p, "/api/admin/")) {
+		// Straight to the admin API, which answers every method and path
+		// under it in problem+json (the mux would redirect or 404 in text).
+		s.Admin.ServeHTTP(rec, r)
+		return
+	}
 	s.mux.ServeHTTP(rec, r)
 }
 
-func levelFor(status int) slog.Level {
-	if status >= 500 {
+// Listener bounds the connections the handler holds open to a few times
+// the in-flight bound: beyond it new connections wait in the kernel's
+// accept queue, costing no handler memory. Without it an overload opens
+// thousands of connections, each with a goroutine and buffers, before the
+// in-flight bound can refuse anything. The Functions host itself keeps
+// at most maxConcurrentRequests connections busy, plus queue invocations.
+func (s *Server) Listener(ln net.Listener) net.Listener {
+	return netutil.LimitListener(ln, 2*s.limit.Capacity()+64)
+}
+
+// limited reports the requests that count against HTTP_MAX_IN_FLIGHT: the
+// forwarded HTTP triggers under /api/, except the health probe (which must
+// answer while the instance is busy). Host invocations of queue and timer
+// functions are bounded by the host itself (serviceBus.maxConcurrentCalls);
+// refusing one would only burn a delivery.
+func limited(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != "/api/healthz"
+}
+
+// levelFor: server errors at error level; static assets and load-shedding
+// refusals (counted by the limiter's own warning) at debug; the rest info.
+func levelFor(r *http.Request, status int, refused bool) slog.Level {
+	switch {
+	case refused:
+		return slog.LevelDebug
+	case status >= 500:
 		return slog.LevelError
+	case strings.HasPrefix(r.URL.Path, "/api/assets/"):
+		return slog.LevelDebug
 	}
 	return slog.LevelInfo
 }

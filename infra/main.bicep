@@ -98,6 +98,11 @@ param maximumInstanceCount int = 40
 @description('Flex Consumption instance memory.')
 param instanceMemoryMB int = 2048
 
+@description('HTTP requests one instance serves at once: the handler\'s HTTP_MAX_IN_FLIGHT and Flex perInstanceConcurrency (scale-out point). Keep equal to host.json extensions.http.maxConcurrentRequests.')
+@minValue(1)
+@maxValue(1000)
+param httpMaxInFlight int = 16
+
 @description('Object ID of the operator running the deployment (azd fills AZURE_PRINCIPAL_ID). Gets Key Vault Certificates Officer (to import the fallback certificate) and Azure Service Bus Data Owner (to inspect dead letters). Empty = none.')
 param operatorPrincipalId string = ''
 
@@ -237,6 +242,7 @@ module functionApp 'modules/functionapp.bicep' = {
     deploymentStorageUrl: '${storage.outputs.blobEndpoint}${deploymentContainerName}'
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    httpPerInstanceConcurrency: httpMaxInFlight
   }
   // The app reads its package and its host storage as the identity: grant first.
   dependsOn: [
@@ -289,6 +295,9 @@ var appSettings = {
   RETRY_BACKOFF_BASE: '10s'
   RETRY_BACKOFF_MAX: '15m'
   RETRY_BACKOFF_MAX_TOTAL: '24h'
+  // Beyond this many HTTP requests at once the handler answers 503 + Retry-After;
+  // Flex scales out at the same number (modules/functionapp.bicep).
+  HTTP_MAX_IN_FLIGHT: string(httpMaxInFlight)
 }
 
 module appSettingsConfig 'modules/appsettings.bicep' = {

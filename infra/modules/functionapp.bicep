@@ -16,6 +16,9 @@ param deploymentStorageUrl string
 param maximumInstanceCount int
 param instanceMemoryMB int
 
+@description('HTTP trigger invocations per instance before Flex adds an instance (the handler\'s HTTP_MAX_IN_FLIGHT).')
+param httpPerInstanceConcurrency int
+
 resource plan 'Microsoft.Web/serverfarms@2024-11-01' = {
   name: planName
   location: location
@@ -71,6 +74,14 @@ resource site 'Microsoft.Web/sites@2024-11-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        // Flex routes at most this many concurrent HTTP requests to one
+        // instance and scales out beyond it; it equals the handler's own
+        // bound so an instance is never sent more than it admits.
+        triggers: {
+          http: {
+            perInstanceConcurrency: httpPerInstanceConcurrency
+          }
+        }
       }
       // Custom handler: the host starts host.json customHandler.description.defaultExecutablePath.
       runtime: {

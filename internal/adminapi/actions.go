@@ -1,6 +1,7 @@
 package adminapi
 
 import (
+	"encoding/json"
 	"mime"
 	"net/http"
 	"strconv"
@@ -21,16 +22,19 @@ func (a *API) issueConsentLink(c *call) error {
 	if err != nil {
 		return err
 	}
-	obj, err := decodeObject(c.body)
-	if err != nil {
-		return err
+	// No body, or no "email": the default, email=false (the link is returned).
+	obj := map[string]json.RawMessage{}
+	if c.body != nil {
+		if obj, err = decodeObject(c.body); err != nil {
+			return err
+		}
 	}
 	errs := unknownFields(obj, "email")
 	var sendEmail bool
-	if raw, ok := obj["email"]; !ok {
-		errs = append(errs, domain.FieldError("email", "is required: true to email the admin contacts, false to get the link back"))
-	} else if sendEmail, err = decodeBool("email", raw); err != nil {
-		errs = append(errs, asDomainError(err))
+	if raw, ok := obj["email"]; ok {
+		if sendEmail, err = decodeBool("email", raw); err != nil {
+			errs = append(errs, asDomainError(err))
+		}
 	}
 	if err := errs.Err(); err != nil {
 		return err

@@ -107,13 +107,22 @@ func TestConsentLinkSupersedesPrevious(t *testing.T) {
 	}
 
 	// Body rules.
-	for body, field := range map[string]string{`{}`: "email", `{"email":"yes"}`: "email", `{"email":true,"to":"x"}`: "to"} {
+	for body, field := range map[string]string{`{"email":"yes"}`: "email", `{"email":true,"to":"x"}`: "to"} {
 		p := e.do(request{method: "POST", path: path, token: e.writerToken, body: []byte(body)}).problem(t, http.StatusBadRequest)
 		if !slices.Contains(p.fields(), field) {
 			t.Errorf("%s: problem names %v", body, p.fields())
 		}
 	}
-	e.do(request{method: "POST", path: path, token: e.writerToken}).problem(t, http.StatusUnsupportedMediaType)
+	// No body, or no "email", means email=false (issue 12.8; it used to be 415 / 400).
+	for _, rq := range []request{{noType: true}, {body: []byte(`{}`)}} {
+		rq.method, rq.path, rq.token = "POST", path, e.writerToken
+		var link consentLinkView
+		e.do(rq).want(t, http.StatusOK).decode(t, &link)
+		if link.URL == "" {
+			t.Errorf("body %q: no link returned", rq.body)
+		}
+	}
+	e.do(request{method: "POST", path: path, token: e.writerToken, body: []byte(`{"email":false}`), contentType: "text/plain"}).problem(t, http.StatusUnsupportedMediaType)
 	e.do(request{method: "POST", path: "/api/admin/tenants/" + newGUID(t) + "/consent-link", token: e.writerToken,
 		body: []byte(`{"email":false}`)}).problem(t, http.StatusNotFound)
 }

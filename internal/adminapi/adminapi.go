@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -66,6 +67,8 @@ type API struct {
 	now     func() time.Time
 	mux     *http.ServeMux
 	openAPI []byte // the OpenAPI document as JSON
+	// unrouted answers paths outside the mux's clean tree with a 404.
+	unrouted http.Handler
 }
 
 // New checks deps, loads the OpenAPI document and builds the routes.
@@ -100,11 +103,21 @@ func New(deps Deps) (*API, error) {
 	}
 	// Everything else under the prefix: 405 with Allow, or 404.
 	a.mux.Handle(Prefix, a.wrap(route{pattern: Prefix, handle: (*API).notFound}))
+	a.unrouted = a.wrap(route{pattern: Prefix, handle: func(_ *API, c *call) error {
+		return httpError{status: http.StatusNotFound, kind: "not-found", title: "Not found", detail: "no admin API route matches " + c.r.URL.Path}
+	}})
 	return a, nil
 }
 
-// ServeHTTP routes a request under /api/admin/.
+// ServeHTTP routes a request under /api/admin/. Paths the mux would
+// answer itself, in plain text (the bare base path, unclean paths it would
+// redirect), get the problem+json 404 instead.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	if clean := path.Clean(p); !strings.HasPrefix(p, Prefix) || (p != clean && p != clean+"/") {
+		a.unrouted.ServeHTTP(w, r)
+		return
+	}
 	a.mux.ServeHTTP(w, r)
 }
 
@@ -135,7 +148,7 @@ var routes = []route{
 	{http.MethodGet, Prefix + "tenants/{tenantId}", auth.RoleRead, bodyNone, (*API).getTenant},
 	{http.MethodPatch, Prefix + "tenants/{tenantId}", auth.RoleReadWrite, bodyRequired, (*API).patchTenant},
 	{http.MethodDelete, Prefix + "tenants/{tenantId}", auth.RoleReadWrite, bodyOptional, (*API).offboardTenant},
-	{http.MethodPost, Prefix + "tenants/{tenantId}/consent-link", auth.RoleReadWrite, bodyRequired, (*API).issueConsentLink},
+	{http.MethodPost, Prefix + "tenants/{tenantId}/consent-link", auth.RoleReadWrite, bodyOptional, (*API).issueConsentLink},
 	{http.MethodPost, Prefix + "tenants/{tenantId}/revalidate", auth.RoleReadWrite, bodyOptional, (*API).revalidateTenant},
 	{http.MethodPost, Prefix + "tenants/{tenantId}/suspend", auth.RoleReadWrite, bodyOptional, (*API).suspendTenant},
 	{http.MethodPost, Prefix + "tenants/{tenantId}/resume", auth.RoleReadWrite, bodyOptional, (*API).resumeTenant},
@@ -223,7 +236,7 @@ func (a *API) logCall(c *call, status int, took time.Duration) {
 		slog.String("route", c.route.pattern),
 		slog.Int("status", status),
 		slog.String("oid", c.principal.ObjectID),
-		slog.Duration("duration", took),
+		httpx.DurationMS(took),
 	)
 }
 

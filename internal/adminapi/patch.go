@@ -16,7 +16,8 @@ var patchFields = []string{"customerName", "primaryDomain", "contacts", "allowed
 // The limits are those of provisioning v1.
 type tenantPatch struct {
 	customerName  *string
-	primaryDomain *string // "" clears it
+	primaryDomain *string // ASCII (punycode) form; "" clears it
+	domainUnicode string  // the same domain for display
 	contacts      []domain.Contact
 	allowedIPs    []netip.Prefix
 }
@@ -44,8 +45,12 @@ func decodeTenantPatch(body []byte, ips domain.IPPolicy) (tenantPatch, error) {
 		if err == nil && strings.TrimSpace(s) == "" {
 			err = domain.FieldError("customerName", "must not be blank")
 		}
+		// The domain's one display sanitiser, as at provisioning intake.
+		s = domain.CleanDisplayText(s)
+		if err == nil && s == "" {
+			err = domain.FieldError("customerName", "must hold visible characters")
+		}
 		add(err)
-		s = strings.TrimSpace(s)
 		p.customerName = &s
 	}
 	if raw, ok := obj["primaryDomain"]; ok {
@@ -58,7 +63,7 @@ func decodeTenantPatch(body []byte, ips domain.IPPolicy) (tenantPatch, error) {
 			case len(s) > 253:
 				add(domain.FieldError("primaryDomain", "must be at most 253 characters"))
 			case s != "":
-				d, err = domain.NormalizeDomain("primaryDomain", s)
+				d, p.domainUnicode, err = domain.NormalizeDomainForms("primaryDomain", s)
 				add(err)
 			}
 		}
@@ -83,6 +88,9 @@ func (p tenantPatch) apply(t *domain.Tenant) map[string]string {
 	if p.primaryDomain != nil && *p.primaryDomain != t.PrimaryDomain {
 		changes["primaryDomain"] = t.PrimaryDomain + " -> " + *p.primaryDomain
 		t.PrimaryDomain = *p.primaryDomain
+	}
+	if p.primaryDomain != nil {
+		t.PrimaryDomainUnicode = p.domainUnicode
 	}
 	if p.contacts != nil && !slices.Equal(p.contacts, t.Contacts) {
 		changes["contacts"] = contactList(t.Contacts) + " -> " + contactList(p.contacts)

@@ -23,15 +23,16 @@ const MaxBodyBytes = domain.MaxMessageBytes
 
 // readBody enforces Content-Type (415) and the size cap (413) and returns
 // the body; nil when the route's body is optional and none was sent.
+//
+// The Functions host forwards a request body only when it has a
+// Content-Length: a chunked body is dropped together with its Content-Type
+// (reference/functions-custom-handler.md §4, [HOST] HttpRequestExtensions.cs).
+// So an empty body is checked before the Content-Type, and a route that
+// needs one answers 400 saying the body is missing and how to send it,
+// rather than a puzzling 415.
 func readBody(c *call) ([]byte, error) {
 	if c.r.ContentLength > MaxBodyBytes {
 		return nil, tooLarge(c.r.ContentLength)
-	}
-	ct := c.r.Header.Get("Content-Type")
-	if ct != "" || c.route.body == bodyRequired {
-		if err := checkContentType(ct, c.r.Method == http.MethodPatch); err != nil {
-			return nil, err
-		}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.w, c.r.Body, MaxBodyBytes))
 	var tooBig *http.MaxBytesError
@@ -41,16 +42,26 @@ func readBody(c *call) ([]byte, error) {
 	case err != nil:
 		return nil, domain.Wrap(domain.CodeInvalid, err, "reading the request body failed")
 	}
+	ct := c.r.Header.Get("Content-Type")
 	if len(body) == 0 {
-		if c.route.body == bodyRequired {
-			return nil, domain.FieldError("(body)", "is required: send a JSON object")
+		// A chunked request that reached us empty lost its body on the way.
+		lost := slices.Contains(c.r.TransferEncoding, "chunked")
+		if c.route.body == bodyRequired || lost {
+			return nil, missingBody(c.r.Method)
 		}
 		return nil, nil
 	}
-	if ct == "" {
-		return nil, checkContentType("", false)
+	if err := checkContentType(ct, c.r.Method == http.MethodPatch); err != nil {
+		return nil, err
 	}
 	return body, nil
+}
+
+// missingBody is the 400 for a request without the body it needs (or whose
+// body was dropped in transit).
+func missingBody(method string) error {
+	return domain.FieldError("(body)", "is missing: %s needs a JSON object body sent with a Content-Length header "+
+		"(the Functions host drops request bodies sent with chunked transfer encoding, together with their Content-Type)", method)
 }
 
 func tooLarge(n int64) error {
@@ -254,22 +265,29 @@ func httpETag(storeETag string) string {
 	return `"` + base64.RawURLEncoding.EncodeToString([]byte(storeETag)) + `"`
 }
 
+// anyETag is what ifMatch returns for If-Match: *.
+const anyETag = "*"
+
 // ifMatch parses If-Match into the store ETags it names. A missing header
-// is 428; "*" is refused too, since it would skip the concurrency check.
-// Weak or foreign tags never match (RFC 9110 §13.1.1 strong comparison).
+// is 428. "*" (alone) is returned as anyETag: per RFC 9110 §13.1.1 it
+// matches any current representation, so it succeeds for any existing
+// tenant and fails (412) only when there is none. Weak or foreign tags
+// never match (strong comparison).
 func ifMatch(r *http.Request) ([]string, error) {
 	values := r.Header.Values("If-Match")
 	if len(values) == 0 {
 		return nil, httpError{status: http.StatusPreconditionRequired, kind: "precondition-required", title: "Precondition required",
-			detail: "send If-Match with the ETag of a GET of this tenant"}
+			detail: "send If-Match with the ETag of a GET of this tenant (or * to change whatever version is current)"}
 	}
 	var tags []string
 	for _, v := range values {
 		for _, tag := range strings.Split(v, ",") {
 			tag = strings.TrimSpace(tag)
-			if tag == "*" {
-				return nil, httpError{status: http.StatusPreconditionRequired, kind: "precondition-required", title: "Precondition required",
-					detail: "If-Match: * is not accepted; send the ETag of a GET of this tenant"}
+			if tag == anyETag {
+				if len(values) > 1 || strings.TrimSpace(v) != anyETag {
+					return nil, domain.FieldError("If-Match", "* must be the whole field value (RFC 9110 §13.1.1)")
+				}
+				return []string{anyETag}, nil
 			}
 			if len(tag) < 2 || tag[0] != '"' || tag[len(tag)-1] != '"' {
 				continue

@@ -40,7 +40,7 @@ func (a *API) createTenant(c *call) error {
 }
 
 func (a *API) listTenants(c *call) error {
-	q, err := query(c, "status", "region", "q", "pageSize", "continuation")
+	q, err := query(c, "status", "region", "q", "consentOutcome", "pageSize", "continuation")
 	if err != nil {
 		return err
 	}
@@ -73,6 +73,14 @@ func (a *API) listTenants(c *call) error {
 			errs = append(errs, domain.FieldError("q", "must be given once, 1 to 200 characters without control characters"))
 		} else {
 			f.Text = vs[0]
+		}
+	}
+	if vs, ok := q["consentOutcome"]; ok {
+		o, err := domain.ParseConsentOutcome(vs[0])
+		if len(vs) > 1 || err != nil {
+			errs = append(errs, domain.FieldError("consentOutcome", "must be given once: one of consented, degraded, declined"))
+		} else {
+			f.ConsentOutcome = o
 		}
 	}
 	pg := pagingParams(q, &errs)
@@ -132,22 +140,37 @@ func (a *API) patchTenant(c *call) error {
 	if err != nil {
 		return err
 	}
-	t, err := a.deps.Store.GetTenant(c.ctx, id)
-	if err != nil {
-		return tenantNotFound(err, id)
-	}
-	if !slices.Contains(tags, t.ETag) {
-		return domain.Errorf(domain.CodePreconditionFailed, "If-Match does not name the current version of tenant %s", id)
-	}
-	if t.Status == domain.StatusOffboarded {
-		return domain.Errorf(domain.CodeConflict, "tenant %s is Offboarded; its record is kept read-only", id)
-	}
-	changes := patch.apply(t)
-	if len(changes) > 0 {
+	anyVersion := slices.Equal(tags, []string{anyETag})
+	var t *domain.Tenant
+	var changes map[string]string
+	for attempt := 0; ; attempt++ {
+		t, err = a.deps.Store.GetTenant(c.ctx, id)
+		if anyVersion && domain.ErrorCode(err) == domain.CodeNotFound {
+			return httpError{status: http.StatusPreconditionFailed, kind: "precondition-failed", title: "Precondition failed",
+				detail: "If-Match: * needs a current tenant, and tenant " + id + " is not onboarded here"}
+		}
+		if err != nil {
+			return tenantNotFound(err, id)
+		}
+		if !anyVersion && !slices.Contains(tags, t.ETag) {
+			return domain.Errorf(domain.CodePreconditionFailed, "If-Match does not name the current version of tenant %s", id)
+		}
+		if t.Status == domain.StatusOffboarded {
+			return domain.Errorf(domain.CodeConflict, "tenant %s is Offboarded; its record is kept read-only", id)
+		}
+		changes = patch.apply(t)
+		if len(changes) == 0 {
+			break
+		}
 		t.UpdatedAt = a.now().UTC()
-		// Conditional on the version just compared, so of two PATCHes
-		// carrying the same ETag exactly one wins.
-		if err := a.deps.Store.UpdateTenant(c.ctx, t); err != nil {
+		// Conditional on the version just read, so of two PATCHes
+		// carrying the same ETag exactly one wins; with * (any version)
+		// a concurrent change is re-read and the patch applied to it.
+		err = a.deps.Store.UpdateTenant(c.ctx, t)
+		if err == nil {
+			break
+		}
+		if !anyVersion || domain.ErrorCode(err) != domain.CodePreconditionFailed || attempt >= 5 {
 			return err
 		}
 	}
@@ -180,8 +203,21 @@ func (a *API) resumeTenant(c *call) error {
 // reservation stay; the status makes consent links refused. Its addresses
 // leave the IP index so they no longer make another tenant's token-less
 // consent ambiguous.
+//
+// DELETE is idempotent (RFC 9110 §9.2.2): repeating it, without a reason or
+// with the recorded one, answers 200 with the unchanged tenant. A second
+// offboarding with another reason is 409: the tenant is already offboarded
+// and the new reason would otherwise vanish unnoticed.
 func (a *API) offboardTenant(c *call) error {
+	explicit, err := reasonBody(c.body, true)
+	if err != nil {
+		return err
+	}
 	return a.changeStatus(c, "tenant.offboarded", func(t *domain.Tenant, reason string, now time.Time) (bool, error) {
+		if t.Status == domain.StatusOffboarded && explicit != "" && explicit != t.StatusReason {
+			return false, domain.Errorf(domain.CodeConflict, "tenant %s is already offboarded (since %s, reason %q); nothing changed and the new reason was not recorded",
+				t.TenantID, t.StatusChanged.UTC().Format(time.RFC3339), t.StatusReason)
+		}
 		return t.SetStatus(domain.StatusOffboarded, reason, now)
 	})
 }

@@ -283,7 +283,11 @@ func TestPatchTenant(t *testing.T) {
 	}
 
 	patch(`{"customerName":"Contoso"}`, "").problem(t, http.StatusPreconditionRequired)
-	patch(`{"customerName":"Contoso"}`, "*").problem(t, http.StatusPreconditionRequired)
+	// If-Match: * matches any current version (RFC 9110 §13.1.1; it used to
+	// be refused with 428), and fails only where there is no tenant.
+	e.do(request{method: "PATCH", path: "/api/admin/tenants/" + newGUID(t), token: e.writerToken, body: []byte(`{"customerName":"Contoso"}`),
+		header: http.Header{"If-Match": {"*"}}}).problem(t, http.StatusPreconditionFailed)
+	patch(`{"customerName":"Contoso"}`, `*, "bm90LXRoZS1ldGFn"`).problem(t, http.StatusBadRequest)
 	patch(`{"customerName":"Contoso"}`, `"bm90LXRoZS1ldGFn"`).problem(t, http.StatusPreconditionFailed)
 	patch(`{"customerName":"Contoso"}`, "W/"+etag).problem(t, http.StatusPreconditionFailed)
 

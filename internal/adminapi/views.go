@@ -19,6 +19,7 @@ type tenantView struct {
 	SuspendedFrom            domain.Status `json:"suspendedFrom,omitempty"`
 	CustomerName             string        `json:"customerName"`
 	PrimaryDomain            string        `json:"primaryDomain,omitempty"`
+	PrimaryDomainUnicode     string        `json:"primaryDomainUnicode,omitempty"`
 	Region                   string        `json:"region"`
 	AppID                    string        `json:"appId"`
 	TenantKey                string        `json:"tenantKey"`
@@ -34,6 +35,9 @@ type tenantView struct {
 	MissingRoles             []string      `json:"missingRoles,omitempty"`
 	VerificationPending      bool          `json:"verificationPending"`
 	RolesUnknown             bool          `json:"rolesUnknown,omitempty"`
+	LastConsentOutcome       string        `json:"lastConsentOutcome,omitempty"`
+	LastConsentError         string        `json:"lastConsentError,omitempty"`
+	LastConsentAt            time.Time     `json:"lastConsentAt,omitzero"`
 	LastCheckAt              time.Time     `json:"lastCheckAt,omitzero"`
 	LastCheckOutcome         string        `json:"lastCheckOutcome,omitempty"`
 	LastCheckError           string        `json:"lastCheckError,omitempty"`
@@ -61,6 +65,8 @@ func viewTenant(t *domain.Tenant) tenantView {
 		VerificationPending: t.VerificationPending, RolesUnknown: t.RolesUnknown, LastCheckAt: t.LastCheckAt, LastCheckOutcome: t.LastCheckOutcome,
 		LastCheckError: t.LastCheckError, ConsecutiveCheckFailures: t.ConsecutiveCheckFailures,
 		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, ETag: httpETag(t.ETag),
+		PrimaryDomainUnicode: t.PrimaryDomainUnicode, LastConsentOutcome: string(t.LastConsentOutcome),
+		LastConsentError: t.LastConsentError, LastConsentAt: t.LastConsentAt,
 	}
 	for _, p := range t.AllowedIPs {
 		v.AllowedIPs = append(v.AllowedIPs, p.String())

@@ -29,6 +29,10 @@ type Config struct {
 	Port     int
 	LogLevel slog.Level
 
+	// HTTPMaxInFlight bounds the forwarded HTTP requests served at once;
+	// more are answered 503 with Retry-After (host.json maxConcurrentRequests).
+	HTTPMaxInFlight int
+
 	PublicBaseURL *url.URL
 	Regions       domain.Regions
 	RegionOrder   []string
@@ -94,6 +98,7 @@ type Setting struct {
 var Settings = []Setting{
 	{Name: "FUNCTIONS_CUSTOMHANDLER_PORT", Default: "8080", Doc: "Port the handler listens on; the Functions host sets it."},
 	{Name: "LOG_LEVEL", Default: "info", Doc: "debug, info, warn or error."},
+	{Name: "HTTP_MAX_IN_FLIGHT", Default: "16", Doc: "HTTP requests (under /api/, health excepted) served at once per instance; more get 503 with Retry-After. Keep equal to host.json extensions.http.maxConcurrentRequests and the Bicep perInstanceConcurrency."},
 	{Name: "PUBLIC_BASE_URL", Required: true, Doc: "Public base URL of the function app (consent links, redirect URI), e.g. https://onemeeting-cvi.azurewebsites.net."},
 	{Name: "REGIONS", Required: true, Doc: "JSON array of regions: code, displayName, appId, tenantKeyDomain, instructionBaseUrl, optional tenantKeyDigits, directDialDomain."},
 	{Name: "OPERATOR_TENANT_ID", Required: true, Doc: "The provider's own Entra tenant: sends mail, issues admin-API tokens."},
@@ -149,6 +154,7 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 		}
 	}
 	c.LogLevel = l.level("LOG_LEVEL")
+	c.HTTPMaxInFlight = l.int("HTTP_MAX_IN_FLIGHT", 1, 10_000)
 	c.PublicBaseURL = l.url("PUBLIC_BASE_URL")
 	c.Regions, c.RegionOrder = l.regions("REGIONS")
 	c.OperatorTenantID = l.guid("OPERATOR_TENANT_ID")

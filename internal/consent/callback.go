@@ -107,6 +107,13 @@ func (s *Service) Callback(ctx context.Context, q url.Values, ip netip.Addr) (*C
 		code, desc := q.Get("error"), q.Get("error_description")
 		s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "consent.declined", Actor: "customer-admin", SourceIP: ip.String(),
 			Reason: code, Details: map[string]string{"errorDescription": truncate(desc, 500), "startIp": cs.ClientIP}})
+		// The record shows the decline (admin API filter consentOutcome=declined).
+		if _, err := s.updateTenant(ctx, t.TenantID, func(t *domain.Tenant) error {
+			t.RecordConsentDeclined(code, desc, now)
+			return nil
+		}); err != nil {
+			s.Logger.Error("could not record the declined consent on the tenant", "tenantId", t.TenantID, "err", err)
+		}
 		res = &CallbackResult{Kind: CallbackDeclined, Tenant: t, ErrorCode: code, ErrorDescription: truncate(desc, 1000)}
 	} else {
 		res, err = s.verify(ctx, t, cb, now)

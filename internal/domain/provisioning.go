@@ -24,6 +24,10 @@ type ProvisioningRequest struct {
 	Region        string         `json:"region"`
 	AdminIPs      []netip.Prefix `json:"adminIps"`
 	Contacts      []Contact      `json:"contacts"`
+
+	// PrimaryDomain is kept in its ASCII (punycode) form, for matching;
+	// this is the same name for display (U-labels: bücher.example).
+	PrimaryDomainUnicode string `json:"-"`
 }
 
 var (
@@ -102,8 +106,10 @@ func DecodeProvisioningRequest(body []byte, ips IPPolicy, knownRegion func(strin
 			add(err)
 		} else if strings.TrimSpace(s) == "" {
 			add(FieldError("customerName", "must not be blank"))
+		} else if c := CleanDisplayText(s); c == "" {
+			add(FieldError("customerName", "must hold visible characters"))
 		} else {
-			req.CustomerName = strings.TrimSpace(s)
+			req.CustomerName = c
 		}
 	}
 	if raw, ok := obj["primaryDomain"]; ok {
@@ -112,10 +118,10 @@ func DecodeProvisioningRequest(body []byte, ips IPPolicy, knownRegion func(strin
 		} else if len(s) > 253 {
 			add(FieldError("primaryDomain", "must be at most 253 characters"))
 		} else if s != "" {
-			if d, err := NormalizeDomain("primaryDomain", s); err != nil {
+			if a, u, err := NormalizeDomainForms("primaryDomain", s); err != nil {
 				add(err)
 			} else {
-				req.PrimaryDomain = d
+				req.PrimaryDomain, req.PrimaryDomainUnicode = a, u
 			}
 		}
 	}
@@ -217,7 +223,7 @@ func DecodeContacts(raw json.RawMessage, add func(error)) []Contact {
 				add(err)
 				ok = false
 			}
-			c.Name = strings.TrimSpace(s)
+			c.Name = CleanDisplayText(s)
 		}
 		if raw, present := obj["email"]; !present {
 			add(FieldError(prefix+".email", "is required"))

@@ -92,8 +92,11 @@ type RevalidationRun struct {
 type TenantFilter struct {
 	Statuses []Status
 	Region   string
-	// Text matches customer name or primary domain, case-insensitively.
+	// Text matches customer name or primary domain (either form),
+	// case-insensitively.
 	Text string
+	// ConsentOutcome matches the last consent attempt's outcome.
+	ConsentOutcome ConsentOutcome
 }
 
 // Page is one page of a listing; Next is empty on the last page.

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"net/netip"
+	"regexp"
 	"slices"
 	"time"
 )
@@ -87,6 +88,10 @@ type Tenant struct {
 	Contacts       []Contact      `json:"contacts"`
 	LastRequestID  string         `json:"lastRequestId,omitempty"`
 
+	// PrimaryDomain above is the ASCII (punycode) form, for matching;
+	// PrimaryDomainUnicode is the same name for display (bücher.example).
+	PrimaryDomainUnicode string `json:"primaryDomainUnicode,omitempty"`
+
 	// The current consent link: only its SHA-256 is kept; a newer link
 	// supersedes the older one.
 	InviteHash      string    `json:"-"`
@@ -103,6 +108,12 @@ type Tenant struct {
 	// RolesUnknown: the last check could not read the token's roles;
 	// GrantedRoles and MissingRoles are from the last check that could.
 	RolesUnknown bool `json:"rolesUnknown,omitempty"`
+
+	// The last consent attempt's outcome as the callback saw it (declined
+	// is kept until consent is found), Microsoft's error code and when.
+	LastConsentOutcome ConsentOutcome `json:"lastConsentOutcome,omitempty"`
+	LastConsentError   string         `json:"lastConsentError,omitempty"`
+	LastConsentAt      time.Time      `json:"lastConsentAt,omitzero"`
 
 	LastCheckAt              time.Time `json:"lastCheckAt,omitzero"`
 	LastCheckOutcome         string    `json:"lastCheckOutcome,omitempty"`
@@ -172,6 +183,11 @@ func (t *Tenant) RecordCheck(c ConsentCheck, runID string, now time.Time) {
 		t.GrantedRoles, t.MissingRoles = slices.Clone(c.Roles), slices.Clone(c.MissingRoles)
 	}
 	t.RolesUnknown = c.RolesUnknown
+	if (c.Outcome == CheckConsented || c.Outcome == CheckDegraded) && t.LastConsentOutcome != ConsentOutcome(c.Outcome) {
+		// Consent is there now: an earlier decline is history (the
+		// audit trail keeps it).
+		t.LastConsentOutcome, t.LastConsentError, t.LastConsentAt = ConsentOutcome(c.Outcome), "", now
+	}
 	t.LastCheckAt, t.LastCheckOutcome, t.LastCheckError = now, string(c.Outcome), ""
 	t.ConsecutiveCheckFailures, t.CheckFailingSince, t.LastCheckRunID = 0, time.Time{}, runID
 	t.UpdatedAt = now
@@ -215,4 +231,44 @@ func (t *Tenant) AllowsIP(addr netip.Addr) bool {
 // ConsentLinkUsable reports whether the tenant's state lets an admin start consent.
 func (t *Tenant) ConsentLinkUsable() bool {
 	return t.Status != StatusSuspended && t.Status != StatusOffboarded
+}
+
+// ConsentOutcome is how the tenant's last admin-consent attempt ended.
+type ConsentOutcome string
+
+const (
+	ConsentOutcomeConsented ConsentOutcome = ConsentOutcome(CheckConsented)
+	ConsentOutcomeDegraded  ConsentOutcome = ConsentOutcome(CheckDegraded)
+	ConsentOutcomeDeclined  ConsentOutcome = "declined"
+)
+
+// ConsentOutcomes lists every recorded outcome (the listing filter's values).
+var ConsentOutcomes = []ConsentOutcome{ConsentOutcomeConsented, ConsentOutcomeDegraded, ConsentOutcomeDeclined}
+
+// ParseConsentOutcome accepts a consent outcome name.
+func ParseConsentOutcome(s string) (ConsentOutcome, error) {
+	o := ConsentOutcome(s)
+	if !slices.Contains(ConsentOutcomes, o) {
+		return "", FieldError("consentOutcome", "unknown consent outcome %q (one of consented, degraded, declined)", s)
+	}
+	return o, nil
+}
+
+var aadstsPattern = regexp.MustCompile(`\bAADSTS\d{4,9}\b`)
+
+// RecordConsentDeclined notes that Microsoft sent the admin back with an
+// error (error=access_denied and an AADSTS code in error_description,
+// reference/identity-graph.md). The status does not change: nothing was
+// granted. The stored error is the AADSTS code when there is one, else the
+// OAuth error code, bounded.
+func (t *Tenant) RecordConsentDeclined(errorCode, description string, now time.Time) {
+	code := aadstsPattern.FindString(description)
+	if code == "" {
+		code = CleanDisplayText(errorCode)
+		if r := []rune(code); len(r) > 100 {
+			code = string(r[:100])
+		}
+	}
+	t.LastConsentOutcome, t.LastConsentError, t.LastConsentAt = ConsentOutcomeDeclined, code, now
+	t.UpdatedAt = now
 }

@@ -67,13 +67,12 @@ func NormalizeEmail(field, s string) (string, error) {
 	return local + "@" + domain, nil
 }
 
-// NormalizeDomain validates a DNS domain name such as contoso.com.
+// NormalizeDomain validates a DNS domain name such as contoso.com or
+// bücher.example and returns its ASCII (punycode) form; see
+// NormalizeDomainForms for the Unicode one.
 func NormalizeDomain(field, s string) (string, error) {
-	d := strings.ToLower(strings.TrimSuffix(s, "."))
-	if err := validateHostname(d); err != nil {
-		return "", FieldError(field, "%s", err.(*Error).Message)
-	}
-	return d, nil
+	a, _, err := NormalizeDomainForms(field, s)
+	return a, err
 }
 
 func validateHostname(d string) error {

@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
 
 const (
@@ -30,19 +32,10 @@ func isLineBreak(r rune) bool {
 	return false
 }
 
-// isInvisibleControl reports characters that must never reach a reader:
-// control characters and the bidirectional overrides that can make text
-// read differently from what it is.
-func isInvisibleControl(r rune) bool {
-	if unicode.IsControl(r) {
-		return true
-	}
-	switch {
-	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069, r == 0x200E, r == 0x200F, r == 0xFEFF:
-		return true
-	}
-	return false
-}
+// isInvisibleControl is the domain's one rule for characters that must
+// never reach a reader (controls, bidi overrides and other format
+// characters), shared with pages and PowerShell comments.
+func isInvisibleControl(r rune) bool { return domain.IsHiddenRune(r) }
 
 // oneLine makes s safe for a single labelled line: line breaks and other
 // controls become spaces, runs of white space collapse to one space and
@@ -110,8 +103,9 @@ func clip(s string, n int) string {
 	return strings.TrimRight(cut, " ") + "…"
 }
 
-// name cleans a customer-supplied name for display on one line.
-func name(s string) string { return clip(oneLine(s), maxNameRunes) }
+// name cleans a customer-supplied name for display on one line, with the
+// domain's sanitiser (the same as pages and scripts), then bounds it.
+func name(s string) string { return clip(domain.CleanDisplayText(s), maxNameRunes) }
 
 // freeText cleans a customer- or system-supplied sentence for one line.
 func freeText(s string) string { return clip(oneLine(s), maxFreeTextRunes) }

@@ -1,7 +1,17 @@
 // Package httpx holds small HTTP helpers shared by the handler's routers.
 package httpx
 
-import "net/http"
+import (
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// DurationMS is the access-log attribute for a request's duration:
+// duration_ms, in milliseconds with microsecond precision.
+func DurationMS(d time.Duration) slog.Attr {
+	return slog.Float64("duration_ms", float64(d.Microseconds())/1000)
+}
 
 // StatusRecorder remembers the status a handler wrote, for access logs.
 type StatusRecorder struct {

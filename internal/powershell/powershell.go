@@ -23,6 +23,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
 
 // Params are the values of one tenant's script.
@@ -89,7 +91,9 @@ func validate(p Params) (validated, error) {
 	if err := checkText("CustomerName", p.CustomerName); err != nil {
 		return v, err
 	}
-	v.customerName = p.CustomerName
+	// The domain's display sanitiser, as on pages and in emails: no bidi
+	// override can make the comment or console line read differently.
+	v.customerName = domain.CleanDisplayText(p.CustomerName)
 
 	if err := checkGUID("TenantID", p.TenantID); err != nil {
 		return v, err

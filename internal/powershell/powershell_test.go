@@ -603,3 +603,22 @@ func TestScriptInstructionURIKeepsConfIDPlaceholder(t *testing.T) {
 		t.Error("InstructionUri does not end in ?conf={ConfId}")
 	}
 }
+
+// TestScriptCleansHiddenCharactersInName: bidi overrides and other format
+// characters in the name reach neither the comment nor Write-Host.
+func TestScriptCleansHiddenCharactersInName(t *testing.T) {
+	p := exampleParams()
+	p.CustomerName = "Contoso \u202Egnp.exe\u202C \u2066Ltd\u2069\u200B"
+	script, err := Script(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, unit := range []string{"0x202E", "0x202C", "0x2066", "0x2069", "0x200B"} {
+		if strings.Contains(script, unit) {
+			t.Errorf("script writes [char]%s", unit)
+		}
+	}
+	if !strings.Contains(script, "Customer:   Contoso gnp.exe Ltd") {
+		t.Errorf("comment lacks the cleaned name:\n%s", script)
+	}
+}

@@ -218,6 +218,7 @@ func (s *Service) ensureTenant(ctx context.Context, req *domain.ProvisioningRequ
 		CreatedAt:      now,
 		UpdatedAt:      now,
 	}
+	t.PrimaryDomainUnicode = req.PrimaryDomainUnicode
 	err = s.Store.CreateTenant(ctx, t)
 	if domain.ErrorCode(err) == domain.CodeConflict {
 		// A concurrent delivery of this request (or another request for
@@ -312,7 +313,7 @@ func (s *Service) applyUpdate(ctx context.Context, t *domain.Tenant, req *domain
 		}
 		changes := diff(t, req)
 		before := t.AdminContacts()
-		t.CustomerName, t.PrimaryDomain = req.CustomerName, req.PrimaryDomain
+		t.CustomerName, t.PrimaryDomain, t.PrimaryDomainUnicode = req.CustomerName, req.PrimaryDomain, req.PrimaryDomainUnicode
 		t.Contacts, t.AllowedIPs = req.Contacts, req.AdminIPs
 		t.LastRequestID = req.RequestID
 		t.UpdatedAt = rec.ReceivedAt

@@ -163,17 +163,24 @@ func tenantFilter(f domain.TenantFilter, after string) (string, error) {
 		}
 		clauses = append(clauses, "Region eq "+quote(f.Region))
 	}
+	if f.ConsentOutcome != "" {
+		if _, err := domain.ParseConsentOutcome(string(f.ConsentOutcome)); err != nil {
+			return "", err
+		}
+		clauses = append(clauses, "LastConsentOutcome eq "+quote(string(f.ConsentOutcome)))
+	}
 	return strings.Join(clauses, " and "), nil
 }
 
 func matchesText(t *domain.Tenant, lowerText string) bool {
 	return lowerText == "" ||
 		strings.Contains(strings.ToLower(t.CustomerName), lowerText) ||
-		strings.Contains(strings.ToLower(t.PrimaryDomain), lowerText)
+		strings.Contains(strings.ToLower(t.PrimaryDomain), lowerText) ||
+		strings.Contains(strings.ToLower(t.PrimaryDomainUnicode), lowerText)
 }
 
 func normalizeTenantTimes(t *domain.Tenant) {
-	for _, p := range []*time.Time{&t.StatusChanged, &t.InviteIssuedAt, &t.InviteExpiresAt, &t.ConsentedAt, &t.VerificationPendingSince, &t.LastCheckAt, &t.CheckFailingSince, &t.CreatedAt, &t.UpdatedAt} {
+	for _, p := range []*time.Time{&t.StatusChanged, &t.InviteIssuedAt, &t.InviteExpiresAt, &t.ConsentedAt, &t.VerificationPendingSince, &t.LastConsentAt, &t.LastCheckAt, &t.CheckFailingSince, &t.CreatedAt, &t.UpdatedAt} {
 		*p = storedTime(*p)
 	}
 }
@@ -188,6 +195,7 @@ func tenantEntity(table string, t *domain.Tenant) *entity {
 		str("SuspendedFrom", string(t.SuspendedFrom)).
 		str("CustomerName", t.CustomerName).
 		str("PrimaryDomain", t.PrimaryDomain).
+		str("PrimaryDomainUnicode", t.PrimaryDomainUnicode).
 		str("Region", t.Region).
 		str("AppID", t.AppID).
 		str("TenantKey", t.TenantKey).
@@ -205,6 +213,9 @@ func tenantEntity(table string, t *domain.Tenant) *entity {
 		boolean("VerificationPending", t.VerificationPending).
 		time("VerificationPendingSince", t.VerificationPendingSince).
 		boolean("RolesUnknown", t.RolesUnknown).
+		str("LastConsentOutcome", string(t.LastConsentOutcome)).
+		str("LastConsentError", t.LastConsentError).
+		time("LastConsentAt", t.LastConsentAt).
 		time("LastCheckAt", t.LastCheckAt).
 		str("LastCheckOutcome", t.LastCheckOutcome).
 		str("LastCheckError", t.LastCheckError).
@@ -220,13 +231,16 @@ func tenantFromRow(r *row) (*domain.Tenant, error) {
 		return nil, r.err
 	}
 	t := &domain.Tenant{
-		TenantID:                 r.str("PartitionKey"),
-		Status:                   domain.Status(r.str("Status")),
-		StatusReason:             r.str("StatusReason"),
-		StatusChanged:            r.time("StatusChanged"),
-		SuspendedFrom:            domain.Status(r.str("SuspendedFrom")),
-		CustomerName:             r.str("CustomerName"),
+		TenantID:      r.str("PartitionKey"),
+		Status:        domain.Status(r.str("Status")),
+		StatusReason:  r.str("StatusReason"),
+		StatusChanged: r.time("StatusChanged"),
+		SuspendedFrom: domain.Status(r.str("SuspendedFrom")),
+		// Cleaned on read too: records written before the display rule
+		// reach pages, emails and scripts clean.
+		CustomerName:             domain.CleanDisplayText(r.str("CustomerName")),
 		PrimaryDomain:            r.str("PrimaryDomain"),
+		PrimaryDomainUnicode:     r.str("PrimaryDomainUnicode"),
 		Region:                   r.str("Region"),
 		AppID:                    r.str("AppID"),
 		TenantKey:                r.str("TenantKey"),
@@ -240,6 +254,9 @@ func tenantFromRow(r *row) (*domain.Tenant, error) {
 		VerificationPending:      r.boolean("VerificationPending"),
 		VerificationPendingSince: r.time("VerificationPendingSince"),
 		RolesUnknown:             r.boolean("RolesUnknown"),
+		LastConsentOutcome:       domain.ConsentOutcome(r.str("LastConsentOutcome")),
+		LastConsentError:         r.str("LastConsentError"),
+		LastConsentAt:            r.time("LastConsentAt"),
 		LastCheckAt:              r.time("LastCheckAt"),
 		LastCheckOutcome:         r.str("LastCheckOutcome"),
 		LastCheckError:           r.str("LastCheckError"),
@@ -254,6 +271,16 @@ func tenantFromRow(r *row) (*domain.Tenant, error) {
 	r.json("AllowedIPs", &ips)
 	t.AllowedIPs = ips
 	r.json("Contacts", &t.Contacts)
+	for i := range t.Contacts {
+		t.Contacts[i].Name = domain.CleanDisplayText(t.Contacts[i].Name)
+	}
+	if t.PrimaryDomainUnicode == "" && t.PrimaryDomain != "" {
+		// Written before both forms were kept.
+		t.PrimaryDomainUnicode = t.PrimaryDomain
+		if _, u, err := domain.NormalizeDomainForms("primaryDomain", t.PrimaryDomain); err == nil {
+			t.PrimaryDomainUnicode = u
+		}
+	}
 	r.json("GrantedRoles", &t.GrantedRoles)
 	r.json("MissingRoles", &t.MissingRoles)
 	if v := r.int("V"); v > tenantSchemaVersion {

@@ -24,7 +24,7 @@ func fullTenant(id string) *domain.Tenant {
 		StatusChanged:  at(1),
 		SuspendedFrom:  domain.StatusConsented,
 		CustomerName:   "Contoso 'Ltd' — Zürich",
-		PrimaryDomain:  "contoso.example",
+		PrimaryDomain:  "xn--bcher-kva.example",
 		Region:         "eu-west",
 		AppID:          "11111111-2222-4333-8444-555555555555",
 		TenantKey:      "123456789@cvi.example",
@@ -50,6 +50,10 @@ func fullTenant(id string) *domain.Tenant {
 		LastCheckError:           "roles missing",
 		ConsecutiveCheckFailures: 3,
 		LastCheckRunID:           "run-20261125T120000Z",
+		PrimaryDomainUnicode:     "bücher.example",
+		LastConsentOutcome:       domain.ConsentOutcomeDeclined,
+		LastConsentError:         "AADSTS65004",
+		LastConsentAt:            at(9),
 		CheckFailingSince:        at(8),
 		CreatedAt:                at(6),
 		UpdatedAt:                at(7),
@@ -207,6 +211,12 @@ func TestListTenantsFiltersAndPages(t *testing.T) {
 		if i%25 == 4 {
 			tn.PrimaryDomain = fmt.Sprintf("acme-%d.example", i)
 		}
+		if i%7 == 2 {
+			tn.LastConsentOutcome = domain.ConsentOutcomeDeclined
+		}
+		if i%50 == 9 {
+			tn.PrimaryDomainUnicode = fmt.Sprintf("bücher-%d.example", i)
+		}
 		all = append(all, tn)
 	}
 	createAll(t, s, all)
@@ -225,6 +235,10 @@ func TestListTenantsFiltersAndPages(t *testing.T) {
 		{"text in name or domain, any case", domain.TenantFilter{Text: "aCmE"}, func(t *domain.Tenant) bool {
 			return strings.Contains(t.CustomerName, "ACME") || strings.Contains(t.PrimaryDomain, "acme")
 		}},
+		{"consent declined", domain.TenantFilter{ConsentOutcome: domain.ConsentOutcomeDeclined}, func(t *domain.Tenant) bool {
+			return t.LastConsentOutcome == domain.ConsentOutcomeDeclined
+		}},
+		{"text in the Unicode domain", domain.TenantFilter{Text: "BÜCHER"}, func(t *domain.Tenant) bool { return strings.Contains(t.PrimaryDomainUnicode, "bücher") }},
 		{"quote in text", domain.TenantFilter{Text: "o'brien"}, func(t *domain.Tenant) bool { return strings.Contains(t.CustomerName, "O'Brien") }},
 		{"everything", domain.TenantFilter{Statuses: []domain.Status{domain.StatusProvisioned, domain.StatusRevoked}, Region: "eu-west", Text: "customer"},
 			func(t *domain.Tenant) bool {

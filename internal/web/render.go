@@ -255,6 +255,7 @@ func (r *Renderer) execute(p Page) ([]byte, error) {
 	if p == nil {
 		return nil, errors.New("nil page")
 	}
+	p = cleanDisplay(p)
 	name := p.templateName()
 	t, ok := r.pages[name]
 	if !ok {
