@@ -460,8 +460,9 @@ func TestConcurrencyBoundedAndNoDoubleDelivery(t *testing.T) {
 
 func TestCloseCancelsInFlightWhenContextEnds(t *testing.T) {
 	t.Parallel()
-	cancelled := make(chan struct{})
+	started, cancelled := make(chan struct{}), make(chan struct{})
 	f := newFakeHandler(t, func(_ http.ResponseWriter, r *http.Request, _ []byte) {
+		close(started)
 		<-r.Context().Done()
 		close(cancelled)
 	})
@@ -479,7 +480,14 @@ func TestCloseCancelsInFlightWhenContextEnds(t *testing.T) {
 	if _, err := h.Enqueue("provisioning", Message{Body: "x"}); err != nil {
 		t.Fatal(err)
 	}
+	// In flight is counted before the POST reaches the handler; wait for the
+	// handler itself, or Close may cancel a request never sent.
 	eventually(t, 5*time.Second, "message in flight", func() bool { return h.QueueStats("provisioning").InFlight == 1 })
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler never received the invocation")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := h.Close(ctx); err == nil || !strings.Contains(err.Error(), "cancelled") {
