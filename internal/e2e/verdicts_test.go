@@ -14,12 +14,20 @@ import (
 )
 
 // opsOnlyMails are the emails to operations since `since` that are not also
-// addressed to a customer (a revoked/degraded email copies operations).
-func (s *stack) opsOnlyMails(since int, subject string) []sandbox.SentMail {
+// addressed to a customer (a revoked/degraded email copies operations) and
+// that name one of mentions (a tenant or run of this test: the sandbox and
+// the ops address are shared by parallel tests).
+func (s *stack) opsOnlyMails(since int, subject string, mentions ...string) []sandbox.SentMail {
 	var out []sandbox.SentMail
 	for _, m := range s.mailsTo("ops@videosrv.net", since) {
-		if len(m.To) == 1 && strings.Contains(m.Subject, subject) {
-			out = append(out, m)
+		if len(m.To) != 1 || !strings.Contains(m.Subject, subject) {
+			continue
+		}
+		for _, want := range mentions {
+			if strings.Contains(m.Subject, want) || strings.Contains(m.HTMLBody, want) {
+				out = append(out, m)
+				break
+			}
 		}
 	}
 	return out
@@ -51,7 +59,7 @@ func TestRevalidationMissingServicePrincipalRevokesInOneRun(t *testing.T) {
 			t.Errorf("AADSTS%d: customer emails = %v, want exactly one consent-revoked", code, got)
 		}
 	}
-	if got := s.opsOnlyMails(before, ""); len(got) != 0 {
+	if got := s.opsOnlyMails(before, "", codes[7000229], codes[700016], "run-missing-sp"); len(got) != 0 {
 		t.Errorf("ops alerts = %d (first %q), want none: a deleted enterprise app is the customer's doing", len(got), got[0].Subject)
 	}
 }
@@ -160,11 +168,11 @@ func TestRevalidationOpaqueTokensRolesUnknown(t *testing.T) {
 		if tn := s.tenant(degraded); tn.Status != domain.StatusDegraded || !tn.RolesUnknown || len(tn.MissingRoles) != 1 {
 			t.Errorf("run %d, degraded tenant: %s rolesUnknown=%v missing %v; want it left Degraded", run, tn.Status, tn.RolesUnknown, tn.MissingRoles)
 		}
-		if got := len(s.opsOnlyMails(before, "cannot read granted roles")); got != run {
+		if got := len(s.opsOnlyMails(before, "cannot read granted roles", "run-opaque-")); got != run {
 			t.Errorf("after run %d: roles-unknown warnings = %d, want %d (one per run)", run, got, run)
 		}
 	}
-	if got := s.opsOnlyMails(before, ""); len(got) != 2 {
+	if got := s.opsOnlyMails(before, "", ok1, ok2, degraded, "run-opaque-"); len(got) != 2 {
 		t.Errorf("ops alerts = %d, want only the 2 roles-unknown warnings", len(got))
 	}
 	for _, id := range []string{ok1, ok2, degraded} {
@@ -223,7 +231,7 @@ func TestAdminRevalidateVerdicts(t *testing.T) {
 	if got := kinds(s.mailsTo(adminEmail(removed), before)); got["revoked"] != 1 || len(got) != 1 {
 		t.Errorf("customer emails = %v, want exactly one consent-revoked", got)
 	}
-	if got := s.opsOnlyMails(before, ""); len(got) != 0 {
+	if got := s.opsOnlyMails(before, "", removed, opaque); len(got) != 0 {
 		t.Errorf("ops alerts = %d (first %q), want none", len(got), got[0].Subject)
 	}
 }
