@@ -289,6 +289,8 @@ var appSettings = {
   RETRY_BACKOFF_BASE: '10s'
   RETRY_BACKOFF_MAX: '15m'
   RETRY_BACKOFF_MAX_TOTAL: '24h'
+  // One reminder with the PowerShell link to a consented tenant not live after a week.
+  LIVE_REMINDER_AFTER: '168h'
 }
 
 module appSettingsConfig 'modules/appsettings.bicep' = {

@@ -120,6 +120,9 @@ type Tenant struct {
 	// effect. LastInviteSeen is refreshed at most hourly (internal/status).
 	LiveSince      time.Time `json:"liveSince,omitzero"`
 	LastInviteSeen time.Time `json:"lastInviteSeen,omitzero"`
+	// ConsentAgainAt is the last "grant consent again" request from the
+	// status page (rate limit).
+	ConsentAgainAt time.Time `json:"-"`
 	// LiveReminderSentAt: the one "not live yet" reminder was queued.
 	LiveReminderSentAt time.Time `json:"liveReminderSentAt,omitzero"`
 

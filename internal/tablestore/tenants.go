@@ -173,7 +173,7 @@ func matchesText(t *domain.Tenant, lowerText string) bool {
 }
 
 func normalizeTenantTimes(t *domain.Tenant) {
-	for _, p := range []*time.Time{&t.StatusChanged, &t.InviteIssuedAt, &t.InviteExpiresAt, &t.ConsentedAt, &t.VerificationPendingSince, &t.LastCheckAt, &t.CheckFailingSince, &t.StatusLinkIssuedAt, &t.LiveSince, &t.LastInviteSeen, &t.LiveReminderSentAt, &t.CreatedAt, &t.UpdatedAt} {
+	for _, p := range []*time.Time{&t.StatusChanged, &t.InviteIssuedAt, &t.InviteExpiresAt, &t.ConsentedAt, &t.VerificationPendingSince, &t.LastCheckAt, &t.CheckFailingSince, &t.StatusLinkIssuedAt, &t.LiveSince, &t.LastInviteSeen, &t.LiveReminderSentAt, &t.ConsentAgainAt, &t.CreatedAt, &t.UpdatedAt} {
 		*p = storedTime(*p)
 	}
 }
@@ -215,6 +215,7 @@ func tenantEntity(table string, t *domain.Tenant) *entity {
 		time("LiveSince", t.LiveSince).
 		time("LastInviteSeen", t.LastInviteSeen).
 		time("LiveReminderSentAt", t.LiveReminderSentAt).
+		time("ConsentAgainAt", t.ConsentAgainAt).
 		time("CreatedAt", t.CreatedAt).
 		time("UpdatedAt", t.UpdatedAt)
 }
@@ -254,6 +255,7 @@ func tenantFromRow(r *row) (*domain.Tenant, error) {
 		LiveSince:                r.time("LiveSince"),
 		LastInviteSeen:           r.time("LastInviteSeen"),
 		LiveReminderSentAt:       r.time("LiveReminderSentAt"),
+		ConsentAgainAt:           r.time("ConsentAgainAt"),
 		CreatedAt:                r.time("CreatedAt"),
 		UpdatedAt:                r.time("UpdatedAt"),
 		ETag:                     r.etag,
