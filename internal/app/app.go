@@ -30,6 +30,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
+	"github.com/onemeeting/cvi-onboarding/internal/status"
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
 	"github.com/onemeeting/cvi-onboarding/internal/web"
 )
@@ -162,7 +163,13 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Store: store, Checker: checkerAdapter{batchChecker}, Publisher: pub, OpsEmails: cfg.OperationsEmails,
 		BatchSize: cfg.RevalidationBatchSize, Concurrency: cfg.RevalidationConcurrency, BatchInterval: cfg.RevalidationBatchInterval,
 		AlertAfter: cfg.RevalidationAlertAfter, CheckTimeout: 2 * time.Minute, ReminderDelay: cfg.ConsentReminderDelay, Rechecks: rechecks, Now: now, Logger: logger,
+		LiveReminderAfter: cfg.LiveReminderAfter,
 	}
+	statusSvc := &status.Service{Store: store, Publisher: pub, PublicBaseURL: cfg.PublicBaseURL, Now: now, Logger: logger}
+	// One worker per process writes live sightings off the request path.
+	// OnFirstLive is where the lifecycle "live" event is emitted.
+	live := &status.Live{Store: store, Publisher: pub, Links: statusSvc, Now: now, Logger: logger}
+	go live.Run(ctx)
 	// v2.0 tokens only: aud is the client ID, iss the operator tenant's v2.0 issuer.
 	validator, err := auth.NewValidator(auth.Config{
 		Issuer:     cfg.AuthorityHost + cfg.OperatorTenantID + "/v2.0",
@@ -178,6 +185,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	admin, err := adminapi.New(adminapi.Deps{
 		Store: store, Auth: validator, Provisioning: provisioningSvc, Consent: consentSvc, Revalidation: revalidationSvc,
 		Publisher: pub, DeadLetters: deadLetters(pub), IPPolicy: ipPolicy, Regions: cfg.Regions, Now: now, Logger: logger,
+		Status: statusSvc, LiveReminderAfter: cfg.LiveReminderAfter,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("admin API: %w", err)
@@ -188,8 +196,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Provisioning: provisioningSvc,
 		Consent:      consentSvc,
 		Revalidation: revalidationSvc,
+		Status:       statusSvc,
+		Live:         live,
 		Notify: &notify.Service{
-			Store: store, Sender: mailerAdapter{mailer: mailer, from: cfg.MailSender}, Renderer: mails, Links: consentSvc, Publisher: pub,
+			Store: store, Sender: mailerAdapter{mailer: mailer, from: cfg.MailSender}, Renderer: mails, Links: consentSvc, Status: statusSvc, Publisher: pub,
 			Regions: cfg.Regions, OpsEmails: cfg.OperationsEmails, Lease: 30 * time.Second, Now: now, Logger: logger,
 		},
 	})

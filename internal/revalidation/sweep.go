@@ -114,3 +114,34 @@ func adminRecipients(t *domain.Tenant) []string {
 	}
 	return out
 }
+
+// LiveReminderKey is the idempotency key of a tenant's one "not live yet"
+// reminder: whatever the number of runs, SendEmail sends it once.
+func LiveReminderKey(tenantID string) string { return "live-reminder:" + tenantID }
+
+// NotLiveAfterConsent reports whether t consented more than after ago and no
+// meeting invite has reached its join page since (operations' "needs
+// attention"; the reminder goes out for it).
+func NotLiveAfterConsent(t *domain.Tenant, after time.Duration, now time.Time) bool {
+	return after > 0 && (t.Status == domain.StatusConsented || t.Status == domain.StatusDegraded) &&
+		t.LiveSince.IsZero() && !t.ConsentedAt.IsZero() && now.Sub(t.ConsentedAt) >= after
+}
+
+// sweepLive queues the one live reminder (with the PowerShell link) for a
+// tenant that consented but is not live after LiveReminderAfter.
+func (s *Service) sweepLive(ctx context.Context, t *domain.Tenant, runID string) bool {
+	now := s.Now().UTC()
+	if !NotLiveAfterConsent(t, s.LiveReminderAfter, now) {
+		return false
+	}
+	admins := adminRecipients(t)
+	if len(admins) == 0 {
+		return false
+	}
+	job := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailLiveReminder, TenantID: t.TenantID, Recipients: admins, IdempotencyKey: LiveReminderKey(t.TenantID)}
+	grace := s.SweepGrace
+	if grace <= 0 {
+		grace = defaultSweepGrace
+	}
+	return s.sweepJob(ctx, job, runID, now, grace)
+}
