@@ -49,6 +49,9 @@ type Options struct {
 	Now     func() time.Time
 	// Publisher replaces the configured one (tests).
 	Publisher queue.Publisher
+	// WrapLiveStore wraps the store live tracking writes through (tests
+	// count its writes).
+	WrapLiveStore func(domain.TenantStore) domain.TenantStore
 }
 
 // App is the wired service.
@@ -168,7 +171,11 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	statusSvc := &status.Service{Store: store, Publisher: pub, PublicBaseURL: cfg.PublicBaseURL, Now: now, Logger: logger}
 	// One worker per process writes live sightings off the request path.
 	// OnFirstLive is where the lifecycle "live" event is emitted.
-	live := &status.Live{Store: store, Publisher: pub, Links: statusSvc, Now: now, Logger: logger}
+	var liveStore domain.TenantStore = store
+	if o.WrapLiveStore != nil {
+		liveStore = o.WrapLiveStore(store)
+	}
+	live := &status.Live{Store: liveStore, Publisher: pub, Now: now, Logger: logger}
 	go live.Run(ctx)
 	// v2.0 tokens only: aud is the client ID, iss the operator tenant's v2.0 issuer.
 	validator, err := auth.NewValidator(auth.Config{

@@ -22,7 +22,6 @@ import (
 type Live struct {
 	Store     domain.TenantStore
 	Publisher queue.Publisher
-	Links     *Service // the status link in the "you're live" email; optional
 	// Interval between lastInviteSeen writes per tenant (default 1 h).
 	Interval time.Duration
 	// OnFirstLive runs inside the write that sets liveSince (the lifecycle

@@ -29,17 +29,17 @@ type StatusPage struct {
 	ProvisionedAt,
 	ConsentedAt,
 	LastCheckAt string // formatted; "" when unknown
-	LastCheckBy      string // "our regular check", "an operator", ...
-	ConsentState     StepState
-	Permissions      []StatusPermission
-	ProblemText      string // what is wrong when Degraded or Revoked
-	ScriptURL        string // the PowerShell download; "" before consent
-	ScriptFileName   string
-	LiveState        StepState
-	LiveSince        string
-	LastInviteSeen   string
-	TrustedDomain    string
-	Suspended        bool
+	LastCheckBy    string // "our regular check", "an operator", ...
+	ConsentState   StepState
+	Permissions    []StatusPermission
+	ProblemText    string // what is wrong when Degraded or Revoked
+	ScriptURL      string // the PowerShell download; "" before consent
+	ScriptFileName string
+	LiveState      StepState
+	LiveSince      string
+	LastInviteSeen string
+	TrustedDomain  string
+	Suspended      bool
 	// ConsentAgain offers the "grant consent again" button (POST to FormAction).
 	ConsentAgain bool
 	FormAction   string
