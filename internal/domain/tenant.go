@@ -123,8 +123,6 @@ type Tenant struct {
 	// ConsentAgainAt is the last "grant consent again" request from the
 	// status page (rate limit).
 	ConsentAgainAt time.Time `json:"-"`
-	// LiveReminderSentAt: the one "not live yet" reminder was queued.
-	LiveReminderSentAt time.Time `json:"liveReminderSentAt,omitzero"`
 
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`

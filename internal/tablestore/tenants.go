@@ -173,7 +173,7 @@ func matchesText(t *domain.Tenant, lowerText string) bool {
 }
 
 func normalizeTenantTimes(t *domain.Tenant) {
-	for _, p := range []*time.Time{&t.StatusChanged, &t.InviteIssuedAt, &t.InviteExpiresAt, &t.ConsentedAt, &t.VerificationPendingSince, &t.LastCheckAt, &t.CheckFailingSince, &t.StatusLinkIssuedAt, &t.LiveSince, &t.LastInviteSeen, &t.LiveReminderSentAt, &t.ConsentAgainAt, &t.CreatedAt, &t.UpdatedAt} {
+	for _, p := range []*time.Time{&t.StatusChanged, &t.InviteIssuedAt, &t.InviteExpiresAt, &t.ConsentedAt, &t.VerificationPendingSince, &t.LastCheckAt, &t.CheckFailingSince, &t.StatusLinkIssuedAt, &t.LiveSince, &t.LastInviteSeen, &t.ConsentAgainAt, &t.CreatedAt, &t.UpdatedAt} {
 		*p = storedTime(*p)
 	}
 }
@@ -214,7 +214,6 @@ func tenantEntity(table string, t *domain.Tenant) *entity {
 		time("StatusLinkIssuedAt", t.StatusLinkIssuedAt).
 		time("LiveSince", t.LiveSince).
 		time("LastInviteSeen", t.LastInviteSeen).
-		time("LiveReminderSentAt", t.LiveReminderSentAt).
 		time("ConsentAgainAt", t.ConsentAgainAt).
 		time("CreatedAt", t.CreatedAt).
 		time("UpdatedAt", t.UpdatedAt)
@@ -254,7 +253,6 @@ func tenantFromRow(r *row) (*domain.Tenant, error) {
 		StatusLinkIssuedAt:       r.time("StatusLinkIssuedAt"),
 		LiveSince:                r.time("LiveSince"),
 		LastInviteSeen:           r.time("LastInviteSeen"),
-		LiveReminderSentAt:       r.time("LiveReminderSentAt"),
 		ConsentAgainAt:           r.time("ConsentAgainAt"),
 		CreatedAt:                r.time("CreatedAt"),
 		UpdatedAt:                r.time("UpdatedAt"),
