@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -403,6 +404,40 @@ func TestStatusPageAccessibility(t *testing.T) {
 			if v.Impact == "serious" || v.Impact == "critical" {
 				t.Errorf("%d px: axe %s (%s): %s on %d nodes", width, v.ID, v.Impact, v.Help, v.Nodes)
 			}
+		}
+	}
+}
+
+// A tenant that consented but is not live after LIVE_REMINDER_AFTER gets
+// one reminder with the PowerShell link, however many runs see it.
+func TestLiveReminderOnce(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, stackOptions{})
+	id := newTenantID()
+	admin := adminEmail(id)
+	state := s.startConsent(s.provisioned(id))
+	s.sb.Consent(id, euAppID)
+	if resp, body := s.callback(url.Values{"admin_consent": {"True"}, "tenant": {id}, "state": {state}}); resp.StatusCode != http.StatusOK {
+		t.Fatalf("callback: %d %s", resp.StatusCode, body)
+	}
+	s.waitIdle()
+	before := lastSeq(s.sb)
+	s.runFunction("RevalidateConsent", "")
+	s.waitIdle()
+	if n := s.mailCount(admin, before, "One step left"); n != 0 {
+		t.Fatalf("%d live reminders right after consent", n)
+	}
+	s.clock.Advance(8 * 24 * time.Hour)
+	s.runFunction("RevalidateConsent", "")
+	s.waitIdle()
+	s.runFunction("RevalidateConsent", "")
+	s.waitIdle()
+	if n := s.mailCount(admin, before, "One step left"); n != 1 {
+		t.Fatalf("%d live reminders after two runs, want 1", n)
+	}
+	for _, m := range s.mailsTo(admin, before) {
+		if strings.Contains(m.Subject, "One step left") && (!strings.Contains(m.TextBody, "/powershell?tenant="+id) || !statusLinkPattern.MatchString(m.TextBody)) {
+			t.Errorf("live reminder lacks the script or status link:\n%s", m.TextBody)
 		}
 	}
 }
