@@ -50,6 +50,11 @@ func fullTenant(id string) *domain.Tenant {
 		ConsecutiveCheckFailures: 3,
 		LastCheckRunID:           "run-20261125T120000Z",
 		CheckFailingSince:        at(8),
+		StatusLinkGeneration:     2,
+		StatusLinkIssuedAt:       at(10),
+		LiveSince:                at(11),
+		LastInviteSeen:           at(12),
+		ConsentAgainAt:           at(13),
 		CreatedAt:                at(6),
 		UpdatedAt:                at(7),
 	}
