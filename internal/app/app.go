@@ -170,7 +170,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	}
 	statusSvc := &status.Service{Store: store, Publisher: pub, PublicBaseURL: cfg.PublicBaseURL, Now: now, Logger: logger}
 	// One worker per process writes live sightings off the request path.
-	// OnFirstLive is where the lifecycle "live" event is emitted.
+	// EVENTS (issue 15 part 3): once internal/domain/events.go is merged, set
+	// OnFirstLive: func(t *domain.Tenant) { t.Emit(domain.EventLive,
+	// map[string]string{"liveSince": t.LiveSince.UTC().Format(time.RFC3339)}) }
+	// It runs inside the ETag-checked write that sets liveSince.
 	var liveStore domain.TenantStore = store
 	if o.WrapLiveStore != nil {
 		liveStore = o.WrapLiveStore(store)

@@ -227,8 +227,14 @@ func TestStatusPageConsentAgain(t *testing.T) {
 	id := newTenantID()
 	admin := adminEmail(id)
 	before := lastSeq(s.sb)
-	s.provisioned(id)
+	link := s.provisioned(id)
 	statusURL := s.statusLinkIn(admin, before, "Action needed: approve")
+	// The declined page links to the status page too.
+	state := s.startConsent(link)
+	if _, body := s.callback(url.Values{"tenant": {id}, "state": {state}, "error": {"access_denied"}}); !strings.Contains(body, `id="status-page"`) ||
+		!statusLinkPattern.MatchString(body) {
+		t.Errorf("declined page has no status link:\n%s", body)
+	}
 	s.setStatus(id, domain.StatusDegraded)
 
 	if _, body := s.get(statusURL, nil); !strings.Contains(body, `id="consent-again"`) || !strings.Contains(body, "missing permissions") {
@@ -439,5 +445,22 @@ func TestLiveReminderOnce(t *testing.T) {
 		if strings.Contains(m.Subject, "One step left") && (!strings.Contains(m.TextBody, "/powershell?tenant="+id) || !statusLinkPattern.MatchString(m.TextBody)) {
 			t.Errorf("live reminder lacks the script or status link:\n%s", m.TextBody)
 		}
+	}
+
+	// liveSince recorded, then the process died before queueing "you're
+	// live": the next runs queue it, and it goes out once.
+	if _, err := domain.UpdateTenant(context.Background(), s.app.Store, id, func(tn *domain.Tenant) (bool, error) {
+		tn.LiveSince, tn.LastInviteSeen = s.clock.Now().UTC(), s.clock.Now().UTC()
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.clock.Advance(2 * time.Hour)
+	for range 2 {
+		s.runFunction("RevalidateConsent", "")
+		s.waitIdle()
+	}
+	if n := s.mailCount(admin, before, "You're live"); n != 1 {
+		t.Errorf("%d \"you're live\" emails caught up, want 1", n)
 	}
 }

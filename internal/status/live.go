@@ -147,6 +147,8 @@ func (l *Live) record(ctx context.Context, s sighting) error {
 	if len(to) == 0 {
 		return nil
 	}
+	// The same key as the re-validation sweep's catch-up (revalidation.
+	// LiveEmailKey), which re-queues it if we die right here.
 	job := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailLive, TenantID: t.TenantID, Recipients: to, IdempotencyKey: "live:" + t.TenantID}
 	return queue.PublishEmail(ctx, l.Publisher, job, time.Time{})
 }
