@@ -114,14 +114,16 @@ func (s *Server) handleConsentCallback() http.Handler {
 			return
 		}
 		t := res.Tenant
+		statusURL := s.statusLink(r, t)
 		switch res.Kind {
 		case consent.CallbackDeclined:
 			s.Pages.Render(w, http.StatusOK, web.ConsentDeclinedPage{CustomerName: t.CustomerName, ErrorCode: res.ErrorCode,
 				ErrorDescription: res.ErrorDescription, Explanation: web.ExplainConsentError(res.ErrorCode, res.ErrorDescription),
-				RetryURL: res.Retry.URL, LinkExpired: res.Retry.LinkExpired})
+				RetryURL: res.Retry.URL, LinkExpired: res.Retry.LinkExpired, StatusURL: statusURL})
 		case consent.CallbackDegraded:
 			s.Pages.Render(w, http.StatusOK, web.ConsentDegradedPage{CustomerName: t.CustomerName, Disabled: res.Disabled, MissingPermissions: res.MissingRoles,
-				GrantedPermissions: res.GrantedRoles, RetryURL: res.Retry.URL, LinkExpired: res.Retry.LinkExpired, SupportEmail: s.Config.SupportEmail})
+				GrantedPermissions: res.GrantedRoles, RetryURL: res.Retry.URL, LinkExpired: res.Retry.LinkExpired, SupportEmail: s.Config.SupportEmail,
+				StatusURL: statusURL})
 		case consent.CallbackPending:
 			s.Pages.Render(w, http.StatusAccepted, web.ConsentPendingPage{CustomerName: t.CustomerName, SupportEmail: s.Config.SupportEmail})
 		default:
@@ -132,9 +134,24 @@ func (s *Server) handleConsentCallback() http.Handler {
 			}
 			s.Pages.Render(w, http.StatusOK, web.ConsentGrantedPage{CustomerName: t.CustomerName, TenantID: t.TenantID, TenantKey: t.TenantKey,
 				InstructionURI: domain.InstructionURIWithConfID(t.InstructionURI), AppID: t.AppID, Script: script, ScriptFileName: name,
-				RegionName: s.Config.Regions[t.Region].DisplayName, SupportEmail: s.Config.SupportEmail})
+				RegionName: s.Config.Regions[t.Region].DisplayName, SupportEmail: s.Config.SupportEmail, StatusURL: statusURL})
 		}
 	})
+}
+
+// statusLink is the tenant's status page for the consent outcome pages, in
+// place of a dead-end "try again": only for a tenant that already has one
+// (its emails carry it), and "" if minting fails (the page still works).
+func (s *Server) statusLink(r *http.Request, t *domain.Tenant) string {
+	if s.Status == nil || t == nil || t.StatusLinkGeneration == 0 {
+		return ""
+	}
+	u, err := s.Status.Link(r.Context(), t.TenantID)
+	if err != nil {
+		s.Logger.Warn("could not mint a status link for the consent page", "tenantId", t.TenantID, "err", err)
+		return ""
+	}
+	return u
 }
 
 // serverErrorPage shows a page for an unexpected or transient failure; the

@@ -36,6 +36,11 @@ func (s *Server) handleJoin() http.Handler {
 			page.InvalidVideoID = page.VideoID == ""
 		}
 		s.Pages.Render(w, http.StatusOK, page)
+		// A real Video ID proves the invite carried the InstructionUri,
+		// so the CVI policy is live. Seen never blocks or writes itself.
+		if page.VideoID != "" && s.Live != nil {
+			s.Live.Seen(t)
+		}
 	})
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
+	"github.com/onemeeting/cvi-onboarding/internal/status"
 	"github.com/onemeeting/cvi-onboarding/internal/web"
 )
 
@@ -38,6 +39,9 @@ type Deps struct {
 	Notify       *notify.Service
 	Revalidation *revalidation.Service
 	Pages        *web.Renderer
+	// Status resolves status-page links; Live records join-page sightings.
+	Status *status.Service
+	Live   *status.Live
 	// Admin serves /api/admin/ (the AdminApi function's catch-all route).
 	Admin http.Handler
 	// Publisher re-sends a message that failed transiently, with Retry's back-off.
@@ -88,6 +92,8 @@ func (s *Server) routes() {
 	s.mux.Handle("GET /api/join/{code}", s.handleJoin())
 	s.mux.Handle("GET /api/join/{code}/powershell", s.handleScriptDownload())
 	s.mux.Handle("GET /api/assets/{name}", s.Pages.AssetHandler())
+	s.mux.Handle("GET /api/status/{token}", s.handleStatus())
+	s.mux.Handle("POST /api/status/{token}", s.handleStatus())
 	s.mux.Handle("/api/admin/{path...}", s.Admin)
 	s.mux.Handle("POST /ProvisionTenant", s.handleProvisionTenant())
 	s.mux.Handle("POST /SendEmail", s.handleSendEmail())

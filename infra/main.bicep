@@ -298,6 +298,8 @@ var appSettings = {
   // Beyond this many HTTP requests at once the handler answers 503 + Retry-After;
   // Flex scales out at the same number (modules/functionapp.bicep).
   HTTP_MAX_IN_FLIGHT: string(httpMaxInFlight)
+  // One reminder with the PowerShell link to a consented tenant not live after a week.
+  LIVE_REMINDER_AFTER: '168h'
 }
 
 module appSettingsConfig 'modules/appsettings.bicep' = {

@@ -155,6 +155,11 @@ func TestMutatingCallsAreAudited(t *testing.T) {
 			e.do(request{method: "POST", path: Prefix + "tenants/" + id + "/consent-link", token: e.writerToken, body: []byte(`{"email":true}`)}).want(t, http.StatusAccepted)
 			return id
 		},
+		"POST " + Prefix + "tenants/{tenantId}/status-link": func(t *testing.T) string {
+			id := e.provision("Status Co", "status.example", "eu").TenantID
+			e.do(request{method: "POST", path: Prefix + "tenants/" + id + "/status-link", token: e.writerToken}).want(t, http.StatusOK)
+			return id
+		},
 		"POST " + Prefix + "tenants/{tenantId}/revalidate": func(t *testing.T) string {
 			id := e.provision("Check Co", "check.example", "eu").TenantID
 			e.do(request{method: "POST", path: Prefix + "tenants/" + id + "/revalidate", token: e.writerToken}).want(t, http.StatusOK)
@@ -206,6 +211,7 @@ func TestMutatingCallsAreAudited(t *testing.T) {
 				"DELETE " + Prefix + "tenants/{tenantId}":            "tenant.offboarded",
 				"POST " + Prefix + "tenants/{tenantId}/consent-link": "consent.link-emailed",
 				"POST " + Prefix + "tenants/{tenantId}/revalidate":   "consent.revalidation-requested",
+				"POST " + Prefix + "tenants/{tenantId}/status-link":  "status.link-rotated",
 				"POST " + Prefix + "tenants/{tenantId}/suspend":      "tenant.suspended",
 				"POST " + Prefix + "tenants/{tenantId}/resume":       "tenant.resumed",
 				"POST " + Prefix + "deadletters/{queue}/resubmit":    "deadletter.resubmitted",

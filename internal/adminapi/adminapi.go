@@ -38,6 +38,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
+	"github.com/onemeeting/cvi-onboarding/internal/status"
 )
 
 // Prefix is where the API is mounted; every route lives below it.
@@ -55,6 +56,11 @@ type Deps struct {
 	Regions      domain.Regions
 	Now          func() time.Time
 	Logger       *slog.Logger
+
+	// Status rotates status-page links; nil answers 503.
+	Status *status.Service
+	// LiveReminderAfter sets the tenant view's notLiveAfterConsent.
+	LiveReminderAfter time.Duration
 
 	// DeadLetters lists and resubmits dead letters; nil answers 503.
 	DeadLetters queue.DeadLetters
@@ -149,6 +155,7 @@ var routes = []route{
 	{http.MethodPatch, Prefix + "tenants/{tenantId}", auth.RoleReadWrite, bodyRequired, (*API).patchTenant},
 	{http.MethodDelete, Prefix + "tenants/{tenantId}", auth.RoleReadWrite, bodyOptional, (*API).offboardTenant},
 	{http.MethodPost, Prefix + "tenants/{tenantId}/consent-link", auth.RoleReadWrite, bodyOptional, (*API).issueConsentLink},
+	{http.MethodPost, Prefix + "tenants/{tenantId}/status-link", auth.RoleReadWrite, bodyOptional, (*API).rotateStatusLink},
 	{http.MethodPost, Prefix + "tenants/{tenantId}/revalidate", auth.RoleReadWrite, bodyOptional, (*API).revalidateTenant},
 	{http.MethodPost, Prefix + "tenants/{tenantId}/suspend", auth.RoleReadWrite, bodyOptional, (*API).suspendTenant},
 	{http.MethodPost, Prefix + "tenants/{tenantId}/resume", auth.RoleReadWrite, bodyOptional, (*API).resumeTenant},

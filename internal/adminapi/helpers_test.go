@@ -31,6 +31,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
+	"github.com/onemeeting/cvi-onboarding/internal/status"
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
 )
 
@@ -294,6 +295,9 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		Regions:   testRegions,
 		Now:       time.Now,
 		Logger:    logger,
+		Status:    &status.Service{Store: store, Publisher: e.pub, PublicBaseURL: base, Now: time.Now, Logger: logger},
+		// The tenant view's notLiveAfterConsent (statuslink_test.go).
+		LiveReminderAfter: 168 * time.Hour,
 	}
 	for _, o := range opts {
 		o(&deps)

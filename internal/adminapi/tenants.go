@@ -36,7 +36,7 @@ func (a *API) createTenant(c *call) error {
 	}
 	c.w.Header().Set("Location", Prefix+"tenants/"+t.TenantID)
 	c.w.Header().Set("ETag", httpETag(t.ETag))
-	return writeJSON(c.w, status, provisionView{Outcome: string(res.Outcome), Tenant: viewTenant(t)})
+	return writeJSON(c.w, status, provisionView{Outcome: string(res.Outcome), Tenant: a.viewTenant(t)})
 }
 
 func (a *API) listTenants(c *call) error {
@@ -91,7 +91,7 @@ func (a *API) listTenants(c *call) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(c.w, http.StatusOK, viewPage(page, viewTenant))
+	return writeJSON(c.w, http.StatusOK, viewPage(page, a.viewTenant))
 }
 
 func (a *API) getTenant(c *call) error {
@@ -104,7 +104,7 @@ func (a *API) getTenant(c *call) error {
 
 func (a *API) writeTenant(c *call, t *domain.Tenant) error {
 	c.w.Header().Set("ETag", httpETag(t.ETag))
-	return writeJSON(c.w, http.StatusOK, viewTenant(t))
+	return writeJSON(c.w, http.StatusOK, a.viewTenant(t))
 }
 
 // loadTenant validates the path's tenant ID and reads the tenant.

@@ -42,6 +42,10 @@ type tenantView struct {
 	LastCheckOutcome         string        `json:"lastCheckOutcome,omitempty"`
 	LastCheckError           string        `json:"lastCheckError,omitempty"`
 	ConsecutiveCheckFailures int           `json:"consecutiveCheckFailures"`
+	StatusLinkIssuedAt       time.Time     `json:"statusLinkIssuedAt,omitzero"`
+	LiveSince                time.Time     `json:"liveSince,omitzero"`
+	LastInviteSeen           time.Time     `json:"lastInviteSeen,omitzero"`
+	NotLiveAfterConsent      bool          `json:"notLiveAfterConsent,omitempty"`
 	CreatedAt                time.Time     `json:"createdAt"`
 	UpdatedAt                time.Time     `json:"updatedAt"`
 	// ETag is the HTTP entity-tag of this version, for If-Match.
@@ -67,6 +71,7 @@ func viewTenant(t *domain.Tenant) tenantView {
 		CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, ETag: httpETag(t.ETag),
 		PrimaryDomainUnicode: t.PrimaryDomainUnicode, LastConsentOutcome: string(t.LastConsentOutcome),
 		LastConsentError: t.LastConsentError, LastConsentAt: t.LastConsentAt,
+		StatusLinkIssuedAt: t.StatusLinkIssuedAt, LiveSince: t.LiveSince, LastInviteSeen: t.LastInviteSeen,
 	}
 	for _, p := range t.AllowedIPs {
 		v.AllowedIPs = append(v.AllowedIPs, p.String())

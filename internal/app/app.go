@@ -30,6 +30,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
+	"github.com/onemeeting/cvi-onboarding/internal/status"
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
 	"github.com/onemeeting/cvi-onboarding/internal/web"
 )
@@ -48,6 +49,9 @@ type Options struct {
 	Now     func() time.Time
 	// Publisher replaces the configured one (tests).
 	Publisher queue.Publisher
+	// WrapLiveStore wraps the store live tracking writes through (tests
+	// count its writes).
+	WrapLiveStore func(domain.TenantStore) domain.TenantStore
 }
 
 // App is the wired service.
@@ -162,7 +166,20 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Store: store, Checker: checkerAdapter{batchChecker}, Publisher: pub, OpsEmails: cfg.OperationsEmails,
 		BatchSize: cfg.RevalidationBatchSize, Concurrency: cfg.RevalidationConcurrency, BatchInterval: cfg.RevalidationBatchInterval,
 		AlertAfter: cfg.RevalidationAlertAfter, CheckTimeout: 2 * time.Minute, ReminderDelay: cfg.ConsentReminderDelay, Rechecks: rechecks, Now: now, Logger: logger,
+		LiveReminderAfter: cfg.LiveReminderAfter,
 	}
+	statusSvc := &status.Service{Store: store, Publisher: pub, PublicBaseURL: cfg.PublicBaseURL, Now: now, Logger: logger}
+	// One worker per process writes live sightings off the request path.
+	// EVENTS (issue 15 part 3): once internal/domain/events.go is merged, set
+	// OnFirstLive: func(t *domain.Tenant) { t.Emit(domain.EventLive,
+	// map[string]string{"liveSince": t.LiveSince.UTC().Format(time.RFC3339)}) }
+	// It runs inside the ETag-checked write that sets liveSince.
+	var liveStore domain.TenantStore = store
+	if o.WrapLiveStore != nil {
+		liveStore = o.WrapLiveStore(store)
+	}
+	live := &status.Live{Store: liveStore, Publisher: pub, Now: now, Logger: logger}
+	go live.Run(ctx)
 	// v2.0 tokens only: aud is the client ID, iss the operator tenant's v2.0 issuer.
 	validator, err := auth.NewValidator(auth.Config{
 		Issuer:     cfg.AuthorityHost + cfg.OperatorTenantID + "/v2.0",
@@ -178,6 +195,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	admin, err := adminapi.New(adminapi.Deps{
 		Store: store, Auth: validator, Provisioning: provisioningSvc, Consent: consentSvc, Revalidation: revalidationSvc,
 		Publisher: pub, DeadLetters: deadLetters(pub), IPPolicy: ipPolicy, Regions: cfg.Regions, Now: now, Logger: logger,
+		Status: statusSvc, LiveReminderAfter: cfg.LiveReminderAfter,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("admin API: %w", err)
@@ -188,8 +206,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Provisioning: provisioningSvc,
 		Consent:      consentSvc,
 		Revalidation: revalidationSvc,
+		Status:       statusSvc,
+		Live:         live,
 		Notify: &notify.Service{
-			Store: store, Sender: mailerAdapter{mailer: mailer, from: cfg.MailSender}, Renderer: mails, Links: consentSvc, Publisher: pub,
+			Store: store, Sender: mailerAdapter{mailer: mailer, from: cfg.MailSender}, Renderer: mails, Links: consentSvc, Status: statusSvc, Publisher: pub,
 			Regions: cfg.Regions, OpsEmails: cfg.OperationsEmails, Lease: 30 * time.Second, Now: now, Logger: logger,
 		},
 	})

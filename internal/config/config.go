@@ -68,6 +68,9 @@ type Config struct {
 	ConsentVerifyTimeout time.Duration
 	ConsentRecheckDelay  time.Duration
 	ConsentRechecks      int
+	// LiveReminderAfter: a consented tenant not live after this long gets
+	// one reminder with the PowerShell link.
+	LiveReminderAfter    time.Duration
 	AllowPrivateAdminIPs bool
 	TrustedProxyHops     int
 
@@ -126,6 +129,7 @@ var Settings = []Setting{
 	{Name: "CONSENT_VERIFY_TIMEOUT", Default: "30s", Doc: "How long the consent callback retries verification (replication delay) before recording it as pending."},
 	{Name: "CONSENT_RECHECK_DELAY", Default: "2m", Doc: "First re-check of a pending consent verification; each further re-check waits twice as long."},
 	{Name: "CONSENT_RECHECK_ATTEMPTS", Default: "6", Doc: "Re-checks of a pending consent verification before operations are alerted (6 from 2m: about 2 hours)."},
+	{Name: "LIVE_REMINDER_AFTER", Default: "168h", Doc: "How long after consent a tenant that is not live yet (no meeting invite seen) gets its one reminder with the PowerShell link."},
 	{Name: "ALLOW_PRIVATE_ADMIN_IPS", Default: "false", Doc: "Accept loopback/private admin IPs (local runs only)."},
 	{Name: "TRUSTED_PROXY_HOPS", Default: "1", Doc: "Platform-added X-Forwarded-For entries to trust, counted from the right."},
 	{Name: "REVALIDATION_SCHEDULE", Default: "0 0 */6 * * *", Doc: "NCRONTAB schedule of consent re-validation (the timer trigger reads it too)."},
@@ -249,6 +253,7 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 	c.ConsentVerifyTimeout = l.duration("CONSENT_VERIFY_TIMEOUT", 0, 2*time.Minute)
 	c.ConsentRecheckDelay = l.duration("CONSENT_RECHECK_DELAY", time.Second, time.Hour)
 	c.ConsentRechecks = l.int("CONSENT_RECHECK_ATTEMPTS", 1, 12)
+	c.LiveReminderAfter = l.duration("LIVE_REMINDER_AFTER", time.Minute, 90*24*time.Hour)
 	c.AllowPrivateAdminIPs = l.bool("ALLOW_PRIVATE_ADMIN_IPS")
 	c.TrustedProxyHops = l.int("TRUSTED_PROXY_HOPS", 1, 5)
 

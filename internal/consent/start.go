@@ -197,8 +197,9 @@ type Retry struct {
 	LinkExpired bool
 }
 
-// retry is the "try again" of a finished callback. It is the seam where a
-// tenant status page link can replace the retry link once one exists.
+// retry is the "try again" of a finished callback. The tenant's status page
+// link is added next to it by the callback handler (handlers/consent.go
+// statusLink), which has the request context to mint one.
 func (s *Service) retry(t *domain.Tenant, state string, now time.Time) Retry {
 	if t == nil || !t.ConsentLinkUsable() {
 		return Retry{}

@@ -18,10 +18,12 @@ const (
 	EmailConsentRevoked   EmailKind = "consent-revoked"
 	EmailConsentDegraded  EmailKind = "consent-degraded"
 	EmailOpsAlert         EmailKind = "ops-alert"
+	EmailLive             EmailKind = "live"
+	EmailLiveReminder     EmailKind = "live-reminder"
 )
 
 // EmailKinds lists every kind SendEmail renders.
-var EmailKinds = []EmailKind{EmailConsentLink, EmailConsentConfirmed, EmailConsentReminder, EmailConsentRevoked, EmailConsentDegraded, EmailOpsAlert}
+var EmailKinds = []EmailKind{EmailConsentLink, EmailConsentConfirmed, EmailConsentReminder, EmailConsentRevoked, EmailConsentDegraded, EmailOpsAlert, EmailLive, EmailLiveReminder}
 
 // EmailJob is an `email` v1 message: one email to send.
 type EmailJob struct {

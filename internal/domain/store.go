@@ -34,6 +34,15 @@ type Invite struct {
 	ExpiresAt time.Time
 }
 
+// StatusLink is a tenant status-page capability, stored under the SHA-256 of
+// its token. It works while Generation is the tenant's StatusLinkGeneration.
+type StatusLink struct {
+	TokenHash  string
+	TenantID   string
+	Generation int
+	IssuedAt   time.Time
+}
+
 // ConsentState is a one-time OAuth `state`, stored under its SHA-256, bound to
 // the tenant and the caller IP that started consent.
 type ConsentState struct {
@@ -138,6 +147,11 @@ type TenantStore interface {
 
 	PutInvite(ctx context.Context, inv Invite) error
 	GetInvite(ctx context.Context, tokenHash string) (Invite, error)
+
+	// PutStatusLink inserts a status-page link (idempotent for the same tenant).
+	PutStatusLink(ctx context.Context, l StatusLink) error
+	// GetStatusLink reads one (CodeNotFound if absent).
+	GetStatusLink(ctx context.Context, tokenHash string) (StatusLink, error)
 
 	PutConsentState(ctx context.Context, s ConsentState) error
 	// GetConsentState reads a state without consuming it (CodeNotFound if absent).

@@ -124,6 +124,20 @@ type Tenant struct {
 	// CheckFailingSince is when the current streak of failed checks began.
 	CheckFailingSince time.Time `json:"checkFailingSince,omitzero"`
 
+	// StatusLinkGeneration is the current generation of status-page links
+	// (0: none issued yet); rotating bumps it and older links die.
+	StatusLinkGeneration int       `json:"-"`
+	StatusLinkIssuedAt   time.Time `json:"statusLinkIssuedAt,omitzero"`
+
+	// LiveSince is the first join-page request with a real Video ID: Teams
+	// only puts the InstructionUri into invites once the CVI policy is in
+	// effect. LastInviteSeen is refreshed at most hourly (internal/status).
+	LiveSince      time.Time `json:"liveSince,omitzero"`
+	LastInviteSeen time.Time `json:"lastInviteSeen,omitzero"`
+	// ConsentAgainAt is the last "grant consent again" request from the
+	// status page (rate limit).
+	ConsentAgainAt time.Time `json:"-"`
+
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
 

@@ -121,6 +121,8 @@ type stackOptions struct {
 	redelivery       func(int) time.Duration
 	// publisher wraps the local-host publisher the handler uses (tests that record sends).
 	publisher func(*queue.Local) queue.Publisher
+	// wrapLiveStore wraps the store of live tracking (status_test.go).
+	wrapLiveStore func(domain.TenantStore) domain.TenantStore
 }
 
 func repoRoot(t testing.TB) string {
@@ -215,7 +217,7 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	}
 	clk := &clock{}
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	opts := app.Options{Logger: logger, Now: clk.Now}
+	opts := app.Options{Logger: logger, Now: clk.Now, WrapLiveStore: o.wrapLiveStore}
 	if o.publisher != nil {
 		opts.Publisher = o.publisher(queue.NewLocal(cfg.LocalQueueURL, nil))
 	}

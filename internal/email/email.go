@@ -64,7 +64,10 @@ type page struct {
 	Brand    Branding
 	Ops      bool   // an operations email: different header and footer
 	Customer string // whose service this email is about, for the footer
-	Data     any
+	// StatusURL is the tenant's status page (internal/status), shown in
+	// the footer of every customer email when known.
+	StatusURL string
+	Data      any
 }
 
 // NewRenderer checks the branding and parses the embedded templates.

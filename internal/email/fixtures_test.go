@@ -24,6 +24,7 @@ const (
 	testAppID      = "7d3e6a52-1f0b-4c8e-9a3d-5b2f4e6c8a10"
 	testTenantKey  = "482913057@eu.teams.videosrv.net"
 	testSupport    = "cvi-support@example.net"
+	testStatusURL  = "https://onboard.videosrv.net/api/status/Zr5tY8wQ2mN6pK3vB9cX4hJ7"
 
 	// Hostile values: markup, script, attribute break-outs and line breaks
 	// that would forge a header or a labelled line.
@@ -269,6 +270,51 @@ func emailCases(t testing.TB) []emailCase {
 			render:  func(r *Renderer) (Message, error) { return r.ConsentDegraded(hostileProblemData()) },
 			visible: []string{hostileImg + " Bcc: attacker@evil.example Link: http://evil.example/phish", "<svg onload=alert(1)>", "Calls.AccessMedia.All"},
 			links:   []string{testConsentURL},
+		},
+		{
+			name: "consent-link-status", kind: domain.EmailConsentLink,
+			render: func(r *Renderer) (Message, error) {
+				d := linkData()
+				d.StatusURL = testStatusURL
+				return r.ConsentLink(d)
+			},
+			visible: []string{"Contoso Ltd", testLink, "Your setup checklist", testStatusURL},
+			links:   []string{testLink, testStatusURL},
+		},
+		{
+			name: "live", kind: domain.EmailLive,
+			render: func(r *Renderer) (Message, error) {
+				return r.Live(LiveData{CustomerName: "Contoso Ltd", TenantID: testTenantID, TenantKey: testTenantKey, LiveSince: testNow, StatusURL: testStatusURL})
+			},
+			visible: []string{"You're live", "Contoso Ltd", testTenantKey, testTenantID, "2 December 2026 14:05 UTC", testStatusURL, testSupport},
+			links:   []string{testStatusURL},
+		},
+		{
+			name: "live-hostile", kind: domain.EmailLive, hostile: true,
+			render: func(r *Renderer) (Message, error) {
+				return r.Live(LiveData{CustomerName: hostileCustomer, TenantID: testTenantID, TenantKey: "<b>" + testTenantKey + "</b>", LiveSince: testNow, StatusURL: hostileLink})
+			},
+			visible: []string{hostileCustomer, "<b>" + testTenantKey + "</b>"},
+			links:   []string{hostileLink},
+		},
+		{
+			name: "live-reminder", kind: domain.EmailLiveReminder,
+			render: func(r *Renderer) (Message, error) {
+				return r.LiveReminder(LiveReminderData{CustomerName: "Contoso Ltd", TenantID: testTenantID, ConsentedAt: testProvisioned,
+					ScriptURL: testScriptURL, ScriptFileName: "onemeeting-cvi-482913057.ps1", StatusURL: testStatusURL})
+			},
+			visible: []string{"One step left", "Contoso Ltd", testTenantID, "23 November 2026", "onemeeting-cvi-482913057.ps1",
+				"Set-ExecutionPolicy -Scope Process -ExecutionPolicy RemoteSigned", testScriptURL, testStatusURL, testSupport},
+			links: []string{testScriptURL, testStatusURL},
+		},
+		{
+			name: "live-reminder-hostile", kind: domain.EmailLiveReminder, hostile: true,
+			render: func(r *Renderer) (Message, error) {
+				return r.LiveReminder(LiveReminderData{CustomerName: hostileCustomer, TenantID: testTenantID, ScriptURL: hostileScriptURL,
+					ScriptFileName: "onemeeting-cvi-482913057.ps1", StatusURL: hostileLink})
+			},
+			visible: []string{hostileCustomer},
+			links:   []string{hostileScriptURL, hostileLink},
 		},
 		{
 			name: "ops-alert", kind: domain.EmailOpsAlert,

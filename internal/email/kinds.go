@@ -22,6 +22,7 @@ type ConsentLinkData struct {
 	AllowedIPs    []string // addresses (or ranges) the link must be opened from
 	ProvisionedAt time.Time
 	Now           time.Time // when the email is rendered; time.Now() when zero
+	StatusURL     string    // the tenant's status page; optional
 }
 
 // ConsentConfirmedData fills the confirmation with the PowerShell script.
@@ -38,6 +39,7 @@ type ConsentConfirmedData struct {
 	ScriptURL   string
 	RegionName  string
 	ConsentedAt time.Time
+	StatusURL   string // the tenant's status page; optional
 }
 
 // ConsentProblemData fills the consent-revoked and consent-degraded notices.
@@ -48,6 +50,27 @@ type ConsentProblemData struct {
 	MissingPermissions []string // Graph permission names, e.g. Calls.AccessMedia.All
 	DetectedAt         time.Time
 	ConsentURL         string // where to consent again; optional
+	StatusURL          string // the tenant's status page; optional
+}
+
+// LiveData fills the "you're live" email.
+type LiveData struct {
+	CustomerName string
+	TenantID     string
+	TenantKey    string
+	LiveSince    time.Time
+	StatusURL    string // optional
+}
+
+// LiveReminderData fills the one reminder to a tenant that consented but
+// is not live yet: the PowerShell has probably not been run.
+type LiveReminderData struct {
+	CustomerName   string
+	TenantID       string
+	ConsentedAt    time.Time
+	ScriptURL      string
+	ScriptFileName string
+	StatusURL      string // optional
 }
 
 // OpsAlertData fills an alert to the operations team.
@@ -139,9 +162,10 @@ func (r *Renderer) ConsentLink(d ConsentLinkData) (Message, error) {
 		return Message{}, fmt.Errorf("email: %s: %w", domain.EmailConsentLink, err)
 	}
 	return r.render(domain.EmailConsentLink, page{
-		Subject:  "Action needed: approve " + r.brand.ServiceName + " for " + v.Customer,
-		Customer: v.Customer,
-		Data:     v,
+		Subject:   "Action needed: approve " + r.brand.ServiceName + " for " + v.Customer,
+		Customer:  v.Customer,
+		StatusURL: statusURL(d.StatusURL),
+		Data:      v,
 	}, nil)
 }
 
@@ -153,9 +177,10 @@ func (r *Renderer) ConsentReminder(d ConsentLinkData) (Message, error) {
 		return Message{}, fmt.Errorf("email: %s: %w", domain.EmailConsentReminder, err)
 	}
 	return r.render(domain.EmailConsentReminder, page{
-		Subject:  "Reminder: " + r.brand.ServiceName + " for " + v.Customer + " is still waiting for your approval",
-		Customer: v.Customer,
-		Data:     v,
+		Subject:   "Reminder: " + r.brand.ServiceName + " for " + v.Customer + " is still waiting for your approval",
+		Customer:  v.Customer,
+		StatusURL: statusURL(d.StatusURL),
+		Data:      v,
 	}, nil)
 }
 
@@ -263,9 +288,10 @@ func (r *Renderer) ConsentConfirmed(d ConsentConfirmedData) (Message, error) {
 		return Message{}, fmt.Errorf("email: %s: %w", domain.EmailConsentConfirmed, err)
 	}
 	return r.render(domain.EmailConsentConfirmed, page{
-		Subject:  "Approved: now run the " + r.brand.ServiceName + " PowerShell script for " + v.Customer,
-		Customer: v.Customer,
-		Data:     v,
+		Subject:   "Approved: now run the " + r.brand.ServiceName + " PowerShell script for " + v.Customer,
+		Customer:  v.Customer,
+		StatusURL: statusURL(d.StatusURL),
+		Data:      v,
 	}, nil)
 }
 
@@ -277,9 +303,10 @@ func (r *Renderer) ConsentRevoked(d ConsentProblemData) (Message, error) {
 		return Message{}, fmt.Errorf("email: %s: %w", domain.EmailConsentRevoked, err)
 	}
 	return r.render(domain.EmailConsentRevoked, page{
-		Subject:  "Action needed: " + r.brand.ServiceName + " access was removed for " + v.Customer,
-		Customer: v.Customer,
-		Data:     v,
+		Subject:   "Action needed: " + r.brand.ServiceName + " access was removed for " + v.Customer,
+		Customer:  v.Customer,
+		StatusURL: statusURL(d.StatusURL),
+		Data:      v,
 	}, nil)
 }
 
@@ -292,9 +319,10 @@ func (r *Renderer) ConsentDegraded(d ConsentProblemData) (Message, error) {
 	}
 	v.Degraded = true
 	return r.render(domain.EmailConsentDegraded, page{
-		Subject:  "Action needed: " + r.brand.ServiceName + " is missing permissions for " + v.Customer,
-		Customer: v.Customer,
-		Data:     v,
+		Subject:   "Action needed: " + r.brand.ServiceName + " is missing permissions for " + v.Customer,
+		Customer:  v.Customer,
+		StatusURL: statusURL(d.StatusURL),
+		Data:      v,
 	}, nil)
 }
 
@@ -360,6 +388,93 @@ func (r *Renderer) OpsAlert(d OpsAlertData) (Message, error) {
 		subject += " - " + v.CustomerName
 	}
 	return r.render(domain.EmailOpsAlert, page{Subject: subject, Ops: true, Data: v}, nil)
+}
+
+type liveView struct {
+	Customer     string
+	CustomerName string
+	TenantID     string
+	TenantKey    string
+	LiveSince    string
+	StatusURL    string
+}
+
+type liveReminderView struct {
+	Customer       string
+	CustomerName   string
+	TenantID       string
+	ConsentedAt    string
+	ScriptURL      string
+	ScriptFileName string
+	ExecPolicy     string
+	StatusURL      string
+}
+
+// Live renders the "you're live" email: the first meeting invite carrying
+// the tenant's InstructionUri was opened, so the Teams policy is in effect.
+func (r *Renderer) Live(d LiveData) (Message, error) {
+	var errs domain.Errors
+	tenantID, err := domain.NormalizeTenantID("TenantID", d.TenantID)
+	if err != nil {
+		errs = append(errs, asDomainError(err))
+	}
+	if d.LiveSince.IsZero() {
+		errs = append(errs, domain.FieldError("LiveSince", "is required"))
+	}
+	v := liveView{CustomerName: name(d.CustomerName), TenantID: tenantID, TenantKey: oneLine(d.TenantKey), StatusURL: statusURL(d.StatusURL)}
+	if v.TenantKey == "" {
+		errs = append(errs, domain.FieldError("TenantKey", "is required"))
+	}
+	if err := errs.Err(); err != nil {
+		return Message{}, fmt.Errorf("email: %s: %w", domain.EmailLive, err)
+	}
+	v.Customer = orYourOrganisation(v.CustomerName)
+	v.LiveSince = formatTime(d.LiveSince)
+	return r.render(domain.EmailLive, page{
+		Subject:   "You're live: video systems can now join " + v.Customer + "'s Teams meetings",
+		Customer:  v.Customer,
+		StatusURL: v.StatusURL,
+		Data:      v,
+	}, nil)
+}
+
+// LiveReminder renders the one reminder that consent is done but no meeting
+// invite has reached the service yet: the PowerShell step is probably left.
+func (r *Renderer) LiveReminder(d LiveReminderData) (Message, error) {
+	var errs domain.Errors
+	tenantID, err := domain.NormalizeTenantID("TenantID", d.TenantID)
+	if err != nil {
+		errs = append(errs, asDomainError(err))
+	}
+	if err := webURL(d.ScriptURL); err != nil {
+		errs = append(errs, domain.FieldError("ScriptURL", "%s", err))
+	}
+	if !scriptFileNamePattern.MatchString(d.ScriptFileName) {
+		errs = append(errs, domain.FieldError("ScriptFileName", "must be a plain file name ending in .ps1 (letters, digits, . _ -)"))
+	}
+	if err := errs.Err(); err != nil {
+		return Message{}, fmt.Errorf("email: %s: %w", domain.EmailLiveReminder, err)
+	}
+	v := liveReminderView{CustomerName: name(d.CustomerName), TenantID: tenantID, ScriptURL: d.ScriptURL, ScriptFileName: d.ScriptFileName,
+		ExecPolicy: powershell.ExecutionPolicyLine, StatusURL: statusURL(d.StatusURL)}
+	v.Customer = orYourOrganisation(v.CustomerName)
+	if !d.ConsentedAt.IsZero() {
+		v.ConsentedAt = formatTime(d.ConsentedAt)
+	}
+	return r.render(domain.EmailLiveReminder, page{
+		Subject:   "One step left: run the " + r.brand.ServiceName + " PowerShell script for " + v.Customer,
+		Customer:  v.Customer,
+		StatusURL: v.StatusURL,
+		Data:      v,
+	}, nil)
+}
+
+// statusURL keeps a status-page link only if it is a web address.
+func statusURL(u string) string {
+	if u == "" || webURL(u) != nil {
+		return ""
+	}
+	return u
 }
 
 func orYourOrganisation(customerName string) string {

@@ -22,6 +22,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/powershell"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
 	"github.com/onemeeting/cvi-onboarding/internal/rejections"
+	"github.com/onemeeting/cvi-onboarding/internal/status"
 )
 
 // Mail record statuses. "sending" is a claim before the mail service was
@@ -37,10 +38,13 @@ const (
 
 // Service handles email jobs.
 type Service struct {
-	Store     domain.TenantStore
-	Sender    domain.MailSender
-	Renderer  *email.Renderer
-	Links     *consent.Service
+	Store    domain.TenantStore
+	Sender   domain.MailSender
+	Renderer *email.Renderer
+	Links    *consent.Service
+	// Status mints the status-page link every customer email carries; nil
+	// leaves it out.
+	Status    *status.Service
 	Publisher queue.Publisher
 	Regions   domain.Regions
 	OpsEmails []string
@@ -354,10 +358,20 @@ func (s *Service) render(ctx context.Context, job *domain.EmailJob) (domain.Outg
 		return out, "", fmt.Errorf("load tenant %s: %w", job.TenantID, err)
 	}
 	region := s.Regions[t.Region]
+	// Minted at send time like the consent link (only its hash is stored);
+	// every link of the tenant's generation keeps working.
+	statusURL := ""
+	if s.Status != nil {
+		if statusURL, err = s.Status.Link(ctx, t.TenantID); err != nil {
+			return out, "", err
+		}
+	}
 	var m email.Message
 	switch job.Kind {
 	case domain.EmailConsentLink, domain.EmailConsentReminder:
-		if t.Status != domain.StatusProvisioned && t.Status != domain.StatusRevoked {
+		// "Grant consent again" from the status page also serves Degraded.
+		again := job.Kind == domain.EmailConsentLink && strings.HasPrefix(job.IdempotencyKey, status.ConsentAgainKeyPrefix) && t.Status == domain.StatusDegraded
+		if t.Status != domain.StatusProvisioned && t.Status != domain.StatusRevoked && !again {
 			return out, "tenant is " + string(t.Status) + "; no consent link needed", nil
 		}
 		// The link is minted now, at send time: a link is only ever
@@ -367,7 +381,7 @@ func (s *Service) render(ctx context.Context, job *domain.EmailJob) (domain.Outg
 			return out, "", err
 		}
 		d := email.ConsentLinkData{CustomerName: t.CustomerName, AdminName: adminName(t, job.Recipients), TenantID: t.TenantID, RegionName: region.DisplayName,
-			Link: link.URL, ExpiresAt: link.ExpiresAt, AllowedIPs: prefixStrings(t.AllowedIPs), ProvisionedAt: t.CreatedAt, Now: s.Now().UTC()}
+			Link: link.URL, ExpiresAt: link.ExpiresAt, AllowedIPs: prefixStrings(t.AllowedIPs), ProvisionedAt: t.CreatedAt, Now: s.Now().UTC(), StatusURL: statusURL}
 		if job.Kind == domain.EmailConsentLink {
 			m, err = s.Renderer.ConsentLink(d)
 		} else {
@@ -386,7 +400,7 @@ func (s *Service) render(ctx context.Context, job *domain.EmailJob) (domain.Outg
 		}
 		m, err = s.Renderer.ConsentConfirmed(email.ConsentConfirmedData{CustomerName: t.CustomerName, TenantID: t.TenantID, TenantKey: t.TenantKey,
 			InstructionURI: domain.InstructionURIWithConfID(t.InstructionURI), AppID: t.AppID, Script: script, ScriptFileName: name,
-			ScriptURL: ScriptURL(s.Links.PublicBaseURL, t), RegionName: region.DisplayName, ConsentedAt: t.ConsentedAt})
+			ScriptURL: ScriptURL(s.Links.PublicBaseURL, t), RegionName: region.DisplayName, ConsentedAt: t.ConsentedAt, StatusURL: statusURL})
 		if err != nil {
 			return out, "", err
 		}
@@ -396,13 +410,33 @@ func (s *Service) render(ctx context.Context, job *domain.EmailJob) (domain.Outg
 			reason = job.Alert.Detail
 		}
 		d := email.ConsentProblemData{CustomerName: t.CustomerName, TenantID: t.TenantID, Reason: reason, MissingPermissions: t.MissingRoles,
-			DetectedAt: t.StatusChanged, ConsentURL: s.Links.StartURL()}
+			DetectedAt: t.StatusChanged, ConsentURL: s.Links.StartURL(), StatusURL: statusURL}
 		if job.Kind == domain.EmailConsentRevoked {
 			m, err = s.Renderer.ConsentRevoked(d)
 		} else {
 			m, err = s.Renderer.ConsentDegraded(d)
 		}
 		if err != nil {
+			return out, "", err
+		}
+	case domain.EmailLive:
+		if t.LiveSince.IsZero() {
+			return out, "tenant is not live", nil
+		}
+		if m, err = s.Renderer.Live(email.LiveData{CustomerName: t.CustomerName, TenantID: t.TenantID, TenantKey: t.TenantKey,
+			LiveSince: t.LiveSince, StatusURL: statusURL}); err != nil {
+			return out, "", err
+		}
+	case domain.EmailLiveReminder:
+		if !t.LiveSince.IsZero() || (t.Status != domain.StatusConsented && t.Status != domain.StatusDegraded) {
+			return out, "tenant is " + string(t.Status) + " and live=" + fmt.Sprint(!t.LiveSince.IsZero()) + "; no reminder needed", nil
+		}
+		_, name, err := DownloadScript(t)
+		if err != nil {
+			return out, "", err
+		}
+		if m, err = s.Renderer.LiveReminder(email.LiveReminderData{CustomerName: t.CustomerName, TenantID: t.TenantID, ConsentedAt: t.ConsentedAt,
+			ScriptURL: ScriptURL(s.Links.PublicBaseURL, t), ScriptFileName: name, StatusURL: statusURL}); err != nil {
 			return out, "", err
 		}
 	default:

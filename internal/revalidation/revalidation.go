@@ -40,6 +40,9 @@ type Service struct {
 	// before the sweep (sweep.go) completes them (default 1 h).
 	ReminderDelay time.Duration
 	SweepGrace    time.Duration
+	// LiveReminderAfter: a consented tenant not live after this long gets
+	// one reminder (sweep.go); zero sends none.
+	LiveReminderAfter time.Duration
 	// CheckTimeout bounds one tenant's check attempt.
 	CheckTimeout time.Duration
 	// Attempts per tenant and run for transient failures (default 3); the
@@ -101,7 +104,7 @@ func (s *Service) StartRun(ctx context.Context, runID, trigger string) (*domain.
 	filter := domain.TenantFilter{Statuses: []domain.Status{domain.StatusConsented, domain.StatusDegraded, domain.StatusRevoked, domain.StatusProvisioned}}
 	var pending []string
 	tenants, batches := 0, 0
-	sweptLinks, sweptReminders := 0, 0
+	sweptLinks, sweptReminders, sweptLive := 0, 0, 0
 	flush := func() error {
 		if len(pending) == 0 {
 			return nil
@@ -135,6 +138,9 @@ func (s *Service) StartRun(ctx context.Context, runID, trigger string) (*domain.
 				sweptLinks, sweptReminders = sweptLinks+swept.ConsentLinks, sweptReminders+swept.Reminders
 				continue
 			}
+			if s.sweepLive(ctx, t, runID) {
+				sweptLive++
+			}
 			pending = append(pending, t.TenantID)
 			tenants++
 			if len(pending) >= s.BatchSize {
@@ -156,7 +162,7 @@ func (s *Service) StartRun(ctx context.Context, runID, trigger string) (*domain.
 		return nil, fmt.Errorf("record run %s totals: %w", runID, err)
 	}
 	s.Logger.Info("revalidation run fanned out", "runId", runID, "tenants", tenants, "batches", batches,
-		"sweptConsentLinks", sweptLinks, "sweptReminders", sweptReminders)
+		"sweptConsentLinks", sweptLinks, "sweptReminders", sweptReminders, "liveReminders", sweptLive)
 	return run, nil
 }
 

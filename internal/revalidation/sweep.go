@@ -114,3 +114,45 @@ func adminRecipients(t *domain.Tenant) []string {
 	}
 	return out
 }
+
+// LiveReminderKey is the idempotency key of a tenant's one "not live yet"
+// reminder: whatever the number of runs, SendEmail sends it once.
+func LiveReminderKey(tenantID string) string { return "live-reminder:" + tenantID }
+
+// NotLiveAfterConsent reports whether t consented more than after ago and no
+// meeting invite has reached its join page since (operations' "needs
+// attention"; the reminder goes out for it).
+func NotLiveAfterConsent(t *domain.Tenant, after time.Duration, now time.Time) bool {
+	return after > 0 && (t.Status == domain.StatusConsented || t.Status == domain.StatusDegraded) &&
+		t.LiveSince.IsZero() && !t.ConsentedAt.IsZero() && now.Sub(t.ConsentedAt) >= after
+}
+
+// LiveEmailKey is the idempotency key of a tenant's one "you're live" email
+// (internal/status publishes it after recording liveSince).
+func LiveEmailKey(tenantID string) string { return "live:" + tenantID }
+
+// sweepLive queues the one live reminder (with the PowerShell link) for a
+// tenant that consented but is not live after LiveReminderAfter, and
+// re-queues the "you're live" email if the process that recorded liveSince
+// died before queueing it (same key, so it is sent at most once).
+func (s *Service) sweepLive(ctx context.Context, t *domain.Tenant, runID string) bool {
+	now := s.Now().UTC()
+	admins := adminRecipients(t)
+	if len(admins) == 0 {
+		return false
+	}
+	grace := s.SweepGrace
+	if grace <= 0 {
+		grace = defaultSweepGrace
+	}
+	if !t.LiveSince.IsZero() && now.Sub(t.LiveSince) >= grace {
+		job := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailLive, TenantID: t.TenantID, Recipients: admins, IdempotencyKey: LiveEmailKey(t.TenantID)}
+		s.sweepJob(ctx, job, runID, now, grace)
+		return false
+	}
+	if !NotLiveAfterConsent(t, s.LiveReminderAfter, now) {
+		return false
+	}
+	job := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailLiveReminder, TenantID: t.TenantID, Recipients: admins, IdempotencyKey: LiveReminderKey(t.TenantID)}
+	return s.sweepJob(ctx, job, runID, now, grace)
+}

@@ -100,6 +100,40 @@ func (s *Store) GetInvite(ctx context.Context, tokenHash string) (domain.Invite,
 	return inv, r.err
 }
 
+// PutStatusLink stores a status-page link; re-putting the same link succeeds,
+// a token hash bound to another tenant is CodeConflict.
+func (s *Store) PutStatusLink(ctx context.Context, l domain.StatusLink) error {
+	if err := validKey("tokenHash", l.TokenHash); err != nil {
+		return err
+	}
+	e := newEntity(s.statusLinks.name, l.TokenHash, noRowKey).
+		str("TenantID", l.TenantID).
+		int32("Generation", l.Generation).
+		time("IssuedAt", l.IssuedAt)
+	_, err := s.statusLinks.add(ctx, e)
+	if !isCode(err, domain.CodeConflict) {
+		return err
+	}
+	got, gerr := s.GetStatusLink(ctx, l.TokenHash)
+	if gerr == nil && got.TenantID == l.TenantID && got.Generation == l.Generation {
+		return nil
+	}
+	return err
+}
+
+// GetStatusLink reads a status-page link; CodeNotFound if absent.
+func (s *Store) GetStatusLink(ctx context.Context, tokenHash string) (domain.StatusLink, error) {
+	if err := validKey("tokenHash", tokenHash); err != nil {
+		return domain.StatusLink{}, err
+	}
+	r, err := s.statusLinks.get(ctx, tokenHash, noRowKey)
+	if err != nil {
+		return domain.StatusLink{}, err
+	}
+	l := domain.StatusLink{TokenHash: tokenHash, TenantID: r.str("TenantID"), Generation: r.int("Generation"), IssuedAt: r.time("IssuedAt")}
+	return l, r.err
+}
+
 // PutConsentState stores a one-time state (idempotent for the same tenant,
 // like PutInvite).
 func (s *Store) PutConsentState(ctx context.Context, st domain.ConsentState) error {

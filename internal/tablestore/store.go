@@ -11,6 +11,7 @@
 //	                 PK "tenant-<tenant ID>" RK "manifest"  (every prefix that may be indexed)
 //	invites          PK token hash           RK ""
 //	consentstates    PK state hash           RK ""
+//	statuslinks      PK token hash           RK ""
 //	audit            PK tenant ID            RK <inverted ns>_<escaped event id>
 //	sentmail         PK escapeKey(idempotency key)  RK ""
 //	provisioning     PK request ID           RK ""
@@ -63,6 +64,7 @@ type Store struct {
 
 	tenants, tenantKeys, allowedIPs, invites, consentStates *table
 	audit, sentMail, provisioning, rejections, runs         *table
+	statusLinks                                             *table
 
 	// tenantScanLimit bounds the tenants one ListTenants call looks at when
 	// filtering by text (maxTenantScan; lowered in tests).
@@ -152,12 +154,13 @@ func newStore(svc *aztables.ServiceClient, opts Options) (*Store, error) {
 	s.provisioning = mk("provisioning")
 	s.rejections = mk("rejections")
 	s.runs = mk("revalidationruns")
+	s.statusLinks = mk("statuslinks")
 	return s, nil
 }
 
 func (s *Store) tables() []*table {
 	return []*table{s.tenants, s.tenantKeys, s.allowedIPs, s.invites, s.consentStates,
-		s.audit, s.sentMail, s.provisioning, s.rejections, s.runs}
+		s.audit, s.sentMail, s.provisioning, s.rejections, s.runs, s.statusLinks}
 }
 
 // TableNames lists the full (prefixed) names of every table the store uses.

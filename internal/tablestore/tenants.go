@@ -180,7 +180,7 @@ func matchesText(t *domain.Tenant, lowerText string) bool {
 }
 
 func normalizeTenantTimes(t *domain.Tenant) {
-	for _, p := range []*time.Time{&t.StatusChanged, &t.InviteIssuedAt, &t.InviteExpiresAt, &t.ConsentedAt, &t.VerificationPendingSince, &t.LastConsentAt, &t.LastCheckAt, &t.CheckFailingSince, &t.CreatedAt, &t.UpdatedAt} {
+	for _, p := range []*time.Time{&t.StatusChanged, &t.InviteIssuedAt, &t.InviteExpiresAt, &t.ConsentedAt, &t.VerificationPendingSince, &t.LastConsentAt, &t.LastCheckAt, &t.CheckFailingSince, &t.StatusLinkIssuedAt, &t.LiveSince, &t.LastInviteSeen, &t.ConsentAgainAt, &t.CreatedAt, &t.UpdatedAt} {
 		*p = storedTime(*p)
 	}
 }
@@ -222,6 +222,11 @@ func tenantEntity(table string, t *domain.Tenant) *entity {
 		int32("ConsecutiveCheckFailures", t.ConsecutiveCheckFailures).
 		str("LastCheckRunID", t.LastCheckRunID).
 		time("CheckFailingSince", t.CheckFailingSince).
+		int32("StatusLinkGeneration", t.StatusLinkGeneration).
+		time("StatusLinkIssuedAt", t.StatusLinkIssuedAt).
+		time("LiveSince", t.LiveSince).
+		time("LastInviteSeen", t.LastInviteSeen).
+		time("ConsentAgainAt", t.ConsentAgainAt).
 		time("CreatedAt", t.CreatedAt).
 		time("UpdatedAt", t.UpdatedAt)
 }
@@ -263,6 +268,11 @@ func tenantFromRow(r *row) (*domain.Tenant, error) {
 		ConsecutiveCheckFailures: r.int("ConsecutiveCheckFailures"),
 		LastCheckRunID:           r.str("LastCheckRunID"),
 		CheckFailingSince:        r.time("CheckFailingSince"),
+		StatusLinkGeneration:     r.int("StatusLinkGeneration"),
+		StatusLinkIssuedAt:       r.time("StatusLinkIssuedAt"),
+		LiveSince:                r.time("LiveSince"),
+		LastInviteSeen:           r.time("LastInviteSeen"),
+		ConsentAgainAt:           r.time("ConsentAgainAt"),
 		CreatedAt:                r.time("CreatedAt"),
 		UpdatedAt:                r.time("UpdatedAt"),
 		ETag:                     r.etag,

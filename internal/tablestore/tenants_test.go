@@ -55,6 +55,11 @@ func fullTenant(id string) *domain.Tenant {
 		LastConsentError:         "AADSTS65004",
 		LastConsentAt:            at(9),
 		CheckFailingSince:        at(8),
+		StatusLinkGeneration:     2,
+		StatusLinkIssuedAt:       at(10),
+		LiveSince:                at(11),
+		LastInviteSeen:           at(12),
+		ConsentAgainAt:           at(13),
 		CreatedAt:                at(6),
 		UpdatedAt:                at(7),
 	}

@@ -51,6 +51,8 @@ type ConsentDeclinedPage struct {
 	// tells the admin to ask support for a new one.
 	RetryURL    string
 	LinkExpired bool
+	// StatusURL is the tenant's status page, when it has one.
+	StatusURL string
 }
 
 func (ConsentDeclinedPage) templateName() string { return "declined" }
@@ -72,6 +74,8 @@ type ConsentErrorPage struct {
 	Message     string
 	RetryURL    string
 	LinkExpired bool
+	// StatusURL is the tenant's status page, when it has one.
+	StatusURL string
 }
 
 func (ConsentErrorPage) templateName() string { return "consenterror" }
@@ -92,6 +96,8 @@ type ConsentGrantedPage struct {
 	ScriptFileName string // suggested download name; DefaultScriptFileName if empty
 	RegionName     string
 	SupportEmail   string // overrides the branding's support address on this page
+	// StatusURL is the tenant's status page, when it has one.
+	StatusURL string
 }
 
 func (ConsentGrantedPage) templateName() string   { return "granted" }
@@ -111,6 +117,8 @@ type ConsentDegradedPage struct {
 	RetryURL           string
 	LinkExpired        bool
 	SupportEmail       string
+	// StatusURL is the tenant's status page, when it has one.
+	StatusURL string
 }
 
 func (ConsentDegradedPage) templateName() string   { return "degraded" }
