@@ -290,14 +290,17 @@ func (s *Service) applyUpdate(ctx context.Context, t *domain.Tenant, req *domain
 			return tenantChange{}, &domain.Error{Code: domain.CodeConflict, Field: "region",
 				Message: fmt.Sprintf("tenant %s is served from region %q; moving it to %q needs an operator", t.TenantID, t.Region, req.Region)}
 		}
-		if t.LastRequestID == req.RequestID {
+		// A tenant created at this request's receipt time was created by
+		// it, even when a later request has been applied since (this
+		// attempt's predecessor died before publishing the consent emails):
+		// then it is done too, and must not put its older values back.
+		createdByThis := t.CreatedAt.Equal(rec.ReceivedAt)
+		if t.LastRequestID == req.RequestID || createdByThis {
 			// Applied already (a redelivery, or a concurrent delivery
-			// that won). A tenant created at this request's receipt time
-			// was created by it. Whether admins changed is not known any
+			// that won). Whether admins changed is not known any
 			// more, so the link is re-published; its key de-duplicates
 			// it. The audit row is written again in case the earlier
 			// attempt died before it: same ID and time, so at most once.
-			createdByThis := t.CreatedAt.Equal(rec.ReceivedAt)
 			if createdByThis {
 				s.auditProvisioned(ctx, t, req, rec, src)
 			} else {
