@@ -345,8 +345,9 @@ func (s *Service) applyUpdate(ctx context.Context, t *domain.Tenant, req *domain
 // sendConsentEmails enqueues the consent-link email and, for a new tenant,
 // the reminder; an update re-sends the link only when the admin contacts
 // changed and consent is still outstanding. Message IDs derive from the
-// request, so a redelivery re-publishing them is dropped by duplicate
-// detection, and SendEmail de-duplicates on the same key.
+// admin set (link) and the request (reminder), so a redelivery re-publishing
+// them is dropped by duplicate detection, and SendEmail de-duplicates on
+// the same key.
 func (s *Service) sendConsentEmails(ctx context.Context, ch tenantChange, req *domain.ProvisioningRequest, rec *domain.ProvisioningRecord) error {
 	t := ch.tenant
 	if t.Status != domain.StatusProvisioned || !(ch.created || ch.adminsChanged) {
@@ -354,7 +355,7 @@ func (s *Service) sendConsentEmails(ctx context.Context, ch tenantChange, req *d
 	}
 	admins := adminEmails(t)
 	link := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentLink, TenantID: t.TenantID, Recipients: admins,
-		IdempotencyKey: domain.ConsentEmailKey(domain.EmailConsentLink, t.TenantID, req.RequestID)}
+		IdempotencyKey: domain.ConsentLinkKey(t.TenantID, admins)}
 	reminder := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentReminder, TenantID: t.TenantID, Recipients: admins,
 		IdempotencyKey: domain.ConsentEmailKey(domain.EmailConsentReminder, t.TenantID, req.RequestID)}
 	if err := queue.PublishEmail(ctx, s.Publisher, link, time.Time{}); err != nil {

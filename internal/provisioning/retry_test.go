@@ -244,3 +244,39 @@ func TestRetryAfterCrashWithUpdateInBetweenStillSendsTheLink(t *testing.T) {
 		t.Fatalf("audit = %v; want tenant.provisioned", got)
 	}
 }
+
+// Found by the soak (internal/e2e): a later request CRM-2 created the tenant
+// and CRM-1 (same admins) updated it, both deliveries killed before they
+// published the consent emails. Each redelivery re-publishes the link (the
+// creator because it created the tenant, CRM-1 because it cannot know any
+// more whether it changed the admins): both name the same job, so the
+// admins get one link.
+func TestTwoInterruptedRequestsForTheSameAdminsPublishOneLink(t *testing.T) {
+	t.Parallel()
+	s, cs, _, pub := newService(t)
+	ctx := context.Background()
+	later := strings.Replace(strings.Replace(body, `"CRM-1"`, `"CRM-2"`, 1), `"203.0.113.7"`, `"203.0.113.8"`, 1)
+	cs.crash = true
+	for _, b := range []string{later, body} { // CRM-2 creates, CRM-1 updates; both die before publishing
+		if _, err := s.Provision(ctx, []byte(b), Source{Kind: "queue"}); !domain.IsTransient(err) {
+			t.Fatalf("crashed attempt: %v; want a transient error", err)
+		}
+	}
+	cs.crash = false
+	for _, b := range []string{body, later} {
+		if _, err := s.Provision(ctx, []byte(b), Source{Kind: "queue"}); err != nil {
+			t.Fatalf("redelivery: %v", err)
+		}
+	}
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	links := map[string]bool{}
+	for _, m := range pub.msgs {
+		if strings.HasPrefix(m.ID, "consent-link:") {
+			links[m.ID] = true
+		}
+	}
+	if len(links) != 1 {
+		t.Fatalf("consent-link jobs %v; want one job for the one admin set", links)
+	}
+}
