@@ -122,7 +122,9 @@ func runSoak(tb testing.TB, plan soakPlan) soakFigures {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {
-		_ = syscall.Kill(-az.Pid(), syscall.SIGCONT)
+		if pid := az.Pid(); pid > 0 {
+			_ = syscall.Kill(-pid, syscall.SIGCONT) // a failed run may leave it frozen
+		}
 		_ = az.Stop()
 	})
 	sb := shared.sb
@@ -225,14 +227,26 @@ func runSoak(tb testing.TB, plan soakPlan) soakFigures {
 			msgs = append(msgs, soakMessage{ids[i], devhost.Message{MessageID: dupID, Body: body}})
 		}
 	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	rng.Shuffle(len(msgs), func(i, j int) { msgs[i], msgs[j] = msgs[j], msgs[i] })
+	// Updates arrive right behind their tenant's first request, so the two
+	// race (tenant creation, the IP index lease, the consent email).
+	updates := map[string]soakMessage{}
 	for i := range plan.updates {
 		id := ids[(i*7+3)%len(ids)]
 		upd := example(tb, id, "CRM-soak-"+id[:8]+"-u", "127.0.0.1", "192.0.2.0/28")
 		upd["customerName"] = "Contoso Ltd (updated)"
-		msgs = append(msgs, soakMessage{id, devhost.Message{MessageID: "soak-" + id + "-u", Body: mustJSON(tb, upd)}})
+		updates[id] = soakMessage{id, devhost.Message{MessageID: "soak-" + id + "-u", Body: mustJSON(tb, upd)}}
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	rng.Shuffle(len(msgs), func(i, j int) { msgs[i], msgs[j] = msgs[j], msgs[i] })
+	withUpdates := make([]soakMessage, 0, len(msgs)+len(updates))
+	for _, m := range msgs {
+		withUpdates = append(withUpdates, m)
+		if u, ok := updates[m.tenant]; ok {
+			withUpdates = append(withUpdates, u)
+			delete(updates, m.tenant)
+		}
+	}
+	msgs = withUpdates
 
 	before := lastSeq(sb)
 	handlerPIDs := pidsOf(handlerPath)
