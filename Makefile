@@ -1,7 +1,7 @@
 # OneMeeting CVI onboarding service.
 #   make run      the whole flow locally, offline (Azurite + local Functions host + sandbox identity/Graph + handler)
 #   make test     install what the tests need, then lint and run every test with the race detector
-#   make bench    benchmarks (provisioning throughput, revalidation at scale)
+#   make bench    benchmarks (provisioning throughput, revalidation at scale, the fault soak)
 #   make package  dist/ and dist/onemeeting-cvi.zip for Azure Functions
 #   make provision-example  (with make run going) provision the contract's example tenant for admin IP 127.0.0.1
 
@@ -71,6 +71,7 @@ bench: deps-go deps-node
 	$(GO) test -run '^$$' -bench 'BenchmarkConsentStartOverload' -benchtime 1x -timeout 10m ./internal/e2e
 	$(GO) test -run '^$$' -bench 'BenchmarkRevalidation/tenants=1000$$' -benchtime 1x -timeout 20m ./internal/e2e
 	$(GO) test -run '^$$' -bench 'BenchmarkRevalidation/tenants=10000$$' -benchtime 1x -timeout 30m ./internal/e2e
+	$(GO) test -run '^$$' -bench 'BenchmarkSoak$$' -benchtime 1x -timeout 20m ./internal/e2e
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/graph ./internal/sandbox
 
 package:

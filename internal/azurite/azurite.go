@@ -133,6 +133,17 @@ func (s *Server) TableEndpoint() string {
 // Port is the TCP port the service listens on.
 func (s *Server) Port() int { return s.port }
 
+// Pid is the process (and process group) ID of the running service, 0 while
+// stopped. Soak tests freeze it with SIGSTOP: a storage hang, not a refusal.
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return 0
+	}
+	return s.proc.cmd.Process.Pid
+}
+
 // Stop terminates the process group (SIGINT, which Azurite handles by
 // saving its data, then SIGTERM and SIGKILL after deadlines) and waits for it. Stopping a stopped server is a no-op.
 func (s *Server) Stop() error {

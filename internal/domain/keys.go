@@ -3,6 +3,8 @@ package domain
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
+	"strings"
 )
 
 // MaxMessageIDLength is Service Bus's limit on a message ID, which email
@@ -22,4 +24,20 @@ func ConsentEmailKey(kind EmailKind, tenantID, requestID string) string {
 	}
 	sum := sha256.Sum256([]byte(requestID))
 	return string(kind) + ":" + tenantID + ":sha256-" + hex.EncodeToString(sum[:16])
+}
+
+// ConsentLinkKey is the idempotency key of the consent-link email to a
+// tenant's admins. It names the admin set, not the request: the request that
+// created the tenant, a later one for the same admins (a retry of it
+// re-publishes the link, not knowing any more whether it changed them) and
+// the sweep all name one job, so however they interleave the admins get one
+// link; a request that changes the admins names a new one.
+func ConsentLinkKey(tenantID string, admins []string) string {
+	norm := make([]string, len(admins))
+	for i, a := range admins {
+		norm[i] = strings.ToLower(strings.TrimSpace(a))
+	}
+	slices.Sort(norm)
+	sum := sha256.Sum256([]byte(strings.Join(slices.Compact(norm), "\n")))
+	return string(EmailConsentLink) + ":" + tenantID + ":admins-" + hex.EncodeToString(sum[:12])
 }

@@ -34,3 +34,17 @@ func TestConsentEmailKeyFitsAMessageID(t *testing.T) {
 		t.Fatalf("long key %q (%d), distinct %v", a, len(a), a != b)
 	}
 }
+
+func TestConsentLinkKeyNamesTheAdminSet(t *testing.T) {
+	id := "3f2b8c1e-6d4a-4b7e-9a51-2c0d7e8f9a10"
+	a := ConsentLinkKey(id, []string{"b@contoso.com", "A@Contoso.com"})
+	if b := ConsentLinkKey(id, []string{"a@contoso.com", "b@contoso.com", "b@contoso.com"}); a != b {
+		t.Errorf("same admins, other order/case: %s vs %s", a, b)
+	}
+	if c := ConsentLinkKey(id, []string{"a@contoso.com"}); c == a {
+		t.Error("another admin set gives the same key")
+	}
+	if len(a) > MaxMessageIDLength || !strings.HasPrefix(a, "consent-link:"+id+":") {
+		t.Errorf("key %q", a)
+	}
+}

@@ -291,14 +291,17 @@ func (s *Service) applyUpdate(ctx context.Context, t *domain.Tenant, req *domain
 			return tenantChange{}, &domain.Error{Code: domain.CodeConflict, Field: "region",
 				Message: fmt.Sprintf("tenant %s is served from region %q; moving it to %q needs an operator", t.TenantID, t.Region, req.Region)}
 		}
-		if t.LastRequestID == req.RequestID {
+		// A tenant created at this request's receipt time was created by
+		// it, even when a later request has been applied since (this
+		// attempt's predecessor died before publishing the consent emails):
+		// then it is done too, and must not put its older values back.
+		createdByThis := t.CreatedAt.Equal(rec.ReceivedAt)
+		if t.LastRequestID == req.RequestID || createdByThis {
 			// Applied already (a redelivery, or a concurrent delivery
-			// that won). A tenant created at this request's receipt time
-			// was created by it. Whether admins changed is not known any
+			// that won). Whether admins changed is not known any
 			// more, so the link is re-published; its key de-duplicates
 			// it. The audit row is written again in case the earlier
 			// attempt died before it: same ID and time, so at most once.
-			createdByThis := t.CreatedAt.Equal(rec.ReceivedAt)
 			if createdByThis {
 				s.auditProvisioned(ctx, t, req, rec, src)
 			} else {
@@ -343,8 +346,9 @@ func (s *Service) applyUpdate(ctx context.Context, t *domain.Tenant, req *domain
 // sendConsentEmails enqueues the consent-link email and, for a new tenant,
 // the reminder; an update re-sends the link only when the admin contacts
 // changed and consent is still outstanding. Message IDs derive from the
-// request, so a redelivery re-publishing them is dropped by duplicate
-// detection, and SendEmail de-duplicates on the same key.
+// admin set (link) and the request (reminder), so a redelivery re-publishing
+// them is dropped by duplicate detection, and SendEmail de-duplicates on
+// the same key.
 func (s *Service) sendConsentEmails(ctx context.Context, ch tenantChange, req *domain.ProvisioningRequest, rec *domain.ProvisioningRecord) error {
 	t := ch.tenant
 	if t.Status != domain.StatusProvisioned || !(ch.created || ch.adminsChanged) {
@@ -352,7 +356,7 @@ func (s *Service) sendConsentEmails(ctx context.Context, ch tenantChange, req *d
 	}
 	admins := adminEmails(t)
 	link := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentLink, TenantID: t.TenantID, Recipients: admins,
-		IdempotencyKey: domain.ConsentEmailKey(domain.EmailConsentLink, t.TenantID, req.RequestID)}
+		IdempotencyKey: domain.ConsentLinkKey(t.TenantID, admins)}
 	reminder := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentReminder, TenantID: t.TenantID, Recipients: admins,
 		IdempotencyKey: domain.ConsentEmailKey(domain.EmailConsentReminder, t.TenantID, req.RequestID)}
 	if err := queue.PublishEmail(ctx, s.Publisher, link, time.Time{}); err != nil {

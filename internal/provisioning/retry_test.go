@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -202,5 +203,80 @@ func TestLongRequestIDKeepsMessageIDsWithinServiceBusLimits(t *testing.T) {
 		if len(m.ID) > domain.MaxMessageIDLength {
 			t.Errorf("message ID is %d characters; Service Bus allows %d", len(m.ID), domain.MaxMessageIDLength)
 		}
+	}
+}
+
+// A crash after creating the tenant and before publishing its consent
+// emails, then a later request for the tenant (same admins, so it sends no
+// link) applied before the redelivery: the redelivery still sends the link
+// and schedules the reminder, and does not put its older IPs back over the
+// update's.
+func TestRetryAfterCrashWithUpdateInBetweenStillSendsTheLink(t *testing.T) {
+	t.Parallel()
+	s, cs, store, pub := newService(t)
+	ctx := context.Background()
+	cs.crash = true
+	if _, err := s.Provision(ctx, []byte(body), Source{Kind: "queue", MessageID: "m-1"}); !domain.IsTransient(err) {
+		t.Fatalf("crashed attempt: %v; want a transient error", err)
+	}
+	cs.crash = false
+	update := strings.Replace(strings.Replace(body, `"CRM-1"`, `"CRM-2"`, 1), `"203.0.113.7"`, `"203.0.113.8"`, 1)
+	if res, err := s.Provision(ctx, []byte(update), Source{Kind: "queue", MessageID: "m-2"}); err != nil || res.Outcome != OutcomeUpdated {
+		t.Fatalf("update: %+v, %v", res, err)
+	}
+	if n := pub.count("consent-link:"); n != 0 {
+		t.Fatalf("the update published %d links; its admins did not change", n)
+	}
+	if _, err := s.Provision(ctx, []byte(body), Source{Kind: "queue", MessageID: "m-1"}); err != nil {
+		t.Fatalf("redelivery: %v", err)
+	}
+	if pub.count("consent-link:") != 1 || pub.count("consent-reminder:") != 1 {
+		t.Fatalf("after the redelivery: %d links, %d reminders; want 1 and 1", pub.count("consent-link:"), pub.count("consent-reminder:"))
+	}
+	tn, err := store.GetTenant(ctx, "3f2b8c1e-6d4a-4b7e-9a51-2c0d7e8f9a10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tn.AllowedIPs) != 1 || tn.AllowedIPs[0].String() != "203.0.113.8/32" || tn.LastRequestID != "CRM-2" {
+		t.Fatalf("tenant after the redelivery: IPs %v, last request %s; want the update's", tn.AllowedIPs, tn.LastRequestID)
+	}
+	if got := auditActions(t, store); !slices.Contains(got, "tenant.provisioned") {
+		t.Fatalf("audit = %v; want tenant.provisioned", got)
+	}
+}
+
+// Found by the soak (internal/e2e): a later request CRM-2 created the tenant
+// and CRM-1 (same admins) updated it, both deliveries killed before they
+// published the consent emails. Each redelivery re-publishes the link (the
+// creator because it created the tenant, CRM-1 because it cannot know any
+// more whether it changed the admins): both name the same job, so the
+// admins get one link.
+func TestTwoInterruptedRequestsForTheSameAdminsPublishOneLink(t *testing.T) {
+	t.Parallel()
+	s, cs, _, pub := newService(t)
+	ctx := context.Background()
+	later := strings.Replace(strings.Replace(body, `"CRM-1"`, `"CRM-2"`, 1), `"203.0.113.7"`, `"203.0.113.8"`, 1)
+	cs.crash = true
+	for _, b := range []string{later, body} { // CRM-2 creates, CRM-1 updates; both die before publishing
+		if _, err := s.Provision(ctx, []byte(b), Source{Kind: "queue"}); !domain.IsTransient(err) {
+			t.Fatalf("crashed attempt: %v; want a transient error", err)
+		}
+	}
+	cs.crash = false
+	for _, b := range []string{body, later} {
+		if _, err := s.Provision(ctx, []byte(b), Source{Kind: "queue"}); err != nil {
+			t.Fatalf("redelivery: %v", err)
+		}
+	}
+	pub.mu.Lock()
+	defer pub.mu.Unlock()
+	links := map[string]bool{}
+	for _, m := range pub.msgs {
+		if strings.HasPrefix(m.ID, "consent-link:") {
+			links[m.ID] = true
+		}
+	}
+	if len(links) != 1 {
+		t.Fatalf("consent-link jobs %v; want one job for the one admin set", links)
 	}
 }

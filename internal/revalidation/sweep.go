@@ -16,8 +16,8 @@ import (
 // (a provisioning message dead-lettered or lost after the tenant was
 // created): the consent-link email that never went out and the reminder
 // that was never scheduled. It publishes the very job provisioning would
-// have (same idempotency key, derived from the tenant and the request that
-// created it), so SendEmail's claim on that key lets at most one of the
+// have (same idempotency key: the link's from the tenant and its admins, the
+// reminder's from the request that created it), so SendEmail's claim on that key lets at most one of the
 // original and any number of sweeps send. Only the Service Bus message ID
 // is new (per run): a resend within the duplicate-detection window with
 // the original's ID would be dropped silently.
@@ -53,7 +53,7 @@ func (s *Service) sweepTenant(ctx context.Context, t *domain.Tenant, runID strin
 	// No link was ever issued (links are minted when the email is sent).
 	if t.InviteIssuedAt.IsZero() {
 		job := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentLink, TenantID: t.TenantID, Recipients: admins,
-			IdempotencyKey: domain.ConsentEmailKey(domain.EmailConsentLink, t.TenantID, t.LastRequestID)}
+			IdempotencyKey: domain.ConsentLinkKey(t.TenantID, admins)}
 		if s.sweepJob(ctx, job, runID, now, grace) {
 			res.ConsentLinks++
 		}
