@@ -12,6 +12,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/config"
 	"github.com/onemeeting/cvi-onboarding/internal/consent"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/events"
 	"github.com/onemeeting/cvi-onboarding/internal/httpx"
 	"github.com/onemeeting/cvi-onboarding/internal/notify"
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
@@ -33,7 +34,9 @@ type Deps struct {
 	Consent      *consent.Service
 	Notify       *notify.Service
 	Revalidation *revalidation.Service
-	Pages        *web.Renderer
+	// Events publishes lifecycle events the commits left (RelayEvents timer); nil: none.
+	Events *events.Relay
+	Pages  *web.Renderer
 	// Admin serves /api/admin/ (the AdminApi function's catch-all route).
 	Admin http.Handler
 	// Publisher re-sends a message that failed transiently, with Retry's back-off.
@@ -77,6 +80,7 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /SendEmail", s.handleSendEmail())
 	s.mux.Handle("POST /RevalidateConsent", s.handleRevalidateConsent())
 	s.mux.Handle("POST /RevalidateBatch", s.handleRevalidateBatch())
+	s.mux.Handle("POST /RelayEvents", s.handleRelayEvents())
 }
 
 // ServeHTTP logs every request and turns panics into 500s.

@@ -145,6 +145,7 @@ func (a *API) patchTenant(c *call) error {
 	changes := patch.apply(t)
 	if len(changes) > 0 {
 		t.UpdatedAt = a.now().UTC()
+		t.Emit(domain.EventUpdated, domain.ChangedFields(changes))
 		// Conditional on the version just compared, so of two PATCHes
 		// carrying the same ETag exactly one wins.
 		if err := a.deps.Store.UpdateTenant(c.ctx, t); err != nil {

@@ -77,6 +77,7 @@ func (s *Service) IssueLink(ctx context.Context, tenantID, actor, actorName stri
 		}
 		t.InviteHash, t.InviteIssuedAt, t.InviteExpiresAt = inv.TokenHash, inv.IssuedAt, inv.ExpiresAt
 		t.UpdatedAt = now
+		t.Emit(domain.EventConsentLinkSent, map[string]string{"purpose": actorName, "expiresAt": inv.ExpiresAt.Format(time.RFC3339)})
 		return nil
 	})
 	if err != nil {
