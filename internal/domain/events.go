@@ -206,7 +206,7 @@ type EventSink interface {
 // IsProvisioning reports whether the rejected message was a provisioning
 // request (CRM is told of those; other rejections are internal).
 func (r Rejection) IsProvisioning() bool {
-	return r.Source == "queue:provisioning" || r.Source == "api:provisioning"
+	return r.Source == "queue:provisioning" || r.Source == "api" // "api": the admin API's provisioning endpoint
 }
 
 // ChangedFields is the details of an "updated" event: which fields changed
