@@ -133,6 +133,8 @@ type OutboxEvent struct {
 	RequestID string
 	Data      json.RawMessage
 	Published bool
+	// RowKey is the store's key of the outbox row (set when listed).
+	RowKey string
 }
 
 // OutboxRejections is the outbox partition of rejected provisioning requests.

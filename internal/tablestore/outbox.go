@@ -2,10 +2,11 @@ package tablestore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"sync/atomic"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -24,6 +25,7 @@ const (
 	eventRowPrefix     = "event-"
 	rejectionEventPfx  = "~evt:" // after the rejection records and the "id:" pointers
 	maxPendingListRows = 1000
+	maxEventIDLength   = 128
 )
 
 var _ domain.EventOutbox = (*Store)(nil)
@@ -80,7 +82,7 @@ func outboxFromRow(r *row, partition string) domain.OutboxEvent {
 	return domain.OutboxEvent{
 		ID: r.str("EventID"), Type: domain.EventType(r.str("EventType")), Partition: partition, Subject: r.str("Subject"),
 		Seq: r.int("Seq"), Time: r.time("EventTime"), RequestID: r.str("RequestID"), Data: []byte(r.str("Data")),
-		Published: r.boolean("Published"),
+		Published: r.boolean("Published"), RowKey: r.str("RowKey"),
 	}
 }
 
@@ -88,7 +90,7 @@ func outboxFromRow(r *row, partition string) domain.OutboxEvent {
 // together with its pending events, in one transaction.
 func (s *Store) writeTenantWithEvents(ctx context.Context, t *domain.Tenant, create bool) error {
 	before := t.EventSeq
-	events, err := t.TakeEvents(t.UpdatedAt)
+	events, err := t.TakeEvents(storedTime(s.now()))
 	if err != nil {
 		return err
 	}
@@ -151,9 +153,16 @@ func (s *Store) rejectionEventOp(rj domain.Rejection) (batchOp, domain.OutboxEve
 	if id, err := domain.NormalizeTenantID("tenantId", rj.TenantID); err == nil {
 		subject = id
 	}
-	e := domain.OutboxEvent{ID: "rejection/" + rj.ID, Type: domain.EventProvisioningRejected, Partition: domain.OutboxRejections,
+	id := "rejection/" + rj.ID
+	if len(id) > maxEventIDLength {
+		// Service Bus message IDs are at most 128 characters.
+		sum := sha256.Sum256([]byte(rj.ID))
+		id = "rejection/sha256-" + hex.EncodeToString(sum[:16])
+	}
+	e := domain.OutboxEvent{ID: id, Type: domain.EventProvisioningRejected, Partition: domain.OutboxRejections,
 		Subject: subject, Time: storedTime(rj.At).UTC(), RequestID: rj.RequestID, Data: raw}
 	rk := fmt.Sprintf("%s%019d_%s", rejectionEventPfx, e.Time.UnixNano(), escapeKey(rj.ID))
+	e.RowKey = rk
 	return batchOp{kind: aztables.TransactionTypeAdd, e: outboxEntity(s.rejections.name, rejectionsPartition, rk, e)}, e, nil
 }
 
@@ -227,9 +236,12 @@ func (s *Store) PendingEventPartitions(ctx context.Context) ([]string, error) {
 // same event twice marks it twice, harmlessly).
 func (s *Store) MarkEventPublished(ctx context.Context, e domain.OutboxEvent) error {
 	t, pk, _ := s.where(e.Partition)
-	rk, err := s.outboxRowKey(ctx, e)
-	if err != nil {
-		return err
+	rk := e.RowKey
+	if rk == "" && e.Partition != domain.OutboxRejections {
+		rk = eventRowKey(e.Seq)
+	}
+	if rk == "" {
+		return domain.Errorf(domain.CodeInvalid, "event %s: no outbox row key (list it with PendingEvents)", e.ID)
 	}
 	body, err := newEntity(t.name, pk, rk).boolean("Published", true).time("PublishedAt", s.now().UTC()).marshal()
 	if err != nil {
@@ -239,15 +251,4 @@ func (s *Store) MarkEventPublished(ctx context.Context, e domain.OutboxEvent) er
 		return classify(err, "mark event %s published", e.ID)
 	}
 	return nil
-}
-
-func (s *Store) outboxRowKey(_ context.Context, e domain.OutboxEvent) (string, error) {
-	if e.Partition != domain.OutboxRejections {
-		return eventRowKey(e.Seq), nil
-	}
-	id, ok := strings.CutPrefix(e.ID, "rejection/")
-	if !ok {
-		return "", domain.Errorf(domain.CodeInvalid, "event %s is not a rejection event", e.ID)
-	}
-	return fmt.Sprintf("%s%019d_%s", rejectionEventPfx, e.Time.UnixNano(), escapeKey(id)), nil
 }

@@ -3,6 +3,7 @@ package tablestore
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 
@@ -126,6 +127,18 @@ func TestOutboxRejectionEvents(t *testing.T) {
 	must(t, s.MarkEventPublished(ctx, evs[0]))
 	if got := pendingIDs(t, s, domain.OutboxRejections); len(got) != 0 {
 		t.Errorf("still pending after mark: %v", got)
+	}
+	// A rejection ID too long for a message ID gets a hashed event id.
+	long := domain.Rejection{ID: "queue:provisioning:" + strings.Repeat("m", 150), Source: "queue:provisioning", Reason: "x"}
+	must(t, s.AddRejection(ctx, long))
+	evs, err = s.PendingEvents(ctx, domain.OutboxRejections)
+	must(t, err)
+	if len(evs) != 1 || len(evs[0].ID) > 128 || !strings.HasPrefix(evs[0].ID, "rejection/sha256-") {
+		t.Fatalf("long rejection event = %+v", evs)
+	}
+	must(t, s.MarkEventPublished(ctx, evs[0]))
+	if got := pendingIDs(t, s, domain.OutboxRejections); len(got) != 0 {
+		t.Errorf("long one still pending after mark: %v", got)
 	}
 }
 
