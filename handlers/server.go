@@ -16,6 +16,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/config"
 	"github.com/onemeeting/cvi-onboarding/internal/consent"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/events"
 	"github.com/onemeeting/cvi-onboarding/internal/httpx"
 	"github.com/onemeeting/cvi-onboarding/internal/notify"
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
@@ -39,6 +40,8 @@ type Deps struct {
 	Notify       *notify.Service
 	Revalidation *revalidation.Service
 	Pages        *web.Renderer
+	// Events publishes lifecycle events the commits left (RelayEvents timer); nil: none.
+	Events *events.Relay
 	// Status resolves status-page links; Live records join-page sightings.
 	Status *status.Service
 	Live   *status.Live
@@ -99,6 +102,7 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /SendEmail", s.handleSendEmail())
 	s.mux.Handle("POST /RevalidateConsent", s.handleRevalidateConsent())
 	s.mux.Handle("POST /RevalidateBatch", s.handleRevalidateBatch())
+	s.mux.Handle("POST /RelayEvents", s.handleRelayEvents())
 }
 
 // ServeHTTP bounds in-flight HTTP work, logs every request and turns

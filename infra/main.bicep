@@ -111,6 +111,9 @@ param operatorPrincipalId string = ''
   'Group'
   'ServicePrincipal'
 ])
+@description('Optional: object ID of the CRM integration\'s identity (service principal); gets Azure Service Bus Data Receiver on topic tenant-events (its crm subscription).')
+param crmPrincipalId string = ''
+
 @description('Principal type of operatorPrincipalId (ServicePrincipal when a pipeline deploys).')
 param operatorPrincipalType string = 'User'
 
@@ -151,6 +154,23 @@ var serviceBusQueues = [
     // Revalidation batches; IDs carry the run ID, so an hour covers re-sends of one run.
     name: 'revalidation'
     duplicateDetectionWindow: 'PT1H'
+  }
+]
+
+// Lifecycle events for CRM: CloudEvents on topic tenant-events (internal/queue
+// TenantEvents). The message ID is the event id; a day of duplicate detection
+// covers relay re-sends. `crm` is session-aware: SessionId = tenant ID, so a
+// session receiver gets each tenant's events in order.
+var serviceBusTopics = [
+  {
+    name: 'tenant-events'
+    duplicateDetectionWindow: 'P1D'
+    subscriptions: [
+      {
+        name: 'crm'
+        requiresSession: true
+      }
+    ]
   }
 ]
 
@@ -202,6 +222,7 @@ module serviceBus 'modules/servicebus.bicep' = {
     location: location
     tags: tags
     queues: serviceBusQueues
+    topics: serviceBusTopics
   }
 }
 
@@ -227,6 +248,8 @@ module roles 'modules/roles.bicep' = {
     operatorPrincipalId: operatorPrincipalId
     operatorPrincipalType: operatorPrincipalType
     serviceBusTargetScaling: serviceBusTargetScaling
+    eventsTopicName: 'tenant-events'
+    crmPrincipalId: crmPrincipalId
   }
 }
 

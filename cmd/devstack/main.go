@@ -25,6 +25,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/azurite"
 	"github.com/onemeeting/cvi-onboarding/internal/config"
 	"github.com/onemeeting/cvi-onboarding/internal/devhost"
+	"github.com/onemeeting/cvi-onboarding/internal/queue"
 	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
 )
@@ -160,7 +161,9 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 		ListenAddr:            o.ListenAddr,
 		Settings:              settings,
 		QueueMaxDeliveryCount: maxDelivery,
-		Logger:                logger,
+		// As infra/main.bicep's serviceBusTopics: lifecycle events for CRM.
+		Topics: map[string][]string{queue.TenantEvents: {crmSubscription}},
+		Logger: logger,
 		// POST /admin/functions/{name} invokes directly on the real host,
 		// without Service Bus's message size limit.
 		MaxMessageSize: 4 << 20,
@@ -320,6 +323,9 @@ func writeOperatorToken(root string, sb *sandbox.Sandbox, logger *slog.Logger) s
 	return path
 }
 
+// crmSubscription is the topic subscription CRM reads (infra/main.bicep).
+const crmSubscription = "crm"
+
 func printBanner(w io.Writer, s stack) {
 	var b strings.Builder
 	rel := func(p string) string {
@@ -334,6 +340,8 @@ func printBanner(w io.Writer, s stack) {
 	if s.Sandbox != nil {
 		fmt.Fprintf(&b, "  SANDBOX identity platform + Graph (simulated Microsoft, no real credentials): %s\n", s.Sandbox.ControlURL())
 	}
+	fmt.Fprintf(&b, "  Lifecycle events for CRM (topic %s, subscription %s): %s/admin/topics/%s/subscriptions/%s/messages\n",
+		queue.TenantEvents, crmSubscription, s.HostURL, queue.TenantEvents, crmSubscription)
 	fmt.Fprintf(&b, "  Outbox (sent email as .eml + .html): %s\n", rel(s.OutboxDir))
 	if s.PrevOutbox != "" {
 		fmt.Fprintf(&b, "    (mail from earlier runs was moved to %s: its links point at data that is gone)\n", rel(s.PrevOutbox))

@@ -275,6 +275,26 @@ func TestDevstackFromCleanTree(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+
+	// The banner names where CRM's events are, and the provisioned event is there.
+	eventsURL := s.HostURL + "/admin/topics/tenant-events/subscriptions/crm/messages"
+	if !strings.Contains(logs.String(), eventsURL) {
+		t.Errorf("banner does not name %s", eventsURL)
+	}
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get(eventsURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK && bytes.Contains(raw, []byte("net.videosrv.cvi.tenant.provisioned")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no provisioned event on the crm subscription: %d %s", resp.StatusCode, raw)
+		}
+	}
 }
 
 func writeTestFile(t *testing.T, path string, raw []byte) {

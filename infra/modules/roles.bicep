@@ -19,6 +19,12 @@ param operatorPrincipalId string = ''
 ])
 param operatorPrincipalType string = 'User'
 
+@description('The lifecycle-events topic; the app identity gets Data Sender on it.')
+param eventsTopicName string = 'tenant-events'
+
+@description('Optional CRM integration service principal: Azure Service Bus Data Receiver on the events topic.')
+param crmPrincipalId string = ''
+
 @description('Grant the app identity Azure Service Bus Data Owner (Manage claim) so the scale controller can read queue lengths for target-based scaling. Default false: least privilege (see serviceBusRoles).')
 param serviceBusTargetScaling bool = false
 
@@ -144,5 +150,33 @@ resource operatorServiceBus 'Microsoft.Authorization/roleAssignments@2022-04-01'
     principalId: operatorPrincipalId
     principalType: operatorPrincipalType
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role.serviceBusDataOwner)
+  }
+}
+
+// Lifecycle events: Data Sender scoped to the topic, so the app's right to
+// publish events stays explicit whatever the namespace-wide roles become.
+resource eventsTopic 'Microsoft.ServiceBus/namespaces/topics@2024-01-01' existing = {
+  parent: serviceBus
+  name: eventsTopicName
+}
+
+resource eventsTopicSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(eventsTopic.id, principalId, role.serviceBusDataSender)
+  scope: eventsTopic
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role.serviceBusDataSender)
+  }
+}
+
+// CRM reads its subscription (tenant-events/crm) and nothing else.
+resource crmReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(crmPrincipalId)) {
+  name: guid(eventsTopic.id, crmPrincipalId, role.serviceBusDataReceiver)
+  scope: eventsTopic
+  properties: {
+    principalId: crmPrincipalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', role.serviceBusDataReceiver)
   }
 }

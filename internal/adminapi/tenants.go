@@ -163,6 +163,7 @@ func (a *API) patchTenant(c *call) error {
 			break
 		}
 		t.UpdatedAt = a.now().UTC()
+		t.Emit(domain.EventUpdated, domain.ChangedFields(changes))
 		// Conditional on the version just read, so of two PATCHes
 		// carrying the same ETag exactly one wins; with * (any version)
 		// a concurrent change is re-read and the patch applied to it.

@@ -25,6 +25,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/consent"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/email"
+	"github.com/onemeeting/cvi-onboarding/internal/events"
 	"github.com/onemeeting/cvi-onboarding/internal/graph"
 	"github.com/onemeeting/cvi-onboarding/internal/notify"
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
@@ -59,7 +60,9 @@ type App struct {
 	Server    *handlers.Server
 	Store     *tablestore.Store
 	Publisher queue.Publisher
-	logger    *slog.Logger
+	// Events is the lifecycle-event relay; nil when the publisher has no topics.
+	Events *events.Relay
+	logger *slog.Logger
 }
 
 // New builds the service from cfg. Nothing here needs the network except
@@ -105,6 +108,15 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		} else if pub, err = queue.NewServiceBus(cfg.ServiceBusNamespace, azureCred, nil, logger); err != nil {
 			return nil, err
 		}
+	}
+
+	// Lifecycle events: the store commits them with each change and tells
+	// the relay, which publishes to the topic (a test publisher without
+	// topics leaves them in the outbox).
+	var relay *events.Relay
+	if tp, ok := pub.(queue.TopicPublisher); ok {
+		relay = &events.Relay{Outbox: store, Publisher: tp, Logger: logger}
+		store.SetEventSink(relay)
 	}
 
 	credOpts := graph.CredentialOptions{
@@ -170,10 +182,6 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	}
 	statusSvc := &status.Service{Store: store, Publisher: pub, PublicBaseURL: cfg.PublicBaseURL, Now: now, Logger: logger}
 	// One worker per process writes live sightings off the request path.
-	// EVENTS (issue 15 part 3): once internal/domain/events.go is merged, set
-	// OnFirstLive: func(t *domain.Tenant) { t.Emit(domain.EventLive,
-	// map[string]string{"liveSince": t.LiveSince.UTC().Format(time.RFC3339)}) }
-	// It runs inside the ETag-checked write that sets liveSince.
 	var liveStore domain.TenantStore = store
 	if o.WrapLiveStore != nil {
 		liveStore = o.WrapLiveStore(store)
@@ -204,6 +212,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Config: cfg, Store: store, Logger: logger, Now: now, Version: o.Version, Pages: pages, Admin: admin,
 		Publisher: pub, Retry: queue.Backoff{Base: cfg.RetryBackoffBase, Max: cfg.RetryBackoffMax, MaxTotal: cfg.RetryBackoffMaxTotal},
 		Provisioning: provisioningSvc,
+		Events:       relay,
 		Consent:      consentSvc,
 		Revalidation: revalidationSvc,
 		Status:       statusSvc,
@@ -213,7 +222,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 			Regions: cfg.Regions, OpsEmails: cfg.OperationsEmails, Lease: 30 * time.Second, Now: now, Logger: logger,
 		},
 	})
-	return &App{Server: srv, Store: store, Publisher: pub, logger: logger}, nil
+	return &App{Server: srv, Store: store, Publisher: pub, Events: relay, logger: logger}, nil
 }
 
 // deadLetters is the publisher's dead-letter access, nil when it has none

@@ -276,6 +276,9 @@ func (s *Service) recordPending(ctx context.Context, tenantID string, last domai
 		reason = "verification failed for now: " + lastErr.Error()
 	}
 	t, err := s.recordOnActive(ctx, tenantID, cb, func(t *domain.Tenant) error {
+		if !t.VerificationPending {
+			t.Emit(domain.EventVerificationPending, nil)
+		}
 		t.VerificationPending, t.VerificationPendingSince = true, now
 		t.LastCheckAt, t.LastCheckOutcome, t.LastCheckError = now, "pending", truncate(reason, 500)
 		t.UpdatedAt = now

@@ -77,6 +77,11 @@ func (s *Service) IssueLink(ctx context.Context, tenantID, actor, actorName stri
 		}
 		t.InviteHash, t.InviteIssuedAt, t.InviteExpiresAt = inv.TokenHash, inv.IssuedAt, inv.ExpiresAt
 		t.UpdatedAt = now
+		via := "operator" // handed out by an operator (admin API)
+		if actor == "system:email" {
+			via = "email"
+		}
+		t.Emit(domain.EventConsentLinkSent, map[string]string{"via": via, "expiresAt": inv.ExpiresAt.Format(time.RFC3339)})
 		return nil
 	})
 	if err != nil {

@@ -25,6 +25,7 @@ func (h *Host) adminHandler() http.Handler {
 	mux.HandleFunc("GET /admin/queues/{queue}/deadletter", h.handleDeadLetters)
 	mux.HandleFunc("DELETE /admin/queues/{queue}/deadletter/{sequenceNumber}", h.handleDeleteDeadLetter)
 	mux.HandleFunc("GET /admin/host/status", h.handleStatus)
+	h.topicRoutes(mux)
 	return mux
 }
 

@@ -53,6 +53,9 @@ type Config struct {
 	// really needs the deviation.
 	RedeliveryDelay          func(deliveryCount int) time.Duration
 	DuplicateDetectionWindow time.Duration // default 10 min
+	// Topics names the topics to create, each with its subscriptions (as
+	// the Bicep declares them); PUT /admin/topics/... adds more.
+	Topics map[string][]string
 	// FunctionTimeout overrides host.json functionTimeout (tests use a short one).
 	FunctionTimeout time.Duration
 	// TimerStatus seeds a timer function's ScheduleStatus as the host reads it
@@ -106,6 +109,7 @@ type Host struct {
 
 	queuesMu sync.Mutex
 	queues   map[string]*queue // lower-case name; Service Bus names are case-insensitive
+	topics   *topicSet         // topics.go
 
 	timersMu sync.Mutex
 	timers   map[string]*timerStatus // by function name
@@ -233,6 +237,7 @@ func New(cfg Config) (*Host, error) {
 		byName:    map[string]*function{},
 		routes:    sortRoutes(fns),
 		queues:    map[string]*queue{},
+		topics:    newTopicSet(cfg.DuplicateDetectionWindow, cfg.Topics),
 		timers:    map[string]*timerStatus{},
 		state:     stateCreated,
 		fatal:     make(chan struct{}),

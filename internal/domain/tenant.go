@@ -143,6 +143,10 @@ type Tenant struct {
 
 	// ETag is the store's version of the record; updates must present it.
 	ETag string `json:"-"`
+
+	// EventSeq numbers the tenant's committed lifecycle events (events.go).
+	EventSeq int `json:"-"`
+	pending  []pendingEvent
 }
 
 // SetStatus moves the tenant to a new status if the lifecycle allows it.
@@ -156,6 +160,9 @@ func (t *Tenant) SetStatus(to Status, reason string, now time.Time) (changed boo
 			return false, Errorf(CodeConflict, "tenant %s is Suspended; only an operator's resume can make it %s", t.TenantID, to)
 		}
 		return false, Errorf(CodeConflict, "tenant %s cannot go from %s to %s", t.TenantID, t.Status, to)
+	}
+	if ev, ok := statusEvent(t.Status, to); ok {
+		t.Emit(ev, map[string]string{"fromStatus": string(t.Status)})
 	}
 	return true, t.setStatus(to, reason, now)
 }
@@ -184,6 +191,7 @@ func (t *Tenant) Resume(reason string, now time.Time) error {
 	if !slices.Contains(resumable, to) {
 		return Errorf(CodeConflict, "tenant %s was suspended from %q; it cannot be resumed to that", t.TenantID, to)
 	}
+	t.Emit(EventResumed, map[string]string{"fromStatus": string(t.Status)})
 	return t.setStatus(to, reason, now)
 }
 

@@ -219,6 +219,7 @@ func (s *Service) ensureTenant(ctx context.Context, req *domain.ProvisioningRequ
 		UpdatedAt:      now,
 	}
 	t.PrimaryDomainUnicode = req.PrimaryDomainUnicode
+	t.Emit(domain.EventProvisioned, nil)
 	err = s.Store.CreateTenant(ctx, t)
 	if domain.ErrorCode(err) == domain.CodeConflict {
 		// A concurrent delivery of this request (or another request for
@@ -320,6 +321,7 @@ func (s *Service) applyUpdate(ctx context.Context, t *domain.Tenant, req *domain
 		t.Contacts, t.AllowedIPs = req.Contacts, req.AdminIPs
 		t.LastRequestID = req.RequestID
 		t.UpdatedAt = rec.ReceivedAt
+		t.Emit(domain.EventUpdated, domain.ChangedFields(changes))
 		err := s.Store.UpdateTenant(ctx, t)
 		if domain.ErrorCode(err) == domain.CodePreconditionFailed {
 			if t, err = s.Store.GetTenant(ctx, req.TenantID); err != nil {

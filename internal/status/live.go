@@ -24,11 +24,8 @@ type Live struct {
 	Publisher queue.Publisher
 	// Interval between lastInviteSeen writes per tenant (default 1 h).
 	Interval time.Duration
-	// OnFirstLive runs inside the write that sets liveSince (the lifecycle
-	// "live" event hooks in here: t.Emit(domain.EventLive, ...)).
-	OnFirstLive func(t *domain.Tenant)
-	Now         func() time.Time
-	Logger      *slog.Logger
+	Now      func() time.Time
+	Logger   *slog.Logger
 
 	mu    sync.Mutex
 	last  map[string]time.Time // tenant → when a write was last let through
@@ -121,9 +118,8 @@ func (l *Live) record(ctx context.Context, s sighting) error {
 		if t.LiveSince.IsZero() {
 			first = true
 			t.LiveSince = s.at
-			if l.OnFirstLive != nil {
-				l.OnFirstLive(t)
-			}
+			// In the same write: the event is published iff liveSince committed.
+			t.Emit(domain.EventLive, map[string]string{"liveSince": s.at.UTC().Format(time.RFC3339)})
 		}
 		t.LastInviteSeen = s.at
 		return true, nil

@@ -117,15 +117,28 @@ func (s *Store) AddRejection(ctx context.Context, rj domain.Rejection) error {
 		text("Field", rj.Field).
 		text("Reason", rj.Reason).
 		text("BodyPrefix", rj.BodyPrefix)
-	err := s.rejections.submit(ctx, []batchOp{
+	ops := []batchOp{
 		{kind: aztables.TransactionTypeAdd, e: pointer},
 		{kind: aztables.TransactionTypeAdd, e: e},
-	})
+	}
+	published := false
+	if rj.IsProvisioning() {
+		// The provisioning-rejected event commits with the rejection.
+		op, _, err := s.rejectionEventOp(rj)
+		if err != nil {
+			return err
+		}
+		ops, published = append(ops, op), true
+	}
+	err := s.rejections.submit(ctx, ops)
 	if isCode(err, domain.CodeConflict) {
 		return nil // recorded before (a redelivery)
 	}
 	if err != nil {
 		return fmt.Errorf("record rejection %q: %w", rj.ID, err)
+	}
+	if published {
+		s.notifyEvents(ctx, domain.OutboxRejections)
 	}
 	return nil
 }

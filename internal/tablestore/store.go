@@ -15,7 +15,9 @@
 //	audit            PK tenant ID            RK <inverted ns>_<escaped event id>
 //	sentmail         PK escapeKey(idempotency key)  RK ""
 //	provisioning     PK request ID           RK ""
+//	                 PK tenant ID            RK "event-<seq, 10 digits>" (lifecycle event outbox, outbox.go)
 //	rejections       PK "rejections"         RK <inverted ns>_<escaped id>
+//	                                         RK "~evt:<ns, 19 digits>_<escaped id>" (provisioning-rejected outbox)
 //	revalidationruns PK "runs"               RK "r:<inverted ns>:<escaped run id>" (the record)
 //	                                         RK "id:<escaped run id>"  (points at the record's RK)
 //
@@ -69,6 +71,9 @@ type Store struct {
 	// tenantScanLimit bounds the tenants one ListTenants call looks at when
 	// filtering by text (maxTenantScan; lowered in tests).
 	tenantScanLimit int
+
+	// sink hears of newly committed lifecycle events (outbox.go).
+	sink *sinkRef
 }
 
 // table is one table client with its unprefixed name for messages.
@@ -133,7 +138,7 @@ func newStore(svc *aztables.ServiceClient, opts Options) (*Store, error) {
 	if !prefixPattern.MatchString(opts.TablePrefix) {
 		return nil, domain.FieldError("TablePrefix", "must be letters and digits starting with a letter, at most 47 characters")
 	}
-	s := &Store{svc: svc, log: opts.Logger, now: opts.Now, tenantScanLimit: maxTenantScan}
+	s := &Store{svc: svc, log: opts.Logger, now: opts.Now, tenantScanLimit: maxTenantScan, sink: &sinkRef{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -35,6 +35,9 @@ func (s *Store) CreateTenant(ctx context.Context, t *domain.Tenant) error {
 		t.UpdatedAt = now
 	}
 	normalizeTenantTimes(t)
+	if t.HasPendingEvents() {
+		return s.writeTenantWithEvents(ctx, t, true)
+	}
 	etag, err := s.tenants.add(ctx, tenantEntity(s.tenants.name, t))
 	if err != nil {
 		return err
@@ -62,6 +65,9 @@ func (s *Store) UpdateTenant(ctx context.Context, t *domain.Tenant) error {
 		return err
 	}
 	normalizeTenantTimes(t)
+	if t.HasPendingEvents() {
+		return s.writeTenantWithEvents(ctx, t, false)
+	}
 	etag, err := s.tenants.replace(ctx, tenantEntity(s.tenants.name, t), t.ETag)
 	if err != nil {
 		return err
@@ -228,7 +234,8 @@ func tenantEntity(table string, t *domain.Tenant) *entity {
 		time("LastInviteSeen", t.LastInviteSeen).
 		time("ConsentAgainAt", t.ConsentAgainAt).
 		time("CreatedAt", t.CreatedAt).
-		time("UpdatedAt", t.UpdatedAt)
+		time("UpdatedAt", t.UpdatedAt).
+		int32("EventSeq", t.EventSeq)
 }
 
 func tenantFromRow(r *row) (*domain.Tenant, error) {
@@ -275,6 +282,7 @@ func tenantFromRow(r *row) (*domain.Tenant, error) {
 		ConsentAgainAt:           r.time("ConsentAgainAt"),
 		CreatedAt:                r.time("CreatedAt"),
 		UpdatedAt:                r.time("UpdatedAt"),
+		EventSeq:                 r.int("EventSeq"),
 		ETag:                     r.etag,
 	}
 	var ips []netip.Prefix
