@@ -267,11 +267,11 @@ func startSandbox(ctx context.Context, root, outbox string, settings map[string]
 		AdminAPIClientID: settings["ADMIN_API_CLIENT_ID"],
 		AdminAPIAudience: settings["ADMIN_API_AUDIENCE"],
 		// The console's SPA client signs in here (redirect URI <host>/console/).
-		ConsoleClientID:  settings["CONSOLE_CLIENT_ID"],
-		OutboxDir:        outbox,
-		Logger:           logger,
-		TLSAddr:          hostPort(settings["AUTHORITY_HOST"]),
-		HTTPAddr:         hostPort(settings["CONSENT_AUTHORITY_HOST"]),
+		ConsoleClientID: settings["CONSOLE_CLIENT_ID"],
+		OutboxDir:       outbox,
+		Logger:          logger,
+		TLSAddr:         hostPort(settings["AUTHORITY_HOST"]),
+		HTTPAddr:        hostPort(settings["CONSENT_AUTHORITY_HOST"]),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start sandbox identity platform: %w", err)
