@@ -16,7 +16,9 @@ export function Tenants({ route }: { route: Route }) {
   const statuses = route.query.getAll('status').filter((s): s is Status => (STATUSES as string[]).includes(s));
   const cont = route.query.get('c') ?? undefined;
   const prev = route.query.getAll('p');
-  const sort: SortKey = (SORTS as string[]).includes(route.query.get('sort') ?? '') ? (route.query.get('sort') as SortKey) : 'name';
+  // No sort parameter: the API's default order (tenant ID).
+  const sort: SortKey = (SORTS as string[]).includes(route.query.get('sort') ?? '') ? (route.query.get('sort') as SortKey) : 'tenantId';
+  const explicitSort = route.query.has('sort');
   const desc = route.query.get('dir') === 'desc';
 
   const [text, setText] = useState(q);
@@ -25,13 +27,13 @@ export function Tenants({ route }: { route: Route }) {
       (
         await unwrap(
           api.GET('/tenants', {
-            params: { query: { q: q || undefined, region: region || undefined, status: statuses.length ? statuses : undefined, sort: desc ? `-${sort}` : sort, pageSize: 50, continuation: cont } },
+            params: { query: { q: q || undefined, region: region || undefined, status: statuses.length ? statuses : undefined, sort: explicitSort ? (desc ? `-${sort}` : sort) : undefined, pageSize: 50, continuation: cont } },
           }),
         )
       ).data,
     [q, region, statuses.join(','), cont, sort, desc],
   );
-  const base = { q: q || undefined, region: region || undefined, status: statuses, sort, dir: desc ? 'desc' : undefined };
+  const base = { q: q || undefined, region: region || undefined, status: statuses, sort: explicitSort ? sort : undefined, dir: desc ? 'desc' : undefined };
   const go = (over: Record<string, string | string[] | undefined>) => {
     location.hash = href('/tenants', { ...base, ...over });
   };
