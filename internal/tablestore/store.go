@@ -67,6 +67,8 @@ type Store struct {
 	// tenantScanLimit bounds the tenants one ListTenants call looks at when
 	// filtering by text (maxTenantScan; lowered in tests).
 	tenantScanLimit int
+
+	index *tenantIndex // tenant search (search.go)
 }
 
 // table is one table client with its unprefixed name for messages.
@@ -131,7 +133,7 @@ func newStore(svc *aztables.ServiceClient, opts Options) (*Store, error) {
 	if !prefixPattern.MatchString(opts.TablePrefix) {
 		return nil, domain.FieldError("TablePrefix", "must be letters and digits starting with a letter, at most 47 characters")
 	}
-	s := &Store{svc: svc, log: opts.Logger, now: opts.Now, tenantScanLimit: maxTenantScan}
+	s := &Store{svc: svc, log: opts.Logger, now: opts.Now, tenantScanLimit: maxTenantScan, index: &tenantIndex{byID: map[string]*domain.Tenant{}}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
