@@ -342,7 +342,7 @@ function ReasonDialog(props: { kind: 'suspend' | 'resume' | 'offboard'; id: stri
       <textarea
         id="reason"
         maxLength={500}
-        required={required}
+        aria-required={required}
         aria-invalid={missing || !!fe}
         aria-describedby={missing || fe ? 'reason-err' : undefined}
         value={reason}

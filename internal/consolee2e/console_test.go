@@ -34,7 +34,6 @@ const (
 	mailAppID        = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
 	appSecret        = "sandbox-only-not-a-secret"
 	adminAPIClientID = "5e4d3c2b-1a09-4f8e-9d7c-6b5a4f3e2d1c"
-	consoleClientID  = "9c1f4e2a-7b3d-4e5f-8a6b-0c1d2e3f4a5b"
 	adminAudience    = "api://onemeeting-cvi-admin"
 )
 
@@ -143,7 +142,7 @@ func TestConsoleInChromium(t *testing.T) {
 		"AUTHORITY_CA_FILE":              caFile,
 		"ADMIN_API_AUDIENCE":             adminAudience,
 		"ADMIN_API_CLIENT_ID":            adminAPIClientID,
-		"CONSOLE_CLIENT_ID":              consoleClientID,
+		"CONSOLE_CLIENT_ID":              sandbox.ConsoleClientID,
 		"ALLOW_PRIVATE_ADMIN_IPS":        "true",
 		"CONSENT_VERIFY_TIMEOUT":         "2s",
 		"REVALIDATION_SCHEDULE":          "0 0 0 1 1 *", // the test fires it by hand
@@ -212,7 +211,7 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	spki := spkiHashes(t, sb.AuthorityHost(), func() *tls.Config { return &tls.Config{RootCAs: sb.CertPool(), MinVersion: tls.VersionTLS12} })
 
-	runCtx, stop := context.WithTimeout(ctx, 4*time.Minute)
+	runCtx, stop := context.WithTimeout(ctx, 6*time.Minute)
 	defer stop()
 	cmd := exec.CommandContext(runCtx, "node", filepath.Join(root, "console", "e2e", "run.mjs"))
 	cmd.Dir = filepath.Join(root, "console")
