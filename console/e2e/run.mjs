@@ -317,8 +317,8 @@ await step('a session that cannot renew asks to sign in again and keeps the half
     }
   });
   let sawAuthorize = false;
-  const onNav = (f) => f === writer.mainFrame() && f.url().includes('/oauth2/v2.0/authorize') && (sawAuthorize = true);
-  writer.on('framenavigated', onNav);
+  const onNav = (r) => r.isNavigationRequest() && r.url().includes('/oauth2/v2.0/authorize') && (sawAuthorize = true);
+  writer.on('request', onNav);
   await writer.getByRole('button', { name: 'Save changes' }).click();
   // The sandbox shows its persona page, or (with its session cookie) signs in at once, like Entra ID.
   const persona = writer.getByRole('button', { name: 'SANDBOX operator (writer)' });
@@ -326,7 +326,7 @@ await step('a session that cannot renew asks to sign in again and keeps the half
     if (await persona.isVisible().catch(() => false)) await persona.click();
     return sawAuthorize && writer.url().startsWith(CONSOLE_URL) && (await writer.getByLabel(/Allowed IPs/).isVisible().catch(() => false));
   });
-  writer.off('framenavigated', onNav);
+  writer.off('request', onNav);
   const kept = await writer.getByLabel(/Allowed IPs/).inputValue();
   assert(kept.includes('198.51.100.77'), `form lost after sign-in: ${kept}`);
   await writer.getByRole('button', { name: 'Save changes' }).click();
