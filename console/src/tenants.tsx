@@ -38,8 +38,8 @@ export function Tenants({ route }: { route: Route }) {
     location.hash = href('/tenants', { ...base, ...over });
   };
   const items = page.data?.items ?? [];
-  const sortHeader = (key: SortKey, label: string) => (
-    <th scope="col" aria-sort={sort === key ? (desc ? 'descending' : 'ascending') : 'none'}>
+  const sortHeader = (key: SortKey, label: string, cls?: string) => (
+    <th scope="col" class={cls} aria-sort={sort === key ? (desc ? 'descending' : 'ascending') : 'none'}>
       <a href={href('/tenants', { ...base, sort: key, dir: sort === key && !desc ? 'desc' : undefined })}>
         {label}
         {sort === key ? (desc ? ' ▼' : ' ▲') : ''}
@@ -108,9 +108,9 @@ export function Tenants({ route }: { route: Route }) {
               {sortHeader('name', 'Customer')}
               {sortHeader('status', 'Status')}
               <th scope="col">Region</th>
-              <th scope="col">Tenant key</th>
-              {sortHeader('tenantId', 'Tenant ID')}
-              {sortHeader('created', 'Created')}
+              <th scope="col" class="wide-only">Tenant key</th>
+              {sortHeader('tenantId', 'Tenant ID', 'wide-only')}
+              {sortHeader('created', 'Created', 'wide-only')}
             </tr>
           </thead>
           <tbody>
@@ -124,16 +124,16 @@ export function Tenants({ route }: { route: Route }) {
                   <StatusBadge status={t.status} />
                 </td>
                 <td>{t.region}</td>
-                <td class="mono">{t.tenantKey}</td>
-                <td class="mono">{t.tenantId}</td>
-                <td>{fmtDate(t.createdAt)}</td>
+                <td class="mono wide-only">{t.tenantKey}</td>
+                <td class="mono wide-only">{t.tenantId}</td>
+                <td class="wide-only">{fmtDate(t.createdAt)}</td>
               </tr>
             ))}
           </tbody>
         </table>
       </div>
       <p role="status" class="muted">
-        {page.data ? (items.length === 0 ? 'No tenant matches.' : `${page.data.total ?? items.length} tenants match.`) : ''}
+        {page.data ? (items.length === 0 ? 'No tenant matches.' : `${page.data.total ?? items.length} ${(page.data.total ?? items.length) === 1 ? 'tenant matches' : 'tenants match'}.`) : ''}
       </p>
       <nav class="pager" aria-label="Pages">
         {cont ? (
