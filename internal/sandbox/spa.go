@@ -58,7 +58,7 @@ func personaByKey(key string) (Persona, bool) {
 }
 
 // ConsoleScope is the admin API's delegated scope the console asks for.
-const ConsoleScope = "Tenants.Access"
+const ConsoleScope = "access_as_user"
 
 const (
 	codeLifetime         = 10 * time.Minute // Entra: authorization codes live about 10 minutes
