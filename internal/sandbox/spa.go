@@ -519,6 +519,11 @@ func (s *Sandbox) handleSPAToken(w http.ResponseWriter, r *http.Request, t *tena
 	}
 	rt := randomToken()
 	s.spa.mu.Lock()
+	for k, old := range s.spa.refresh {
+		if now.After(old.expires) {
+			delete(s.spa.refresh, k)
+		}
+	}
 	s.spa.refresh[rt] = &g
 	s.spa.mu.Unlock()
 	s.tokensIssued.Add(1)
