@@ -47,7 +47,7 @@ type Config struct {
 	TenantID      string // the operator tenant, which issues admin API tokens
 	ClientID      string // the console's SPA app registration; "" = console off
 	// APIAudience is the admin API's Application ID URI; the SPA asks for
-	// its delegated scope <audience>/Tenants.Access.
+	// its delegated scope <audience>/access_as_user.
 	APIAudience string
 	// PublicBaseURL is the function app's public URL; the redirect URI is
 	// PublicBaseURL + /console/.
@@ -55,7 +55,7 @@ type Config struct {
 }
 
 // Scope is the admin API's delegated permission the console requests.
-const Scope = "Tenants.Access"
+const Scope = "access_as_user"
 
 // Handler serves /console/.
 type Handler struct {

@@ -181,7 +181,7 @@ func TestConfigJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := spaConfig{Authority: "https://127.0.0.1:7443/0c5d2f7e-8a1b-4c3d-9e2f-1a2b3c4d5e6f", KnownAuthorities: []string{"127.0.0.1:7443"},
-		ClientID: testCfg.ClientID, Scopes: []string{"api://onemeeting-cvi-admin/Tenants.Access"}, APIBase: "/api/admin",
+		ClientID: testCfg.ClientID, Scopes: []string{"api://onemeeting-cvi-admin/access_as_user"}, APIBase: "/api/admin",
 		RedirectURI: "http://127.0.0.1:7071/console/", PostLogoutRedirectURI: "http://127.0.0.1:7071/console/", Sandbox: true}
 	if got, _ := json.Marshal(c); string(got) != string(must(json.Marshal(want))) {
 		t.Errorf("config.json = %s\nwant %s", got, must(json.Marshal(want)))

@@ -58,7 +58,7 @@ func personaByKey(key string) (Persona, bool) {
 }
 
 // ConsoleScope is the admin API's delegated scope the console asks for.
-const ConsoleScope = "Tenants.Access"
+const ConsoleScope = "access_as_user"
 
 const (
 	codeLifetime         = 10 * time.Minute // Entra: authorization codes live about 10 minutes
@@ -519,6 +519,11 @@ func (s *Sandbox) handleSPAToken(w http.ResponseWriter, r *http.Request, t *tena
 	}
 	rt := randomToken()
 	s.spa.mu.Lock()
+	for k, old := range s.spa.refresh {
+		if now.After(old.expires) {
+			delete(s.spa.refresh, k)
+		}
+	}
 	s.spa.refresh[rt] = &g
 	s.spa.mu.Unlock()
 	s.tokensIssued.Add(1)

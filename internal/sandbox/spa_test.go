@@ -35,7 +35,7 @@ func noRedirect(s *sandbox.Sandbox) *http.Client {
 func authorizeURL(s *sandbox.Sandbox, extra ...string) string {
 	q := url.Values{
 		"client_id": {sandbox.ConsoleClientID}, "response_type": {"code"}, "redirect_uri": {consoleRedirect},
-		"scope": {"api://onemeeting-cvi-admin/Tenants.Access openid profile offline_access"}, "response_mode": {"fragment"},
+		"scope": {"api://onemeeting-cvi-admin/access_as_user openid profile offline_access"}, "response_mode": {"fragment"},
 		"state": {"st-1"}, "nonce": {"n-1"}, "code_challenge": {challenge(verifier)}, "code_challenge_method": {"S256"},
 	}
 	for i := 0; i+1 < len(extra); i += 2 {
@@ -109,7 +109,7 @@ func redeem(t *testing.T, s *sandbox.Sandbox, form url.Values, origin string) (i
 func codeForm(code string) url.Values {
 	return url.Values{"client_id": {sandbox.ConsoleClientID}, "grant_type": {"authorization_code"}, "code": {code},
 		"redirect_uri": {consoleRedirect}, "code_verifier": {verifier},
-		"scope": {"api://onemeeting-cvi-admin/Tenants.Access openid profile offline_access"}}
+		"scope": {"api://onemeeting-cvi-admin/access_as_user openid profile offline_access"}}
 }
 
 func TestConsoleSignInBothPersonas(t *testing.T) {
@@ -131,7 +131,7 @@ func TestConsoleSignInBothPersonas(t *testing.T) {
 		verifyWithJWKS(t, s, s.OperatorTenantID(), at)
 		c := claimsOf(t, at)
 		roles, _ := c["roles"].([]any)
-		if c["aud"] != s.AdminAPIClientID() || c["ver"] != "2.0" || c["azp"] != sandbox.ConsoleClientID || c["scp"] != "Tenants.Access" ||
+		if c["aud"] != s.AdminAPIClientID() || c["ver"] != "2.0" || c["azp"] != sandbox.ConsoleClientID || c["scp"] != "access_as_user" ||
 			len(roles) != 1 || roles[0] != role || c["iss"] != s.Issuer(s.OperatorTenantID()) {
 			t.Errorf("%s: access token claims %v", persona, c)
 		}
@@ -142,7 +142,7 @@ func TestConsoleSignInBothPersonas(t *testing.T) {
 		// Silent renewal with the refresh token; the old one is spent.
 		rt := body["refresh_token"].(string)
 		refresh := url.Values{"client_id": {sandbox.ConsoleClientID}, "grant_type": {"refresh_token"}, "refresh_token": {rt},
-			"scope": {"api://onemeeting-cvi-admin/Tenants.Access openid profile offline_access"}}
+			"scope": {"api://onemeeting-cvi-admin/access_as_user openid profile offline_access"}}
 		status, body2, _ := redeem(t, s, refresh, consoleOrigin)
 		if status != 200 || claimsOf(t, body2["access_token"].(string))["oid"] != c["oid"] {
 			t.Errorf("%s: refresh %d %v", persona, status, body2)

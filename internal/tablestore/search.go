@@ -31,7 +31,7 @@ const (
 	// indexOverlap re-reads writes stamped shortly before the newest one
 	// seen: a write in flight during the catch-up may commit with an
 	// earlier Timestamp than one already read.
-	indexOverlap     = 5 * time.Second
+	indexOverlap     = 2 * time.Second
 	indexReloadEvery = 10 * time.Minute
 )
 
