@@ -1,7 +1,8 @@
 # OneMeeting CVI onboarding service.
 #   make run      the whole flow locally, offline (Azurite + local Functions host + sandbox identity/Graph + handler)
 #   make test     install what the tests need, then lint and run every test with the race detector
-#   make bench    benchmarks (provisioning throughput, revalidation at scale, the fault soak)
+#   make bench    benchmarks (provisioning throughput, revalidation at scale, tenant search, the fault soak)
+#   make console  build the operator console (console/, Vite) into internal/console/dist for embedding
 #   make package  dist/ and dist/onemeeting-cvi.zip for Azure Functions
 #   make provision-example  (with make run going) provision the contract's example tenant for admin IP 127.0.0.1
 
@@ -10,7 +11,7 @@ GO ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.7.0
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: all deps deps-go deps-node deps-browser build run provision-example test lint bench package clean
+.PHONY: all deps deps-go deps-node deps-browser console build run provision-example test lint bench package clean
 
 all: build
 
@@ -33,11 +34,20 @@ deps-browser:
 		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; \
 	fi
 
+# The operator console SPA: npm ci + Vite build into internal/console/dist,
+# which the handler embeds. The build empties dist/, so the committed
+# placeholder (it keeps `go:embed` compiling without a build) is restored.
+CONSOLE_PLACEHOLDER := internal/console/dist/README.txt
+console:
+	npm --prefix console ci --no-audit --no-fund
+	npm --prefix console run build
+	@git checkout -- $(CONSOLE_PLACEHOLDER) 2>/dev/null || printf 'Placeholder so `//go:embed all:dist` compiles without a console build.\n' > $(CONSOLE_PLACEHOLDER)
+
 build:
 	$(GO) build -o bin/handler .
 	$(GO) build -o bin/devstack ./cmd/devstack
 
-run: deps-go deps-node build
+run: deps-go deps-node console build
 	./bin/devstack
 
 # Sends contracts/provisioning.v1.example.json to the local host of `make run`
@@ -57,7 +67,7 @@ lint:
 # -v output goes to .local/test.log; the console shows package results,
 # failures, skips (there must be none) and the lines that say which real
 # components (Azurite, Chromium) the tests ran against.
-test: deps lint
+test: deps console lint
 	@mkdir -p .local
 	@set -o pipefail; $(GO) test -race -count=1 -v ./... 2>&1 | tee .local/test.log | \
 		grep -E '^(ok|FAIL|--- FAIL|--- SKIP|panic:)|azurite table service on|^\s+--- FAIL' ; \
@@ -73,8 +83,9 @@ bench: deps-go deps-node
 	$(GO) test -run '^$$' -bench 'BenchmarkRevalidation/tenants=10000$$' -benchtime 1x -timeout 30m ./internal/e2e
 	$(GO) test -run '^$$' -bench 'BenchmarkSoak$$' -benchtime 1x -timeout 20m ./internal/e2e
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/graph ./internal/sandbox
+	$(GO) test -run '^$$' -bench 'BenchmarkTenantSearch' -benchtime 1x -timeout 20m ./internal/tablestore
 
-package:
+package: console
 	$(GO) run ./cmd/pack
 
 clean:

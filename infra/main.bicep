@@ -64,6 +64,9 @@ param adminApiAudience string
 @description('Application (client) ID of the admin API app registration (ADMIN_API_CLIENT_ID). Required: the handler accepts only v2.0 tokens, whose aud is always this GUID (the app manifest must set requestedAccessTokenVersion: 2).')
 param adminApiClientId string
 
+@description('Application (client) ID of the operator console\'s SPA app registration (CONSOLE_CLIENT_ID), redirect URI https://<host>/console/. Empty leaves the console switched off.')
+param consoleClientId string = ''
+
 @allowed([
   ''
   'managed-identity-federation'
@@ -303,6 +306,7 @@ var appSettings = {
   SUPPORT_EMAIL: supportEmail
   ADMIN_API_AUDIENCE: adminApiAudience
   ADMIN_API_CLIENT_ID: adminApiClientId
+  CONSOLE_CLIENT_ID: consoleClientId
   TableStorage__tableServiceUri: storage.outputs.tableEndpoint
   TABLE_PREFIX: tablePrefix
   MANAGED_IDENTITY_CLIENT_ID: identity.outputs.clientId

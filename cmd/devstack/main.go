@@ -269,10 +269,12 @@ func startSandbox(ctx context.Context, root, outbox string, settings map[string]
 		// Operator tokens as Entra mints them: v2.0, aud = the API's client ID.
 		AdminAPIClientID: settings["ADMIN_API_CLIENT_ID"],
 		AdminAPIAudience: settings["ADMIN_API_AUDIENCE"],
-		OutboxDir:        outbox,
-		Logger:           logger,
-		TLSAddr:          hostPort(settings["AUTHORITY_HOST"]),
-		HTTPAddr:         hostPort(settings["CONSENT_AUTHORITY_HOST"]),
+		// The console's SPA client signs in here (redirect URI <host>/console/).
+		ConsoleClientID: settings["CONSOLE_CLIENT_ID"],
+		OutboxDir:       outbox,
+		Logger:          logger,
+		TLSAddr:         hostPort(settings["AUTHORITY_HOST"]),
+		HTTPAddr:        hostPort(settings["CONSENT_AUTHORITY_HOST"]),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start sandbox identity platform: %w", err)
@@ -335,6 +337,7 @@ func printBanner(w io.Writer, s stack) {
 		return p
 	}
 	fmt.Fprintf(&b, "\nOneMeeting CVI is running locally (offline).\n\n")
+	fmt.Fprintf(&b, "  Operator console:     %s/console/  (SANDBOX reader/writer personas; the browser must trust .local/sandbox-ca.pem, see README)\n", s.HostURL)
 	fmt.Fprintf(&b, "  Health:               %s/api/healthz\n", s.HostURL)
 	fmt.Fprintf(&b, "  Local Functions host: %s  (queues: %s/admin/queues)\n", s.HostURL, s.HostURL)
 	if s.Sandbox != nil {

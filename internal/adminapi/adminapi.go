@@ -150,7 +150,7 @@ const (
 var routes = []route{
 	{http.MethodGet, Prefix + "openapi.json", "", bodyNone, (*API).getOpenAPI},
 	{http.MethodPost, Prefix + "tenants", auth.RoleReadWrite, bodyRequired, (*API).createTenant},
-	{http.MethodGet, Prefix + "tenants", auth.RoleRead, bodyNone, (*API).listTenants},
+	{http.MethodGet, Prefix + "tenants", auth.RoleRead, bodyNone, (*API).searchTenants},
 	{http.MethodGet, Prefix + "tenants/{tenantId}", auth.RoleRead, bodyNone, (*API).getTenant},
 	{http.MethodPatch, Prefix + "tenants/{tenantId}", auth.RoleReadWrite, bodyRequired, (*API).patchTenant},
 	{http.MethodDelete, Prefix + "tenants/{tenantId}", auth.RoleReadWrite, bodyOptional, (*API).offboardTenant},
@@ -163,6 +163,10 @@ var routes = []route{
 	{http.MethodGet, Prefix + "tenants/{tenantId}/events", auth.RoleRead, bodyNone, (*API).listEvents},
 	{http.MethodGet, Prefix + "rejections", auth.RoleRead, bodyNone, (*API).listRejections},
 	{http.MethodGet, Prefix + "revalidation-runs", auth.RoleRead, bodyNone, (*API).listRevalidationRuns},
+	{http.MethodGet, Prefix + "revalidation-runs/{runId}", auth.RoleRead, bodyNone, (*API).getRevalidationRun},
+	{http.MethodGet, Prefix + "overview", auth.RoleRead, bodyNone, (*API).getOverview},
+	{http.MethodGet, Prefix + "events", auth.RoleRead, bodyNone, (*API).listAllEvents},
+	{http.MethodGet, Prefix + "tenants/{tenantId}/emails", auth.RoleRead, bodyNone, (*API).listTenantEmails},
 	{http.MethodGet, Prefix + "deadletters/{queue}", auth.RoleRead, bodyNone, (*API).listDeadLetters},
 	{http.MethodPost, Prefix + "deadletters/{queue}/resubmit", auth.RoleReadWrite, bodyRequired, (*API).resubmitDeadLetters},
 }

@@ -39,60 +39,7 @@ func (a *API) createTenant(c *call) error {
 	return writeJSON(c.w, status, provisionView{Outcome: string(res.Outcome), Tenant: a.viewTenant(t)})
 }
 
-func (a *API) listTenants(c *call) error {
-	q, err := query(c, "status", "region", "q", "consentOutcome", "pageSize", "continuation")
-	if err != nil {
-		return err
-	}
-	var errs domain.Errors
-	var f domain.TenantFilter
-	for _, v := range q["status"] {
-		for _, s := range strings.Split(v, ",") {
-			st, err := domain.ParseStatus(strings.TrimSpace(s))
-			if err != nil {
-				errs = append(errs, domain.FieldError("status", "%q is not a status (one of %s)", s, statusNames()))
-				continue
-			}
-			if !slices.Contains(f.Statuses, st) {
-				f.Statuses = append(f.Statuses, st)
-			}
-		}
-	}
-	if vs, ok := q["region"]; ok {
-		switch {
-		case len(vs) > 1:
-			errs = append(errs, domain.FieldError("region", "may be given once"))
-		case !a.deps.Regions.Has(vs[0]):
-			errs = append(errs, domain.FieldError("region", "%q is not a region this deployment serves (%s)", vs[0], a.deps.Regions.Codes()))
-		default:
-			f.Region = vs[0]
-		}
-	}
-	if vs, ok := q["q"]; ok {
-		if err := domain.ValidateText("q", vs[0], 1, 200); len(vs) > 1 || err != nil {
-			errs = append(errs, domain.FieldError("q", "must be given once, 1 to 200 characters without control characters"))
-		} else {
-			f.Text = vs[0]
-		}
-	}
-	if vs, ok := q["consentOutcome"]; ok {
-		o, err := domain.ParseConsentOutcome(vs[0])
-		if len(vs) > 1 || err != nil {
-			errs = append(errs, domain.FieldError("consentOutcome", "must be given once: one of consented, degraded, declined"))
-		} else {
-			f.ConsentOutcome = o
-		}
-	}
-	pg := pagingParams(q, &errs)
-	if err := errs.Err(); err != nil {
-		return err
-	}
-	page, err := a.deps.Store.ListTenants(c.ctx, f, pg.size, pg.continuation)
-	if err != nil {
-		return err
-	}
-	return writeJSON(c.w, http.StatusOK, viewPage(page, a.viewTenant))
-}
+// GET /tenants is searchTenants (search.go).
 
 func (a *API) getTenant(c *call) error {
 	t, err := a.loadTenant(c)

@@ -63,6 +63,10 @@ type Config struct {
 	AdminAPIAudience string // App ID URI (api://…): the scope; v1 tokens carry it
 	AdminAPIClientID string // client ID GUID: the aud of every accepted (v2) token
 
+	// ConsoleClientID is the operator console's SPA app registration; ""
+	// leaves the console off (its page says how to turn it on).
+	ConsoleClientID string
+
 	ConsentLinkTTL       time.Duration
 	ConsentReminderDelay time.Duration
 	ConsentVerifyTimeout time.Duration
@@ -124,6 +128,7 @@ var Settings = []Setting{
 	{Name: "AUTHORITY_CA_FILE", Doc: "PEM file of an extra CA to trust for the authority (the local sandbox); refused inside Azure."},
 	{Name: "ADMIN_API_AUDIENCE", Required: true, Doc: "Application ID URI of the admin API app, e.g. api://onemeeting-cvi-admin: the scope clients request (<URI>/.default). Not the audience of v2 tokens; only used to recognise (and refuse, naming the manifest fix) v1 tokens for this API."},
 	{Name: "ADMIN_API_CLIENT_ID", Required: true, Doc: "Application (client) ID of the admin API app: the audience the handler accepts (v2 tokens always carry the client ID GUID as aud)."},
+	{Name: "CONSOLE_CLIENT_ID", Doc: "Application (client) ID of the operator console's SPA app registration (redirect URI <PUBLIC_BASE_URL>/console/); unset leaves the console at /console/ switched off."},
 	{Name: "CONSENT_LINK_TTL", Default: "336h", Doc: "How long a consent link works (Go duration)."},
 	{Name: "CONSENT_REMINDER_DELAY", Default: "72h", Doc: "When to remind an admin who has not consented yet."},
 	{Name: "CONSENT_VERIFY_TIMEOUT", Default: "30s", Doc: "How long the consent callback retries verification (replication delay) before recording it as pending."},
@@ -247,6 +252,7 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 		l.fail("ADMIN_API_AUDIENCE", "is required")
 	}
 	c.AdminAPIClientID = l.guid("ADMIN_API_CLIENT_ID")
+	c.ConsoleClientID = l.optionalGUID("CONSOLE_CLIENT_ID")
 
 	c.ConsentLinkTTL = l.duration("CONSENT_LINK_TTL", time.Hour, 90*24*time.Hour)
 	c.ConsentReminderDelay = l.duration("CONSENT_REMINDER_DELAY", time.Minute, 60*24*time.Hour)

@@ -21,9 +21,14 @@ const (
 // identityHandler serves the TLS listener: metadata, JWKS and the token endpoint.
 func (s *Sandbox) identityHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", s.handleOpenIDConfiguration)
+	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", withCORS(s.handleOpenIDConfiguration))
+	mux.HandleFunc("OPTIONS /{tenant}/v2.0/.well-known/openid-configuration", withCORS(nil))
+	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/authorize", s.handleAuthorize)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/authorize", s.handleAuthorize)
+	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/logout", s.handleLogout)
+	mux.HandleFunc("OPTIONS /{tenant}/oauth2/v2.0/token", withCORS(nil))
 	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", s.handleJWKS)
-	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.handleToken)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", withCORS(s.handleToken))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeAADError(w, r, http.StatusNotFound, "invalid_request", 900561,
 			"AADSTS900561: The endpoint only accepts POST, OPTIONS requests. (SANDBOX: unknown identity endpoint "+r.URL.Path+")")
@@ -173,6 +178,9 @@ func (s *Sandbox) handleToken(w http.ResponseWriter, r *http.Request) {
 	case form.Get("grant_type") == "":
 		s.writeAADError(w, r, http.StatusBadRequest, "invalid_request", 900144,
 			"AADSTS900144: The request body must contain the following parameter: 'grant_type'.")
+		return
+	case form.Get("grant_type") == "authorization_code" || form.Get("grant_type") == "refresh_token":
+		s.handleSPAToken(w, r, t, form)
 		return
 	case form.Get("grant_type") != "client_credentials":
 		s.writeAADError(w, r, http.StatusBadRequest, "unsupported_grant_type", 70003,

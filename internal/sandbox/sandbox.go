@@ -85,6 +85,14 @@ type Options struct {
 	// 1024 is ~4x faster for benchmarks, but validators that insist on 2048
 	// bits (internal/auth does) reject operator tokens signed with it.
 	SigningKeyBits int
+
+	// ConsoleClientID is the operator console's SPA client ID (default
+	// ConsoleClientID); ConsoleRedirectURIs its registered redirect URIs
+	// (empty: any loopback .../console/); ConsoleTokenLifetime the lifetime
+	// of its access tokens (default 3599 s). See spa.go.
+	ConsoleClientID      string
+	ConsoleRedirectURIs  []string
+	ConsoleTokenLifetime time.Duration
 }
 
 // Scenario describes how a tenant behaves.
@@ -195,6 +203,8 @@ type Sandbox struct {
 	graphInFlight atomic.Int64
 	maxInFlight   atomic.Int64
 	mailSent      atomic.Int64
+
+	spa *spaState // console sign-in (spa.go)
 
 	mailMu  sync.Mutex
 	mail    []SentMail
@@ -309,6 +319,9 @@ func newSandbox(opts Options) (*Sandbox, error) {
 		s.apps[key] = a
 	}
 	s.faults.Store(&Faults{})
+	if s.spa = newSPAState(opts); s.spa.clientID == "" {
+		s.spa.clientID = ConsoleClientID
+	}
 
 	var err error
 	if s.signer, err = newSigner(opts.SigningKeyBits); err != nil {

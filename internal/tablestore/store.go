@@ -73,7 +73,8 @@ type Store struct {
 	tenantScanLimit int
 
 	// sink hears of newly committed lifecycle events (outbox.go).
-	sink *sinkRef
+	sink  *sinkRef
+	index *tenantIndex // tenant search (search.go)
 }
 
 // table is one table client with its unprefixed name for messages.
@@ -138,7 +139,7 @@ func newStore(svc *aztables.ServiceClient, opts Options) (*Store, error) {
 	if !prefixPattern.MatchString(opts.TablePrefix) {
 		return nil, domain.FieldError("TablePrefix", "must be letters and digits starting with a letter, at most 47 characters")
 	}
-	s := &Store{svc: svc, log: opts.Logger, now: opts.Now, tenantScanLimit: maxTenantScan, sink: &sinkRef{}}
+	s := &Store{svc: svc, log: opts.Logger, now: opts.Now, tenantScanLimit: maxTenantScan, sink: &sinkRef{}, index: &tenantIndex{byID: map[string]*domain.Tenant{}}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
