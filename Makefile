@@ -68,6 +68,7 @@ lint:
 # failures, skips (there must be none) and the lines that say which real
 # components (Azurite, Chromium) the tests ran against.
 test: deps console lint
+	npm --prefix console test
 	@mkdir -p .local
 	@set -o pipefail; $(GO) test -race -count=1 -v ./... 2>&1 | tee .local/test.log | \
 		grep -E '^(ok|FAIL|--- FAIL|--- SKIP|panic:)|azurite table service on|^\s+--- FAIL' ; \
