@@ -140,7 +140,9 @@ func TestV1TokenRefusedNamingTheManifestSetting(t *testing.T) {
 			rq.path += "/suspend"
 		}
 		r := e.do(rq)
-		r.problem(t, http.StatusUnauthorized)
+		if p := r.problem(t, http.StatusUnauthorized); !strings.Contains(p.Detail, "requestedAccessTokenVersion: 2") {
+			t.Errorf("%s: problem detail %q does not name the manifest setting", method, p.Detail)
+		}
 		challenge := r.header.Get("WWW-Authenticate")
 		for _, want := range []string{`error="invalid_token"`, "error_description=", "requestedAccessTokenVersion: 2", "app manifest"} {
 			if !strings.Contains(challenge, want) {

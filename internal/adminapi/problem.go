@@ -115,6 +115,11 @@ func (a *API) writeError(c *call, err error) {
 		c.w.Header().Set("WWW-Authenticate", auth.WWWAuthenticate(realm, err))
 		p = problem{Type: problemTypeBase + "unauthenticated", Title: "Unauthorized", Status: http.StatusUnauthorized,
 			Detail: "a valid Microsoft Entra ID access token for this API is required"}
+		if errors.Is(err, auth.ErrV1Token) {
+			// The operator's fix is a setting: say it in the body too, where a
+			// console or curl user reads it.
+			p.Detail = auth.V1TokenDescription
+		}
 	case errors.As(err, &he):
 		p = problem{Type: problemTypeBase + he.kind, Title: he.title, Status: he.status, Detail: he.detail}
 	default:
