@@ -175,7 +175,7 @@ func levelFor(r *http.Request, status int, refused bool) slog.Level {
 		return slog.LevelDebug
 	case status >= 500:
 		return slog.LevelError
-	case strings.HasPrefix(r.URL.Path, "/api/assets/"):
+	case strings.HasPrefix(r.URL.Path, "/api/assets/"), strings.HasPrefix(r.URL.Path, "/console/assets/"):
 		return slog.LevelDebug
 	}
 	return slog.LevelInfo

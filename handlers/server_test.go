@@ -170,9 +170,11 @@ func TestAccessLog(t *testing.T) {
 		t.Errorf("nanosecond duration still logged: %v", lines[0])
 	}
 
-	s, logs = testServer(t, 10, slog.LevelDebug, http.NotFoundHandler())
-	s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/api/assets/app.css", nil))
-	if !strings.Contains(logs.String(), `"level":"DEBUG","msg":"request"`) || !strings.Contains(logs.String(), "/api/assets/app.css") {
-		t.Errorf("asset request not logged at debug:\n%s", logs)
+	for _, asset := range []string{"/api/assets/app.css", "/console/assets/index-abc123.js"} {
+		s, logs = testServer(t, 10, slog.LevelDebug, http.NotFoundHandler())
+		s.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", asset, nil))
+		if !strings.Contains(logs.String(), `"level":"DEBUG","msg":"request"`) || !strings.Contains(logs.String(), asset) {
+			t.Errorf("asset request %s not logged at debug:\n%s", asset, logs)
+		}
 	}
 }
