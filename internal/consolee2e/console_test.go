@@ -169,14 +169,13 @@ func TestConsoleInChromium(t *testing.T) {
 	go func() { _ = srv.Serve(handlerLn) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	host, err := devhost.New(devhost.Config{
-		FunctionsDir:    filepath.Join(root, "functions"),
-		HostJSONPath:    filepath.Join(root, "host.json"),
-		HandlerURL:      "http://" + handlerLn.Addr().String(),
-		ListenAddr:      hostAddr,
-		Settings:        settings,
-		RedeliveryDelay: func(int) time.Duration { return 50 * time.Millisecond },
-		MaxMessageSize:  4 << 20,
-		Logger:          logger,
+		FunctionsDir:   filepath.Join(root, "functions"),
+		HostJSONPath:   filepath.Join(root, "host.json"),
+		HandlerURL:     "http://" + handlerLn.Addr().String(),
+		ListenAddr:     hostAddr,
+		Settings:       settings,
+		MaxMessageSize: 4 << 20,
+		Logger:         logger,
 	})
 	if err != nil {
 		t.Fatal(err)
