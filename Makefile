@@ -2,7 +2,7 @@
 #   make run      the whole flow locally, offline (Azurite + local Functions host + sandbox identity/Graph + handler)
 #   make test     install what the tests need, then lint and run every test with the race detector
 #   make bench    benchmarks (provisioning throughput, revalidation at scale, tenant search, the fault soak)
-#   make console  build the operator console (console/, Vite) into internal/console/dist for embedding
+#   make console  build the operator console (console/, Vite) into internal/console/site for embedding
 #   make package  dist/ and dist/onemeeting-cvi.zip for Azure Functions
 #   make provision-example  (with make run going) provision the contract's example tenant for admin IP 127.0.0.1
 
@@ -34,14 +34,14 @@ deps-browser:
 		$$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; \
 	fi
 
-# The operator console SPA: npm ci + Vite build into internal/console/dist,
-# which the handler embeds. The build empties dist/, so the committed
+# The operator console SPA: npm ci + Vite build into internal/console/site,
+# which the handler embeds. The build empties site/, so the committed
 # placeholder (it keeps `go:embed` compiling without a build) is restored.
-CONSOLE_PLACEHOLDER := internal/console/dist/README.txt
+CONSOLE_PLACEHOLDER := internal/console/site/README.txt
 console:
 	npm --prefix console ci --no-audit --no-fund
 	npm --prefix console run build
-	@git checkout -- $(CONSOLE_PLACEHOLDER) 2>/dev/null || printf 'Placeholder so `//go:embed all:dist` compiles without a console build.\n' > $(CONSOLE_PLACEHOLDER)
+	@git checkout -- $(CONSOLE_PLACEHOLDER) 2>/dev/null || printf 'Placeholder so `//go:embed all:site` compiles without a console build.\n' > $(CONSOLE_PLACEHOLDER)
 
 build:
 	$(GO) build -o bin/handler .

@@ -6,7 +6,7 @@ export default defineConfig({
   base: '/console/',
   esbuild: { jsx: 'automatic', jsxImportSource: 'preact' },
   build: {
-    outDir: '../internal/console/dist',
+    outDir: '../internal/console/site',
     emptyOutDir: true,
     assetsDir: 'assets',
     sourcemap: false,

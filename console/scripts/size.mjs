@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 
 const LIMIT = 150 * 1024;
-const dist = process.env.CONSOLE_DIST ?? join(dirname(fileURLToPath(import.meta.url)), '../../internal/console/dist');
+const dist = process.env.CONSOLE_DIST ?? join(dirname(fileURLToPath(import.meta.url)), '../../internal/console/site');
 const html = readFileSync(join(dist, 'index.html'), 'utf8');
 const refs = [...html.matchAll(/(?:src|href)="\/console\/([^"]+\.(?:js|css))"/g)].map((m) => m[1]);
 if (refs.length === 0) {

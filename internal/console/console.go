@@ -1,6 +1,6 @@
 // Package console serves the operator console, a single-page app built from
-// console/ (Vite) into dist/ and embedded in the handler binary, under
-// /console/. Without a build the package still compiles (dist/ then holds
+// console/ (Vite) into site/ and embedded in the handler binary, under
+// /console/. Without a build the package still compiles (site/ then holds
 // only its placeholder) and every page says how to build it.
 //
 // Caching: content-hashed assets (Vite's assets/<name>-<hash>.<ext>) are
@@ -30,7 +30,7 @@ import (
 	"strings"
 )
 
-//go:embed all:dist
+//go:embed all:site
 var embedded embed.FS
 
 // Prefix is where the console is mounted.
@@ -69,14 +69,14 @@ type Handler struct {
 
 // New builds the handler over the embedded build.
 func New(cfg Config) (*Handler, error) {
-	sub, err := fs.Sub(embedded, "dist")
+	sub, err := fs.Sub(embedded, "site")
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
 	return NewFS(cfg, sub)
 }
 
-// NewFS builds the handler over files (a dist directory), for tests.
+// NewFS builds the handler over files (a built site directory), for tests.
 func NewFS(cfg Config, files fs.FS) (*Handler, error) {
 	h := &Handler{files: files, cfg: cfg, gzipCache: map[string][]byte{}}
 	if _, err := fs.Stat(files, "index.html"); err == nil {
@@ -207,7 +207,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.serveFile(w, r, name)
 }
 
-// cleanPath refuses anything that could leave dist/: "..", backslashes,
+// cleanPath refuses anything that could leave site/: "..", backslashes,
 // NUL, absolute or unclean paths. "" is the index.
 func cleanPath(rel string) (string, error) {
 	if rel == "" {

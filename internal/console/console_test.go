@@ -155,7 +155,7 @@ func TestMissingBuildExplainsHowToBuild(t *testing.T) {
 	}
 }
 
-// The package's own embedded dist compiles and serves, built or not.
+// The package's own embedded site compiles and serves, built or not.
 func TestEmbedded(t *testing.T) {
 	t.Parallel()
 	h, err := New(testCfg)

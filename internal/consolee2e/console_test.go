@@ -189,7 +189,7 @@ func TestConsoleInChromium(t *testing.T) {
 		_ = host.Close(c)
 	})
 
-	// The console must be built into the handler (the Go embed reads internal/console/dist at compile time).
+	// The console must be built into the handler (the Go embed reads internal/console/site at compile time).
 	resp, err := http.Get(base + "/console/")
 	if err != nil {
 		t.Fatal(err)
