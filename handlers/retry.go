@@ -2,15 +2,12 @@ package handlers
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
@@ -148,9 +145,9 @@ func (s *Server) giveUp(w http.ResponseWriter, r *http.Request, d delivery, plan
 		plan.Elapsed.Round(time.Second), plan.Next.Attempt-1, plan.Next.FirstFailure.Format(time.RFC3339), cause)
 	recorded, alerted := "yes", "yes"
 	if s.Store != nil {
-		rej := domain.Rejection{ID: "retry-exhausted-" + d.queue + "-" + shortKey(orig), At: plan.Next.FirstFailure,
-			Source: "queue:" + d.queue, MessageID: orig, TenantID: d.tenantID, Reason: truncateUTF8(reason, 4000),
-			BodyPrefix: truncateUTF8(string(d.body), 1024)}
+		rej := domain.Rejection{ID: "retry-exhausted-" + d.queue + "-" + queue.ShortID(orig), At: plan.Next.FirstFailure,
+			Source: "queue:" + d.queue, MessageID: orig, TenantID: d.tenantID, Reason: domain.Truncate(reason, 4000),
+			BodyPrefix: domain.Truncate(string(d.body), 1024)}
 		if err := s.Store.AddRejection(ctx, rej); err != nil {
 			recorded = "no: " + err.Error()
 		}
@@ -164,9 +161,9 @@ func (s *Server) giveUp(w http.ResponseWriter, r *http.Request, d delivery, plan
 		alerted = "no: no publisher or no OPERATIONS_EMAIL"
 	default:
 		job := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailOpsAlert, TenantID: d.tenantID, Recipients: s.Config.OperationsEmails,
-			IdempotencyKey: "ops-alert:retry-exhausted:" + d.queue + ":" + shortKey(orig),
+			IdempotencyKey: "ops-alert:retry-exhausted:" + d.queue + ":" + queue.ShortID(orig),
 			Alert: &domain.Alert{Subject: "A " + d.queue + " message kept failing and goes to the dead-letter queue",
-				Detail: truncateUTF8(reason, 4000),
+				Detail: domain.Truncate(reason, 4000),
 				Facts: map[string]string{"queue": d.queue, "function": d.function, "originalMessageId": orig, "messageId": d.messageID,
 					"attempts": strconv.Itoa(plan.Next.Attempt - 1), "firstFailure": plan.Next.FirstFailure.Format(time.RFC3339),
 					"runbook": "docs/operations.md#13-dead-letter-queues"}}}
@@ -177,26 +174,4 @@ func (s *Server) giveUp(w http.ResponseWriter, r *http.Request, d delivery, plan
 	s.Logger.Error("transient failures outlasted the retry budget; failing the invocation so the message is dead-lettered",
 		append(attrs, "rejectionRecorded", recorded, "opsAlerted", alerted)...)
 	writeInvokeFailure(w, fmt.Errorf("retry budget spent: %s", reason))
-}
-
-// shortKey keeps an ID usable inside keys (idempotency keys are at most 200
-// characters): long IDs are replaced by a hash.
-func shortKey(id string) string {
-	if len(id) <= 128 {
-		return id
-	}
-	sum := sha256.Sum256([]byte(id))
-	return "h" + hex.EncodeToString(sum[:20])
-}
-
-// truncateUTF8 cuts s to at most n bytes on a rune boundary.
-func truncateUTF8(s string, n int) string {
-	if len(s) <= n {
-		return strings.ToValidUTF8(s, "\uFFFD")
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return strings.ToValidUTF8(s[:cut], "\uFFFD")
 }

@@ -204,8 +204,21 @@ func DerivedMessageID(id, kind, n string) string {
 	if len(id)+len(suffix) <= maxMessageIDLength {
 		return id + suffix
 	}
+	return hashedID(id) + suffix
+}
+
+// ShortID is id itself when it fits a Service Bus message ID, else a hash
+// of it: for building keys and IDs out of message IDs of any length.
+func ShortID(id string) string {
+	if len(id) <= maxMessageIDLength {
+		return id
+	}
+	return hashedID(id)
+}
+
+func hashedID(id string) string {
 	sum := sha256.Sum256([]byte(id))
-	return "h" + hex.EncodeToString(sum[:20]) + suffix
+	return "h" + hex.EncodeToString(sum[:20])
 }
 
 // String is for logs.

@@ -123,3 +123,17 @@ func TestPropertiesReachBothTransports(t *testing.T) {
 		t.Errorf("recorder kept %d copies of one message ID", len(rec.Sent(Email)))
 	}
 }
+
+func TestShortIDFitsAMessageID(t *testing.T) {
+	if got := ShortID("consent-link:t1"); got != "consent-link:t1" {
+		t.Errorf("a short ID changed: %q", got)
+	}
+	long := strings.Repeat("x", 200)
+	got := ShortID(long)
+	if len(got) > maxMessageIDLength || got != ShortID(long) || got == ShortID(long+"y") {
+		t.Errorf("ShortID of a long ID = %q: want a stable hash within %d characters", got, maxMessageIDLength)
+	}
+	if d := DerivedMessageID(long, "retry", "1"); d != got+":retry:1" {
+		t.Errorf("DerivedMessageID = %q, want the same hash as ShortID plus the suffix", d)
+	}
+}
