@@ -187,9 +187,4 @@ func pageOnly(c *call) (paging, error) {
 	return pg, errs.Err()
 }
 
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
-}
+func truncate(s string, n int) string { return domain.Truncate(s, n) }

@@ -372,9 +372,10 @@ func (s *Service) replay(ctx context.Context, q url.Values, state string, ip net
 	return res, nil
 }
 
+// truncate cuts on a character boundary (domain.Truncate) and marks the cut.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	return domain.Truncate(s, n) + "…"
 }
