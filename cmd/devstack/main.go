@@ -22,11 +22,11 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/azureenv"
-	"github.com/onemeeting/cvi-onboarding/internal/azurite"
 	"github.com/onemeeting/cvi-onboarding/internal/config"
-	"github.com/onemeeting/cvi-onboarding/internal/devhost"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/azurite"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
-	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
 )
 
@@ -60,7 +60,7 @@ type options struct {
 // stack is what a running devstack exposes to its Ready hook.
 type stack struct {
 	HostURL     string
-	Sandbox     *sandbox.Sandbox
+	Sandbox     *entrasim.Sandbox
 	Settings    map[string]string
 	OutboxDir   string
 	PrevOutbox  string // where earlier runs' mail was moved; "" if there was none
@@ -77,7 +77,7 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 	if _, err := os.Stat(settingsPath); err != nil {
 		settingsPath = filepath.Join(root, "local.settings.sample.json")
 	}
-	settings, err := devhost.LoadLocalSettings(settingsPath)
+	settings, err := funchost.LoadLocalSettings(settingsPath)
 	if err != nil {
 		return fmt.Errorf("load %s: %w", settingsPath, err)
 	}
@@ -130,7 +130,7 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 	}
 
 	// The sandbox stands in for Microsoft when the settings point at loopback.
-	var sb *sandbox.Sandbox
+	var sb *entrasim.Sandbox
 	if isLoopbackURL(settings["AUTHORITY_HOST"]) {
 		sb, err = startSandbox(ctx, root, outbox, settings, logger)
 		if err != nil {
@@ -151,10 +151,10 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 		env = append(env, k+"="+v)
 	}
 	maxDelivery := bicepMaxDeliveryCounts(root, logger)
-	host, err := devhost.New(devhost.Config{
+	host, err := funchost.New(funchost.Config{
 		FunctionsDir: filepath.Join(root, "functions"),
 		HostJSONPath: filepath.Join(root, "host.json"),
-		Handler: &devhost.HandlerProcess{
+		Handler: &funchost.HandlerProcess{
 			Path: filepath.Join(root, "bin", "handler"), Dir: root, Env: env,
 			Stdout: o.HandlerOut, Stderr: o.HandlerOut,
 		},
@@ -239,7 +239,7 @@ func rotateOutbox(outbox string, now time.Time) (string, error) {
 // configuration is read without AUTHORITY_CA_FILE: on a fresh clone the CA it
 // names is only written once the sandbox runs, and reading it first used to
 // fail and leave only the mail app registered.
-func startSandbox(ctx context.Context, root, outbox string, settings map[string]string, logger *slog.Logger) (*sandbox.Sandbox, error) {
+func startSandbox(ctx context.Context, root, outbox string, settings map[string]string, logger *slog.Logger) (*entrasim.Sandbox, error) {
 	withoutCA := func(k string) (string, bool) {
 		if k == "AUTHORITY_CA_FILE" {
 			return "", false
@@ -251,19 +251,19 @@ func startSandbox(ctx context.Context, root, outbox string, settings map[string]
 	if err != nil {
 		return nil, fmt.Errorf("settings: %w", err)
 	}
-	var apps []sandbox.App
+	var apps []entrasim.App
 	seen := map[string]bool{}
 	for _, code := range cfg.RegionOrder {
 		r := cfg.Regions[code]
 		if !seen[r.AppID] {
-			apps = append(apps, sandbox.App{AppID: r.AppID, DisplayName: "OneMeeting CVI (" + r.DisplayName + ")", ClientSecret: settings["GRAPH_CLIENT_SECRET"]})
+			apps = append(apps, entrasim.App{AppID: r.AppID, DisplayName: "OneMeeting CVI (" + r.DisplayName + ")", ClientSecret: settings["GRAPH_CLIENT_SECRET"]})
 			seen[r.AppID] = true
 		}
 	}
 	if id := settings["MAIL_APP_ID"]; id != "" && !seen[id] {
-		apps = append(apps, sandbox.App{AppID: id, DisplayName: "OneMeeting CVI mail", ClientSecret: settings["GRAPH_CLIENT_SECRET"]})
+		apps = append(apps, entrasim.App{AppID: id, DisplayName: "OneMeeting CVI mail", ClientSecret: settings["GRAPH_CLIENT_SECRET"]})
 	}
-	sb, err := sandbox.Start(ctx, sandbox.Options{
+	sb, err := entrasim.Start(ctx, entrasim.Options{
 		OperatorTenantID: settings["OPERATOR_TENANT_ID"],
 		Apps:             apps,
 		// Operator tokens as Entra mints them: v2.0, aud = the API's client ID.
@@ -311,8 +311,8 @@ func startSandbox(ctx context.Context, root, outbox string, settings map[string]
 
 // writeOperatorToken saves a sandbox operator token (Tenants.ReadWrite, 1 h)
 // for the README's admin API examples; "" when it could not.
-func writeOperatorToken(root string, sb *sandbox.Sandbox, logger *slog.Logger) string {
-	token, err := sb.MintOperatorToken(sandbox.OperatorClaims{Name: "Local Operator", Roles: []string{"Tenants.ReadWrite"}})
+func writeOperatorToken(root string, sb *entrasim.Sandbox, logger *slog.Logger) string {
+	token, err := sb.MintOperatorToken(entrasim.OperatorClaims{Name: "Local Operator", Roles: []string{"Tenants.ReadWrite"}})
 	if err != nil {
 		logger.Warn("could not mint a sandbox operator token", "err", err)
 		return ""

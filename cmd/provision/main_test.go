@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onemeeting/cvi-onboarding/internal/devhost"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 )
 
 func examplePath(t *testing.T) string {
@@ -98,7 +98,7 @@ func TestSendToLocalHost(t *testing.T) {
 	}))
 	defer handler.Close()
 	functions, _ := filepath.Abs(filepath.Join("..", "..", "functions"))
-	host, err := devhost.New(devhost.Config{
+	host, err := funchost.New(funchost.Config{
 		FunctionsDir: functions, HandlerURL: handler.URL, ListenAddr: "127.0.0.1:0",
 		Settings:  map[string]string{"REVALIDATION_SCHEDULE": "0 0 0 1 1 *"},
 		Logger:    slog.New(slog.DiscardHandler),

@@ -25,8 +25,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/onemeeting/cvi-onboarding/internal/auth"
-	"github.com/onemeeting/cvi-onboarding/internal/azurite"
 	"github.com/onemeeting/cvi-onboarding/internal/consent"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/azurite"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"

@@ -1,6 +1,7 @@
-// Package azureenv tells whether the process runs inside Azure, so that
-// local-only tools (the dev host, the sandbox identity platform) can refuse
-// to start there.
+// Package azureenv knows the process's environment: whether it runs inside
+// Azure (so local-only tools such as the dev host and the sandbox identity
+// platform can refuse to start there), and the local storage emulator's
+// well-known account.
 package azureenv
 
 import "strings"

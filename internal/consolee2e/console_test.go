@@ -22,10 +22,10 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/app"
-	"github.com/onemeeting/cvi-onboarding/internal/azurite"
 	"github.com/onemeeting/cvi-onboarding/internal/config"
-	"github.com/onemeeting/cvi-onboarding/internal/devhost"
-	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/azurite"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 )
 
 const (
@@ -101,10 +101,10 @@ func TestConsoleInChromium(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = az.Stop() })
 	outbox := t.TempDir()
-	sb, err := sandbox.Start(ctx, sandbox.Options{
+	sb, err := entrasim.Start(ctx, entrasim.Options{
 		OutboxDir:        outbox,
 		OperatorTenantID: operatorTenant,
-		Apps: []sandbox.App{
+		Apps: []entrasim.App{
 			{AppID: euAppID, DisplayName: "OneMeeting CVI (Europe)", ClientSecret: appSecret},
 			{AppID: mailAppID, DisplayName: "OneMeeting CVI mail", ClientSecret: appSecret},
 		},
@@ -142,7 +142,7 @@ func TestConsoleInChromium(t *testing.T) {
 		"AUTHORITY_CA_FILE":              caFile,
 		"ADMIN_API_AUDIENCE":             adminAudience,
 		"ADMIN_API_CLIENT_ID":            adminAPIClientID,
-		"CONSOLE_CLIENT_ID":              sandbox.ConsoleClientID,
+		"CONSOLE_CLIENT_ID":              entrasim.ConsoleClientID,
 		"ALLOW_PRIVATE_ADMIN_IPS":        "true",
 		"CONSENT_VERIFY_TIMEOUT":         "2s",
 		"REVALIDATION_SCHEDULE":          "0 0 0 1 1 *", // the test fires it by hand
@@ -168,7 +168,7 @@ func TestConsoleInChromium(t *testing.T) {
 	srv := &http.Server{Handler: a.Server, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(handlerLn) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	host, err := devhost.New(devhost.Config{
+	host, err := funchost.New(funchost.Config{
 		FunctionsDir:   filepath.Join(root, "functions"),
 		HostJSONPath:   filepath.Join(root, "host.json"),
 		HandlerURL:     "http://" + handlerLn.Addr().String(),
@@ -200,7 +200,7 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Fatalf("GET /console/ = %d without the built console (run `make console` before `go test`): %.300s", resp.StatusCode, page)
 	}
 
-	token, err := sb.MintOperatorToken(sandbox.OperatorClaims{Name: "E2E seeding operator", Roles: []string{"Tenants.ReadWrite"}})
+	token, err := sb.MintOperatorToken(entrasim.OperatorClaims{Name: "E2E seeding operator", Roles: []string{"Tenants.ReadWrite"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
 )
 
 // adminAPIClientID is the admin API app's client ID, as in local.settings.sample.json.
@@ -22,7 +22,7 @@ func TestAdminAPIThroughTheHost(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	id := newTenantID()
 	oldLink := s.provisioned(id)
-	token, err := s.sb.MintOperatorToken(sandbox.OperatorClaims{OID: "11111111-aaaa-4bbb-8ccc-222222222222", Name: "Olivia Operator", Roles: []string{"Tenants.ReadWrite"}})
+	token, err := s.sb.MintOperatorToken(entrasim.OperatorClaims{OID: "11111111-aaaa-4bbb-8ccc-222222222222", Name: "Olivia Operator", Roles: []string{"Tenants.ReadWrite"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestAdminAPIThroughTheHost(t *testing.T) {
 	}
 	// A v1.0 token (manifest without requestedAccessTokenVersion: 2) is
 	// refused with a challenge that names the setting.
-	v1, err := s.sb.MintOperatorToken(sandbox.OperatorClaims{Name: "Olivia Operator", Roles: []string{"Tenants.ReadWrite"}, Version: "1.0"})
+	v1, err := s.sb.MintOperatorToken(entrasim.OperatorClaims{Name: "Olivia Operator", Roles: []string{"Tenants.ReadWrite"}, Version: "1.0"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onemeeting/cvi-onboarding/internal/azurite"
-	"github.com/onemeeting/cvi-onboarding/internal/devhost"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/azurite"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
-	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
 )
 
 // sendLog wraps the handler's local-host publisher and remembers every
@@ -83,7 +83,7 @@ func TestStorageOutageBacksOffInsteadOfDeadLettering(t *testing.T) {
 	for i := range n {
 		ids[i] = newTenantID()
 		body := mustJSON(t, example(t, ids[i], "CRM-backoff-"+ids[i][:8]))
-		if _, err := s.host.Enqueue(queue.Provisioning, devhost.Message{MessageID: "backoff-" + ids[i], Body: body}); err != nil {
+		if _, err := s.host.Enqueue(queue.Provisioning, funchost.Message{MessageID: "backoff-" + ids[i], Body: body}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -156,7 +156,7 @@ func TestDeadLetterResubmitThroughAdminAPI(t *testing.T) {
 	}
 	id := newTenantID()
 	msgID := "doomed-" + id
-	if _, err := s.host.Enqueue(queue.Provisioning, devhost.Message{MessageID: msgID, Body: mustJSON(t, example(t, id, "CRM-doomed-"+id[:8]))}); err != nil {
+	if _, err := s.host.Enqueue(queue.Provisioning, funchost.Message{MessageID: msgID, Body: mustJSON(t, example(t, id, "CRM-doomed-"+id[:8]))}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 60*time.Second, "dead-lettering after the retry budget", func() bool {
@@ -170,7 +170,7 @@ func TestDeadLetterResubmitThroughAdminAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	token, err := s.sb.MintOperatorToken(sandbox.OperatorClaims{OID: "33333333-aaaa-4bbb-8ccc-444444444444", Name: "Dana Deadletter", Roles: []string{"Tenants.ReadWrite"}})
+	token, err := s.sb.MintOperatorToken(entrasim.OperatorClaims{OID: "33333333-aaaa-4bbb-8ccc-444444444444", Name: "Dana Deadletter", Roles: []string{"Tenants.ReadWrite"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onemeeting/cvi-onboarding/internal/devhost"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
-	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
 )
 
 // peakRSSMB is the process's peak resident set (VmHWM) in MB.
@@ -92,8 +92,8 @@ func BenchmarkRevalidation(b *testing.B) {
 			const latency = 50 * time.Millisecond
 			s := newStack(b, stackOptions{settings: map[string]string{"REVALIDATION_CONCURRENCY": strconv.Itoa(concurrency), "LOG_LEVEL": "warn"}})
 			seedConsented(b, s, n)
-			s.sb.SetFaults(sandbox.Faults{Latency: latency, Rate429: 0.01, RetryAfterSeconds: 1, ApplyToToken: true, ApplyToGraph: true})
-			b.Cleanup(func() { s.sb.SetFaults(sandbox.Faults{}) })
+			s.sb.SetFaults(entrasim.Faults{Latency: latency, Rate429: 0.01, RetryAfterSeconds: 1, ApplyToToken: true, ApplyToGraph: true})
+			b.Cleanup(func() { s.sb.SetFaults(entrasim.Faults{}) })
 			runtime.GC()
 			for i := 0; i < b.N; i++ {
 				before := s.sb.Stats()
@@ -139,7 +139,7 @@ func BenchmarkProvisioning(b *testing.B) {
 		for j := range ids {
 			ids[j] = newTenantID()
 			enqueued[adminEmail(ids[j])] = time.Now()
-			if _, err := s.host.Enqueue(queue.Provisioning, devhost.Message{MessageID: "bench-" + ids[j], Body: mustJSON(b, example(b, ids[j], "CRM-bench-"+ids[j][:8]))}); err != nil {
+			if _, err := s.host.Enqueue(queue.Provisioning, funchost.Message{MessageID: "bench-" + ids[j], Body: mustJSON(b, example(b, ids[j], "CRM-bench-"+ids[j][:8]))}); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -9,9 +9,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/onemeeting/cvi-onboarding/internal/browsertest"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/browser"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
 )
 
 // fastRechecks: verify for 1 s in the callback, then re-check after 1, 2,
@@ -22,8 +22,8 @@ func fastRechecks(attempts string) map[string]string {
 
 // opsAlerts are the ops emails about tenantID with subject in them (the
 // sandbox and the ops address are shared by parallel tests).
-func (s *stack) opsAlerts(tenantID, subject string, since int) []sandbox.SentMail {
-	var out []sandbox.SentMail
+func (s *stack) opsAlerts(tenantID, subject string, since int) []entrasim.SentMail {
+	var out []entrasim.SentMail
 	for _, m := range s.mailsTo("ops@videosrv.net", since) {
 		if (strings.Contains(m.Subject, subject) || strings.Contains(m.HTMLBody, subject)) && strings.Contains(m.HTMLBody, tenantID) {
 			out = append(out, m)
@@ -41,18 +41,18 @@ func TestConsentReplicationLagInBrowser(t *testing.T) {
 	s := newStack(t, stackOptions{settings: fastRechecks("5")})
 	id := newTenantID()
 	link := s.provisioned(id)
-	s.sb.SetTenant(id, sandbox.Scenario{RoleReplicationLag: 6 * time.Second})
+	s.sb.SetTenant(id, entrasim.Scenario{RoleReplicationLag: 6 * time.Second})
 	before := lastSeq(s.sb)
 
-	ctx := browsertest.New(t, 90*time.Second)
+	ctx := browser.New(t, 90*time.Second)
 	if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("accept")), chromedp.Click(chromedp.ID("accept"))); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, "pending page", func() bool {
-		return strings.Contains(browsertest.BodyText(t, ctx), "still applying the grant")
+		return strings.Contains(browser.BodyText(t, ctx), "still applying the grant")
 	})
-	browsertest.Screenshot(t, ctx, "consent-pending")
-	page := browsertest.BodyText(t, ctx)
+	browser.Screenshot(t, ctx, "consent-pending")
+	page := browser.BodyText(t, ctx)
 	if strings.Contains(page, "Grant consent again") || !strings.Contains(page, "email you") {
 		t.Errorf("pending page: %q", page)
 	}
@@ -87,7 +87,7 @@ func TestConsentRolesMissingAfterLastRecheck(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOptions{settings: fastRechecks("2")})
 	id := newTenantID()
-	s.sb.SetTenant(id, sandbox.Scenario{GrantRoles: domain.RequiredGraphRoles[:6]})
+	s.sb.SetTenant(id, entrasim.Scenario{GrantRoles: domain.RequiredGraphRoles[:6]})
 	state := s.startConsent(s.provisioned(id))
 	s.sb.Consent(id, euAppID) // as if Accept was clicked
 	before := lastSeq(s.sb)
@@ -127,7 +127,7 @@ func TestConsentConfirmationReload(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	id := newTenantID()
 	link := s.provisioned(id)
-	ctx := browsertest.New(t, 90*time.Second)
+	ctx := browser.New(t, 90*time.Second)
 	if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("accept")),
 		chromedp.Click(chromedp.ID("accept")), chromedp.WaitVisible(chromedp.ID("powershell"))); err != nil {
 		t.Fatal(err)
@@ -136,10 +136,10 @@ func TestConsentConfirmationReload(t *testing.T) {
 	tokens := s.sb.Stats().TokenRequestsByTenant[id]
 	auditBefore := len(s.audit(id))
 	if err := chromedp.Do(ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("powershell"))); err != nil {
-		t.Fatalf("reload: %v (page: %.300s)", err, browsertest.BodyText(t, ctx))
+		t.Fatalf("reload: %v (page: %.300s)", err, browser.BodyText(t, ctx))
 	}
-	browsertest.Screenshot(t, ctx, "consent-granted-reloaded")
-	page := browsertest.BodyText(t, ctx)
+	browser.Screenshot(t, ctx, "consent-granted-reloaded")
+	page := browser.BodyText(t, ctx)
 	if !strings.Contains(page, "Consent granted") || !strings.Contains(page, tn.TenantKey) || strings.Contains(page, "already used") {
 		t.Fatalf("reloaded page: %.300s", page)
 	}

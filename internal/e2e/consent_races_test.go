@@ -8,14 +8,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
 )
 
 // operatorCall sends an admin-API request with a sandbox operator token.
 func (s *stack) operatorCall(method, path, body string) (int, string) {
 	s.t.Helper()
-	token, err := s.sb.MintOperatorToken(sandbox.OperatorClaims{OID: "11111111-aaaa-4bbb-8ccc-222222222222", Name: "Olivia Operator", Roles: []string{"Tenants.ReadWrite"}})
+	token, err := s.sb.MintOperatorToken(entrasim.OperatorClaims{OID: "11111111-aaaa-4bbb-8ccc-222222222222", Name: "Olivia Operator", Roles: []string{"Tenants.ReadWrite"}})
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestConsentCallbackRacingSuspend(t *testing.T) {
 	state := s.startConsent(s.provisioned(id))
 	// Graph answers slowly, so the suspend lands between the callback's
 	// read of the tenant and its write.
-	s.sb.SetTenant(id, sandbox.Scenario{Faults: sandbox.Faults{Latency: 2 * time.Second, ApplyToGraph: true}})
+	s.sb.SetTenant(id, entrasim.Scenario{Faults: entrasim.Faults{Latency: 2 * time.Second, ApplyToGraph: true}})
 	s.sb.Consent(id, euAppID)
 	before := lastSeq(s.sb)
 	type answer struct {

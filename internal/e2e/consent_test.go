@@ -11,7 +11,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/onemeeting/cvi-onboarding/internal/browsertest"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/browser"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
 
@@ -82,21 +82,21 @@ func TestConsentFlowInBrowser(t *testing.T) {
 	link := s.provisioned(id)
 	before := lastSeq(s.sb)
 
-	ctx := browsertest.New(t, 90*time.Second)
+	ctx := browser.New(t, 90*time.Second)
 	if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("accept"))); err != nil {
 		t.Fatal(err)
 	}
-	page := browsertest.BodyText(t, ctx)
+	page := browser.BodyText(t, ctx)
 	if !strings.Contains(page, "SANDBOX") {
 		t.Errorf("sandbox consent page not labelled: %q", page)
 	}
-	browsertest.Screenshot(t, ctx, "1-sandbox-consent")
+	browser.Screenshot(t, ctx, "1-sandbox-consent")
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("accept")), chromedp.WaitVisible(chromedp.ID("powershell"))); err != nil {
 		t.Fatal(err)
 	}
-	browsertest.Screenshot(t, ctx, "2-consent-granted")
+	browser.Screenshot(t, ctx, "2-consent-granted")
 	tn := s.tenant(id)
-	page = browsertest.BodyText(t, ctx)
+	page = browser.BodyText(t, ctx)
 	for _, want := range []string{"Consent granted", tn.TenantKey, "New-CsVideoInteropServiceProvider", tn.InstructionURI, euAppID} {
 		if !strings.Contains(page, want) {
 			t.Errorf("confirmation page lacks %q", want)
@@ -123,7 +123,7 @@ func TestConsentCancelledInBrowser(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	id := newTenantID()
 	link := s.provisioned(id)
-	ctx := browsertest.New(t, 90*time.Second)
+	ctx := browser.New(t, 90*time.Second)
 	if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("cancel")), chromedp.Click(chromedp.ID("cancel"))); err != nil {
 		t.Fatal(err)
 	}
@@ -132,10 +132,10 @@ func TestConsentCancelledInBrowser(t *testing.T) {
 		if err != nil || !strings.Contains(loc, "/api/adminconsent/callback") {
 			return false
 		}
-		text := browsertest.BodyText(t, ctx)
+		text := browser.BodyText(t, ctx)
 		return strings.Contains(text, "declined") || strings.Contains(text, "not granted")
 	})
-	browsertest.Screenshot(t, ctx, "declined")
+	browser.Screenshot(t, ctx, "declined")
 	if st := s.tenant(id).Status; st != domain.StatusProvisioned {
 		t.Fatalf("status after cancel = %s", st)
 	}

@@ -17,10 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onemeeting/cvi-onboarding/internal/devhost"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
-	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
 )
 
 // A redelivered email job (same idempotency key, new message ID, so Service
@@ -34,7 +34,7 @@ func TestEmailJobDeliveredTwiceSendsOnce(t *testing.T) {
 	job := mustJSON(t, domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailOpsAlert, TenantID: id, Recipients: []string{adminEmail(id)},
 		IdempotencyKey: "ops-alert:test:" + id, Alert: &domain.Alert{Subject: "Test alert", Detail: "twice"}})
 	for i := range 3 {
-		if _, err := s.host.Enqueue(queue.Email, devhost.Message{MessageID: "copy-" + itoa(i), Body: job}); err != nil {
+		if _, err := s.host.Enqueue(queue.Email, funchost.Message{MessageID: "copy-" + itoa(i), Body: job}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -53,7 +53,7 @@ func TestReminderSkippedAfterConsent(t *testing.T) {
 	before := lastSeq(s.sb)
 	job := mustJSON(t, domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentReminder, TenantID: id, Recipients: []string{adminEmail(id)},
 		IdempotencyKey: "consent-reminder:" + id + ":test"})
-	if _, err := s.host.Enqueue(queue.Email, devhost.Message{MessageID: "reminder-" + id, Body: job}); err != nil {
+	if _, err := s.host.Enqueue(queue.Email, funchost.Message{MessageID: "reminder-" + id, Body: job}); err != nil {
 		t.Fatal(err)
 	}
 	s.waitIdle()
@@ -67,7 +67,7 @@ func TestReminderSkippedAfterConsent(t *testing.T) {
 	before = lastSeq(s.sb)
 	job = mustJSON(t, domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentReminder, TenantID: waiting, Recipients: []string{adminEmail(waiting)},
 		IdempotencyKey: "consent-reminder:" + waiting + ":test"})
-	if _, err := s.host.Enqueue(queue.Email, devhost.Message{MessageID: "reminder-" + waiting, Body: job}); err != nil {
+	if _, err := s.host.Enqueue(queue.Email, funchost.Message{MessageID: "reminder-" + waiting, Body: job}); err != nil {
 		t.Fatal(err)
 	}
 	s.waitIdle()
@@ -92,7 +92,7 @@ func TestConsentVerificationPending(t *testing.T) {
 	// (the identity platform answers 503). A tenant still without our
 	// service principal after the wait is "not granted" instead (verdicts_test.go).
 	s.sb.Consent(id, euAppID)
-	s.sb.SetTenant(id, sandbox.Scenario{Faults: sandbox.Faults{Status503: true}})
+	s.sb.SetTenant(id, entrasim.Scenario{Faults: entrasim.Faults{Status503: true}})
 	start := time.Now()
 	resp, body := s.callback(url.Values{"admin_consent": {"True"}, "tenant": {id}, "state": {state}})
 	if resp.StatusCode != http.StatusAccepted || time.Since(start) < time.Second { // it retried for replication delay first
@@ -118,7 +118,7 @@ func TestConsentConfirmedEmailLinksToScriptDownload(t *testing.T) {
 	before := lastSeq(s.sb)
 	s.consentedTenant(id)
 	tn := s.tenant(id)
-	var confirmed *sandbox.SentMail
+	var confirmed *entrasim.SentMail
 	eventually(t, 10*time.Second, "consent-confirmed email", func() bool {
 		for _, m := range s.mailsTo(adminEmail(id), before) {
 			if m.Kind == string(domain.EmailConsentConfirmed) {

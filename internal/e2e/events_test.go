@@ -18,10 +18,10 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
-	"github.com/onemeeting/cvi-onboarding/internal/devhost"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
-	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
 )
 
 // withCRMSubscription creates the topic and the crm subscription, as
@@ -37,7 +37,7 @@ func (s *stack) withCRMSubscription() {
 // crmEvents is what the crm subscription received about subject (all when
 // subject is ""), read through the host's admin surface as CRM's test
 // tooling would.
-func (s *stack) crmEvents(subject string) []devhost.TopicMessage {
+func (s *stack) crmEvents(subject string) []funchost.TopicMessage {
 	s.t.Helper()
 	resp, err := http.Get(s.host.URL() + "/admin/topics/" + queue.TenantEvents + "/subscriptions/crm/messages")
 	if err != nil {
@@ -48,11 +48,11 @@ func (s *stack) crmEvents(subject string) []devhost.TopicMessage {
 		b, _ := io.ReadAll(resp.Body)
 		s.t.Fatalf("list crm messages: %d %s", resp.StatusCode, b)
 	}
-	var all []devhost.TopicMessage
+	var all []funchost.TopicMessage
 	if err := json.NewDecoder(resp.Body).Decode(&all); err != nil {
 		s.t.Fatal(err)
 	}
-	var out []devhost.TopicMessage
+	var out []funchost.TopicMessage
 	for _, m := range all {
 		if subject == "" || m.SessionID == subject {
 			out = append(out, m)
@@ -94,7 +94,7 @@ func compiledEventSchema(t testing.TB) *jsonschema.Schema {
 // checkEvents asserts each message is a schema-valid CloudEvent whose
 // message properties match it, that ids are distinct, and returns the
 // short types in order.
-func checkEvents(t testing.TB, msgs []devhost.TopicMessage, tenantID string) []string {
+func checkEvents(t testing.TB, msgs []funchost.TopicMessage, tenantID string) []string {
 	t.Helper()
 	sch := compiledEventSchema(t)
 	var types []string
@@ -135,7 +135,7 @@ func checkEvents(t testing.TB, msgs []devhost.TopicMessage, tenantID string) []s
 
 func operatorCall(t *testing.T, s *stack, method, path, body string) {
 	t.Helper()
-	token, err := s.sb.MintOperatorToken(sandbox.OperatorClaims{OID: "11111111-aaaa-4bbb-8ccc-222222222222", Name: "Olivia Operator", Roles: []string{"Tenants.ReadWrite"}})
+	token, err := s.sb.MintOperatorToken(entrasim.OperatorClaims{OID: "11111111-aaaa-4bbb-8ccc-222222222222", Name: "Olivia Operator", Roles: []string{"Tenants.ReadWrite"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestLifecycleEventsInOrderOncePerChange(t *testing.T) {
 	s.sb.SetRoles(id, euAppID, domain.RequiredGraphRoles[1:])
 	batch := mustJSON(t, domain.RevalidationBatch{SchemaVersion: 1, RunID: "run-events", Batch: 0, TenantIDs: []string{id}})
 	for i := range 2 {
-		if _, err := s.host.Enqueue(queue.Revalidation, devhost.Message{MessageID: "batch-" + itoa(i), Body: batch}); err != nil {
+		if _, err := s.host.Enqueue(queue.Revalidation, funchost.Message{MessageID: "batch-" + itoa(i), Body: batch}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -224,7 +224,7 @@ func TestSameRequestFiveTimesPublishesOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 5 {
 		wg.Go(func() {
-			if _, err := s.host.Enqueue(queue.Provisioning, devhost.Message{MessageID: fmt.Sprintf("five-%d-%s", i, id), Body: body}); err != nil {
+			if _, err := s.host.Enqueue(queue.Provisioning, funchost.Message{MessageID: fmt.Sprintf("five-%d-%s", i, id), Body: body}); err != nil {
 				t.Error(err)
 			}
 		})
@@ -239,12 +239,12 @@ func TestSameRequestFiveTimesPublishesOnce(t *testing.T) {
 	bad["region"] = "xx"
 	for i := range 2 { // redelivered under the same message ID: one rejection, one event
 		_ = i
-		if _, err := s.host.Enqueue(queue.Provisioning, devhost.Message{MessageID: "bad-" + id, Body: mustJSON(t, bad)}); err != nil {
+		if _, err := s.host.Enqueue(queue.Provisioning, funchost.Message{MessageID: "bad-" + id, Body: mustJSON(t, bad)}); err != nil {
 			t.Fatal(err)
 		}
 		s.waitIdle()
 	}
-	var rejected []devhost.TopicMessage
+	var rejected []funchost.TopicMessage
 	for _, m := range s.crmEvents("") {
 		if m.Subject == domain.EventProvisioningRejected.CloudEventType() {
 			rejected = append(rejected, m)

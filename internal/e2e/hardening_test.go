@@ -9,14 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
 )
 
 // adminCall calls the admin API through the local host as an operator.
 func (s *stack) adminCall(method, path, body string) (int, string) {
 	s.t.Helper()
-	token, err := s.sb.MintOperatorToken(sandbox.OperatorClaims{OID: "33333333-aaaa-4bbb-8ccc-444444444444", Name: "Hardening Operator",
+	token, err := s.sb.MintOperatorToken(entrasim.OperatorClaims{OID: "33333333-aaaa-4bbb-8ccc-444444444444", Name: "Hardening Operator",
 		Roles: []string{"Tenants.ReadWrite"}})
 	if err != nil {
 		s.t.Fatal(err)
@@ -108,7 +108,7 @@ func tenantETag(t *testing.T, body string) string {
 
 func (s *stack) adminCallIfMatch(method, path, body, etag string) (int, string) {
 	s.t.Helper()
-	token, err := s.sb.MintOperatorToken(sandbox.OperatorClaims{OID: "33333333-aaaa-4bbb-8ccc-444444444444", Name: "Hardening Operator",
+	token, err := s.sb.MintOperatorToken(entrasim.OperatorClaims{OID: "33333333-aaaa-4bbb-8ccc-444444444444", Name: "Hardening Operator",
 		Roles: []string{"Tenants.ReadWrite"}})
 	if err != nil {
 		s.t.Fatal(err)

@@ -22,12 +22,12 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/app"
-	"github.com/onemeeting/cvi-onboarding/internal/azurite"
 	"github.com/onemeeting/cvi-onboarding/internal/config"
-	"github.com/onemeeting/cvi-onboarding/internal/devhost"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/azurite"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
-	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
 )
 
 const (
@@ -41,7 +41,7 @@ const (
 // sandbox (tests isolate by table prefix and random tenant IDs).
 var shared struct {
 	az *azurite.Server
-	sb *sandbox.Sandbox
+	sb *entrasim.Sandbox
 }
 
 func TestMain(m *testing.M) {
@@ -60,10 +60,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "e2e: outbox:", err)
 		os.Exit(1)
 	}
-	sb, err := sandbox.Start(ctx, sandbox.Options{
+	sb, err := entrasim.Start(ctx, entrasim.Options{
 		OutboxDir:        outbox,
 		OperatorTenantID: operatorTenant,
-		Apps: []sandbox.App{
+		Apps: []entrasim.App{
 			{AppID: euAppID, DisplayName: "OneMeeting CVI (Europe)", ClientSecret: appSecret},
 			{AppID: mailAppID, DisplayName: "OneMeeting CVI mail", ClientSecret: appSecret},
 		},
@@ -107,9 +107,9 @@ type stack struct {
 	t      testing.TB
 	cfg    *config.Config
 	app    *app.App
-	host   *devhost.Host
+	host   *funchost.Host
 	clock  *clock
-	sb     *sandbox.Sandbox
+	sb     *entrasim.Sandbox
 	az     *azurite.Server
 	client *http.Client // does not follow redirects
 }
@@ -240,7 +240,7 @@ func newStack(t testing.TB, o stackOptions) *stack {
 	// nil: redelivery at once, as Service Bus does (reference §3); a test
 	// that needs the old spacing says so itself.
 	redelivery := o.redelivery
-	host, err := devhost.New(devhost.Config{
+	host, err := funchost.New(funchost.Config{
 		FunctionsDir:     filepath.Join(root, "functions"),
 		HostJSONPath:     filepath.Join(root, "host.json"),
 		HandlerURL:       "http://" + handlerLn.Addr().String(),
@@ -357,8 +357,8 @@ func eventually(t testing.TB, within time.Duration, what string, cond func() boo
 
 // mails returns the sandbox's sent mail about a tenant (subject or body
 // mentions it) or to a recipient.
-func (s *stack) mailsTo(addr string, since int) []sandbox.SentMail {
-	var out []sandbox.SentMail
+func (s *stack) mailsTo(addr string, since int) []entrasim.SentMail {
+	var out []entrasim.SentMail
 	for _, m := range s.sb.SentMail() {
 		if m.Seq <= since {
 			continue
@@ -373,7 +373,7 @@ func (s *stack) mailsTo(addr string, since int) []sandbox.SentMail {
 	return out
 }
 
-func lastSeq(sb *sandbox.Sandbox) int {
+func lastSeq(sb *entrasim.Sandbox) int {
 	all := sb.SentMail()
 	if len(all) == 0 {
 		return 0

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onemeeting/cvi-onboarding/internal/azurite"
-	"github.com/onemeeting/cvi-onboarding/internal/devhost"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/azurite"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
 )
@@ -34,7 +34,7 @@ func TestStorageOutageThenRecovery(t *testing.T) {
 	for i := range n {
 		ids[i] = newTenantID()
 		body := mustJSON(t, example(t, ids[i], "CRM-outage-"+ids[i][:8]))
-		if _, err := s.host.Enqueue(queue.Provisioning, devhost.Message{MessageID: "outage-" + ids[i], Body: body}); err != nil {
+		if _, err := s.host.Enqueue(queue.Provisioning, funchost.Message{MessageID: "outage-" + ids[i], Body: body}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -85,7 +85,7 @@ func TestPersistentFailureIsDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := newTenantID()
-	if _, err := s.host.Enqueue(queue.Provisioning, devhost.Message{MessageID: "doomed-" + id, Body: mustJSON(t, example(t, id, "CRM-doomed"))}); err != nil {
+	if _, err := s.host.Enqueue(queue.Provisioning, funchost.Message{MessageID: "doomed-" + id, Body: mustJSON(t, example(t, id, "CRM-doomed"))}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 60*time.Second, "dead-lettering", func() bool { return len(s.host.DeadLetters(queue.Provisioning)) == 1 })

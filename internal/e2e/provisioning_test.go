@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onemeeting/cvi-onboarding/internal/devhost"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
 )
@@ -93,7 +93,7 @@ func TestSameRequestFiveTimesConcurrently(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := s.host.Enqueue(queue.Provisioning, devhost.Message{MessageID: fmt.Sprintf("delivery-%d-%s", i, id), Body: body}); err != nil {
+			if _, err := s.host.Enqueue(queue.Provisioning, funchost.Message{MessageID: fmt.Sprintf("delivery-%d-%s", i, id), Body: body}); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -192,7 +192,7 @@ func TestMalformedRequestsAreRejectedNotRetried(t *testing.T) {
 		t.Fatalf("only %d variants", len(variants))
 	}
 	for name, body := range variants {
-		if _, err := s.host.Enqueue(queue.Provisioning, devhost.Message{MessageID: "bad-" + strings.ReplaceAll(name, " ", "-"), Body: body}); err != nil {
+		if _, err := s.host.Enqueue(queue.Provisioning, funchost.Message{MessageID: "bad-" + strings.ReplaceAll(name, " ", "-"), Body: body}); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}

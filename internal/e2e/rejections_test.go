@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onemeeting/cvi-onboarding/internal/devhost"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
 	"github.com/onemeeting/cvi-onboarding/internal/rejections"
@@ -65,12 +65,12 @@ func TestBadMessagesAreRecordedAndAlertedInEveryQueueFunction(t *testing.T) {
 			bad{q.name, "utf8-" + id[:8], multiByteAt1024(t, inner(q.obj))})
 	}
 	before := lastSeq(s.sb)
-	stats := map[string]devhost.QueueStats{}
+	stats := map[string]funchost.QueueStats{}
 	for _, q := range []string{queue.Provisioning, queue.Email, queue.Revalidation} {
 		stats[q] = s.host.QueueStats(q)
 	}
 	for _, c := range cases {
-		if _, err := s.host.Enqueue(c.queue, devhost.Message{MessageID: c.queue + "-" + c.name, Body: c.body}); err != nil {
+		if _, err := s.host.Enqueue(c.queue, funchost.Message{MessageID: c.queue + "-" + c.name, Body: c.body}); err != nil {
 			t.Fatal(err)
 		}
 	}

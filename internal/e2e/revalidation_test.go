@@ -5,10 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/onemeeting/cvi-onboarding/internal/devhost"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
-	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
 )
 
 // consentedTenant provisions a tenant and records verified consent.
@@ -23,7 +23,7 @@ func (s *stack) consentedTenant(id string) {
 	s.waitIdle()
 }
 
-func kinds(mails []sandbox.SentMail) map[string]int {
+func kinds(mails []entrasim.SentMail) map[string]int {
 	out := map[string]int{}
 	for _, m := range mails {
 		switch {
@@ -51,7 +51,7 @@ func TestRevalidationRevokedOnceEvenIfBatchRedelivered(t *testing.T) {
 
 	batch := mustJSON(t, domain.RevalidationBatch{SchemaVersion: 1, RunID: "run-test", Batch: 0, TenantIDs: []string{id}})
 	for i := range 2 { // the same batch delivered twice (distinct message IDs defeat duplicate detection)
-		if _, err := s.host.Enqueue(queue.Revalidation, devhost.Message{MessageID: "redelivered-" + itoa(i), Body: batch}); err != nil {
+		if _, err := s.host.Enqueue(queue.Revalidation, funchost.Message{MessageID: "redelivered-" + itoa(i), Body: batch}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -80,8 +80,8 @@ func TestRevalidationTransientFailuresAlertOnlyAfterThreeRuns(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	id := newTenantID()
 	s.consentedTenant(id)
-	s.sb.SetTenant(id, sandbox.Scenario{Faults: sandbox.Faults{Status503: true}})
-	t.Cleanup(func() { s.sb.SetTenant(id, sandbox.Scenario{}) })
+	s.sb.SetTenant(id, entrasim.Scenario{Faults: entrasim.Faults{Status503: true}})
+	t.Cleanup(func() { s.sb.SetTenant(id, entrasim.Scenario{}) })
 	before := lastSeq(s.sb)
 	opsAlerts := func() int {
 		n := 0

@@ -21,8 +21,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onemeeting/cvi-onboarding/internal/azurite"
-	"github.com/onemeeting/cvi-onboarding/internal/devhost"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/azurite"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
@@ -107,7 +107,7 @@ func (l *lockedFile) Write(p []byte) (int, error) {
 
 type soakMessage struct {
 	tenant string
-	msg    devhost.Message
+	msg    funchost.Message
 }
 
 func runSoak(tb testing.TB, plan soakPlan) soakFigures {
@@ -183,10 +183,10 @@ func runSoak(tb testing.TB, plan soakPlan) soakFigures {
 		env = append(env, k+"="+v)
 	}
 	root := repoRoot(tb)
-	host, err := devhost.New(devhost.Config{
+	host, err := funchost.New(funchost.Config{
 		FunctionsDir: filepath.Join(root, "functions"),
 		HostJSONPath: filepath.Join(root, "host.json"),
-		Handler:      &devhost.HandlerProcess{Path: handlerPath, Dir: dir, Env: env, Stdout: logs, Stderr: logs},
+		Handler:      &funchost.HandlerProcess{Path: handlerPath, Dir: dir, Env: env, Stdout: logs, Stderr: logs},
 		ListenAddr:   hostAddr,
 		Settings:     settings,
 		// Service Bus's behaviour: maxDeliveryCount 10, redelivery at once.
@@ -219,13 +219,13 @@ func runSoak(tb testing.TB, plan soakPlan) soakFigures {
 	for i := range ids {
 		ids[i] = newTenantID()
 		body := mustJSON(tb, example(tb, ids[i], "CRM-soak-"+ids[i][:8]))
-		msgs = append(msgs, soakMessage{ids[i], devhost.Message{MessageID: "soak-" + ids[i], Body: body}})
+		msgs = append(msgs, soakMessage{ids[i], funchost.Message{MessageID: "soak-" + ids[i], Body: body}})
 		if i%5 == 0 { // 20 % duplicates
 			dupID := "soak-" + ids[i] + "-resent"
 			if i%20 == 0 {
 				dupID = "soak-" + ids[i] // same ID: dropped by duplicate detection
 			}
-			msgs = append(msgs, soakMessage{ids[i], devhost.Message{MessageID: dupID, Body: body}})
+			msgs = append(msgs, soakMessage{ids[i], funchost.Message{MessageID: dupID, Body: body}})
 		}
 	}
 	seed := rand.Uint64() // in the figures, so a failing order can be replayed
@@ -241,7 +241,7 @@ func runSoak(tb testing.TB, plan soakPlan) soakFigures {
 		id := ids[(i*7+3)%len(ids)]
 		upd := example(tb, id, "CRM-soak-"+id[:8]+"-u", "127.0.0.1", "192.0.2.0/28")
 		upd["customerName"] = "Contoso Ltd (updated)"
-		updates[id] = soakMessage{id, devhost.Message{MessageID: "soak-" + id + "-u", Body: mustJSON(tb, upd)}}
+		updates[id] = soakMessage{id, funchost.Message{MessageID: "soak-" + id + "-u", Body: mustJSON(tb, upd)}}
 	}
 	withUpdates := make([]soakMessage, 0, len(msgs)+len(updates))
 	for _, m := range msgs {
@@ -276,7 +276,7 @@ func runSoak(tb testing.TB, plan soakPlan) soakFigures {
 		faults <- func() error {
 			// One kill: wait (bounded) until enough deliveries are in flight
 			// on the queue(s) named, then SIGKILL the handler.
-			kill := func(what string, ready func(p, e devhost.QueueStats) bool) error {
+			kill := func(what string, ready func(p, e funchost.QueueStats) bool) error {
 				for until := time.Now().Add(15 * time.Second); time.Now().Before(until); time.Sleep(5 * time.Millisecond) {
 					if ready(host.QueueStats(queue.Provisioning), host.QueueStats(queue.Email)) {
 						break
@@ -306,7 +306,7 @@ func runSoak(tb testing.TB, plan soakPlan) soakFigures {
 			// their writer is dead.
 			killAt := time.Now().Add(plan.freeze - 3*time.Second)
 			time.Sleep(time.Until(killAt))
-			if err := kill("during the freeze", func(p, _ devhost.QueueStats) bool { return p.InFlight >= 2 }); err != nil {
+			if err := kill("during the freeze", func(p, _ funchost.QueueStats) bool { return p.InFlight >= 2 }); err != nil {
 				return err
 			}
 			time.Sleep(time.Until(killAt.Add(3 * time.Second)))
@@ -314,7 +314,7 @@ func runSoak(tb testing.TB, plan soakPlan) soakFigures {
 				return fmt.Errorf("thaw azurite: %w", err)
 			}
 			// Killed again while the thawed backlog's emails are being sent.
-			return kill("after the thaw", func(p, e devhost.QueueStats) bool { return p.InFlight >= 1 && e.InFlight >= 2 })
+			return kill("after the thaw", func(p, e funchost.QueueStats) bool { return p.InFlight >= 1 && e.InFlight >= 2 })
 		}()
 	}()
 	accepted := 0

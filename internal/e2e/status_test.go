@@ -18,9 +18,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/onemeeting/cvi-onboarding/internal/browsertest"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/browser"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
 	"github.com/onemeeting/cvi-onboarding/internal/web"
 )
 
@@ -110,7 +110,7 @@ func TestStatusPageThroughTheHost(t *testing.T) {
 
 	// Consent in the browser: the confirmation page links to the status page.
 	afterProvision := lastSeq(s.sb)
-	ctx := browsertest.New(t, 120*time.Second)
+	ctx := browser.New(t, 120*time.Second)
 	if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("accept")),
 		chromedp.Click(chromedp.ID("accept")), chromedp.WaitVisible(chromedp.ID("powershell"))); err != nil {
 		t.Fatal(err)
@@ -125,8 +125,8 @@ func TestStatusPageThroughTheHost(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(confirmedURL), chromedp.WaitVisible(chromedp.ID("step-live"))); err != nil {
 		t.Fatal(err)
 	}
-	browsertest.Screenshot(t, ctx, "status-consented")
-	page := strings.Join(strings.Fields(browsertest.BodyText(t, ctx)), " ")
+	browser.Screenshot(t, ctx, "status-consented")
+	page := strings.Join(strings.Fields(browser.BodyText(t, ctx)), " ")
 	for _, want := range []string{tn.TenantKey, "Europe", "Provisioned " + web.FormatPageTime(tn.CreatedAt), "videosrv.net",
 		"Consent granted " + web.FormatPageTime(tn.ConsentedAt), "Last checked " + web.FormatPageTime(tn.LastCheckAt),
 		"Calls.AccessMedia.All: granted", "Download the PowerShell script", "Set-ExecutionPolicy -Scope Process", "Live (not yet)"} {
@@ -167,7 +167,7 @@ func TestStatusPageThroughTheHost(t *testing.T) {
 	}
 
 	// An operator rotates the link: every older one dies.
-	token, err := s.sb.MintOperatorToken(sandbox.OperatorClaims{OID: "11111111-aaaa-4bbb-8ccc-222222222222", Name: "Olivia Operator", Roles: []string{"Tenants.ReadWrite"}})
+	token, err := s.sb.MintOperatorToken(entrasim.OperatorClaims{OID: "11111111-aaaa-4bbb-8ccc-222222222222", Name: "Olivia Operator", Roles: []string{"Tenants.ReadWrite"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -387,12 +387,12 @@ func TestStatusPageAccessibility(t *testing.T) {
 	s.provisioned(id)
 	statusURL := s.statusLinkIn(adminEmail(id), before, "Action needed: approve")
 	s.setStatus(id, domain.StatusDegraded)
-	ctx := browsertest.New(t, 120*time.Second)
+	ctx := browser.New(t, 120*time.Second)
 	for _, width := range []int64{1280, 390} {
 		if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, 900), chromedp.Navigate(statusURL), chromedp.WaitVisible(chromedp.ID("step-live"))); err != nil {
 			t.Fatal(err)
 		}
-		browsertest.Screenshot(t, ctx, fmt.Sprintf("status-%d", width))
+		browser.Screenshot(t, ctx, fmt.Sprintf("status-%d", width))
 		type violation struct {
 			ID     string `json:"id"`
 			Impact string `json:"impact"`
@@ -416,7 +416,7 @@ func TestStatusPageAccessibility(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "consent-again notice", func() bool {
-		return strings.Contains(browsertest.BodyText(t, ctx), "We have emailed a new consent link")
+		return strings.Contains(browser.BodyText(t, ctx), "We have emailed a new consent link")
 	})
 }
 

@@ -8,17 +8,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
-	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
 )
 
 // opsOnlyMails are the emails to operations since `since` that are not also
 // addressed to a customer (a revoked/degraded email copies operations) and
 // that name one of mentions (a tenant or run of this test: the sandbox and
 // the ops address are shared by parallel tests).
-func (s *stack) opsOnlyMails(since int, subject string, mentions ...string) []sandbox.SentMail {
-	var out []sandbox.SentMail
+func (s *stack) opsOnlyMails(since int, subject string, mentions ...string) []entrasim.SentMail {
+	var out []entrasim.SentMail
 	for _, m := range s.mailsTo("ops@videosrv.net", since) {
 		if len(m.To) != 1 || !strings.Contains(m.Subject, subject) {
 			continue
@@ -42,7 +42,7 @@ func TestRevalidationMissingServicePrincipalRevokesInOneRun(t *testing.T) {
 	codes := map[int]string{7000229: newTenantID(), 700016: newTenantID()}
 	for code, id := range codes {
 		s.consentedTenant(id)
-		s.sb.SetTenant(id, sandbox.Scenario{MissingSPCode: code})
+		s.sb.SetTenant(id, entrasim.Scenario{MissingSPCode: code})
 		s.sb.RemoveServicePrincipal(id, euAppID)
 	}
 	before := lastSeq(s.sb)
@@ -71,7 +71,7 @@ func TestConsentCallbackMissingServicePrincipalNotGranted(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	for _, code := range []int{7000229, 700016} {
 		id := newTenantID()
-		s.sb.SetTenant(id, sandbox.Scenario{MissingSPCode: code})
+		s.sb.SetTenant(id, entrasim.Scenario{MissingSPCode: code})
 		state := s.startConsent(s.provisioned(id))
 		resp, body := s.callback(url.Values{"admin_consent": {"True"}, "tenant": {id}, "state": {state}})
 		if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Consent was not granted") ||
@@ -103,7 +103,7 @@ func TestRevalidationDisabledByMicrosoftStatus(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOptions{})
 	healthy, violating := newTenantID(), newTenantID()
-	s.sb.SetTenant(healthy, sandbox.Scenario{DisabledByMicrosoftStatus: "NotDisabled"})
+	s.sb.SetTenant(healthy, entrasim.Scenario{DisabledByMicrosoftStatus: "NotDisabled"})
 	s.consentedTenant(healthy) // fails unless the callback reads NotDisabled as enabled
 	s.consentedTenant(violating)
 	s.sb.SetDisabledByMicrosoft(violating, euAppID, "DisabledDueToViolationOfServicesAgreement")
@@ -147,7 +147,7 @@ func TestRevalidationOpaqueTokensRolesUnknown(t *testing.T) {
 		t.Fatalf("setup: %s, want Degraded", st)
 	}
 	for _, id := range []string{ok1, ok2, degraded} {
-		s.sb.SetTenant(id, sandbox.Scenario{OpaqueTokens: true})
+		s.sb.SetTenant(id, entrasim.Scenario{OpaqueTokens: true})
 	}
 	before := lastSeq(s.sb)
 	for run := 1; run <= 2; run++ {
@@ -188,7 +188,7 @@ func TestRevalidationOpaqueTokensRolesUnknown(t *testing.T) {
 func TestAdminRevalidateVerdicts(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOptions{})
-	token, err := s.sb.MintOperatorToken(sandbox.OperatorClaims{OID: "33333333-aaaa-4bbb-8ccc-444444444444", Name: "Otto Operator", Roles: []string{"Tenants.ReadWrite"}})
+	token, err := s.sb.MintOperatorToken(entrasim.OperatorClaims{OID: "33333333-aaaa-4bbb-8ccc-444444444444", Name: "Otto Operator", Roles: []string{"Tenants.ReadWrite"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,9 +209,9 @@ func TestAdminRevalidateVerdicts(t *testing.T) {
 	removed, opaque := newTenantID(), newTenantID()
 	s.consentedTenant(removed)
 	s.consentedTenant(opaque)
-	s.sb.SetTenant(removed, sandbox.Scenario{MissingSPCode: 7000229})
+	s.sb.SetTenant(removed, entrasim.Scenario{MissingSPCode: 7000229})
 	s.sb.RemoveServicePrincipal(removed, euAppID)
-	s.sb.SetTenant(opaque, sandbox.Scenario{OpaqueTokens: true})
+	s.sb.SetTenant(opaque, entrasim.Scenario{OpaqueTokens: true})
 	before := lastSeq(s.sb)
 
 	out := revalidate(removed)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/onemeeting/cvi-onboarding/internal/browsertest"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/browser"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
 
@@ -44,8 +44,8 @@ func TestEmailsInChromium(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 
-	ctx := browsertest.New(t, 4*time.Minute)
-	t.Logf("screenshots of every email are in %s", browsertest.ScreenshotDir(t))
+	ctx := browser.New(t, 4*time.Minute)
+	t.Logf("screenshots of every email are in %s", browser.ScreenshotDir(t))
 
 	// Subtests share one browser tab, so they run one after another.
 	for _, tc := range cases {
@@ -61,7 +61,7 @@ func TestEmailsInChromium(t *testing.T) {
 			if got := evalJS[string](t, ctx, `document.title`); got != msg.Subject {
 				t.Errorf("title = %q, want the subject %q", got, msg.Subject)
 			}
-			body := browsertest.BodyText(t, ctx)
+			body := browser.BodyText(t, ctx)
 			for _, want := range append(slices.Clone(tc.visible), tc.links...) {
 				if !strings.Contains(body, want) {
 					t.Errorf("page text lacks %q", want)
@@ -119,14 +119,14 @@ func TestEmailsInChromium(t *testing.T) {
 				t.Errorf("smallest paragraph text is %.0fpx; want at least 14px", n)
 			}
 			checkNoOverflow(t, ctx)
-			browsertest.Screenshot(t, ctx, "wide")
+			browser.Screenshot(t, ctx, "wide")
 
 			// A phone: the card shrinks to the screen and nothing sticks out.
 			if err := chromedp.Do(ctx, chromedp.EmulateViewport(375, 800)); err != nil {
 				t.Fatalf("phone viewport: %v", err)
 			}
 			checkNoOverflow(t, ctx)
-			browsertest.Screenshot(t, ctx, "phone")
+			browser.Screenshot(t, ctx, "phone")
 		})
 	}
 }

@@ -15,8 +15,8 @@ import (
 
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 
+	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
 )
 
 func TestCheckConsentedCountsRequests(t *testing.T) {
@@ -38,7 +38,7 @@ func TestCheckConsentedCountsRequests(t *testing.T) {
 	if len(res.SPObjectID) != 36 {
 		t.Errorf("SPObjectID = %q, want the service principal's GUID", res.SPObjectID)
 	}
-	for _, r := range sandbox.RequiredRoles() {
+	for _, r := range entrasim.RequiredRoles() {
 		if !slices.Contains(res.Roles, r) {
 			t.Errorf("Roles %v lack %s", res.Roles, r)
 		}
@@ -56,7 +56,7 @@ func TestCheckConsentedCountsRequests(t *testing.T) {
 	}
 
 	// Fresh drops the credential: a new token shows changed roles at once.
-	s.SetRoles(tenantID, testAppID, sandbox.RequiredRoles()[1:])
+	s.SetRoles(tenantID, testAppID, entrasim.RequiredRoles()[1:])
 	res, err = c.Check(ctx, tenantID, testAppID, CheckOptions{Fresh: true})
 	if err != nil {
 		t.Fatalf("fresh Check: %v", err)
@@ -64,8 +64,8 @@ func TestCheckConsentedCountsRequests(t *testing.T) {
 	if tok, gr := requests(s, tenantID); tok != 2 || gr != 3 {
 		t.Errorf("Fresh check: totals %d token + %d graph, want 2 + 3", tok, gr)
 	}
-	if res.Outcome != OutcomeDegraded || !slices.Equal(res.MissingRoles, sandbox.RequiredRoles()[:1]) {
-		t.Errorf("after SetRoles + Fresh: %+v, want degraded missing %s", res, sandbox.RequiredRoles()[0])
+	if res.Outcome != OutcomeDegraded || !slices.Equal(res.MissingRoles, entrasim.RequiredRoles()[:1]) {
+		t.Errorf("after SetRoles + Fresh: %+v, want degraded missing %s", res, entrasim.RequiredRoles()[0])
 	}
 
 	out := logs.String()
@@ -81,11 +81,11 @@ func TestCheckDegradedMissingRoles(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
 	c := newChecker(t, s, newCreds(t, s), nil)
-	required := sandbox.RequiredRoles()
+	required := entrasim.RequiredRoles()
 	granted := []string{required[7], required[0], required[5], required[2], required[4], required[3]} // 6 of 8
 	want := []string{required[1], required[6]}
 	slices.Sort(want)
-	tenantID := consented(t, s, sandbox.Scenario{GrantRoles: granted})
+	tenantID := consented(t, s, entrasim.Scenario{GrantRoles: granted})
 
 	res, err := c.Check(ctxTimeout(t, 30*time.Second), tenantID, testAppID, CheckOptions{})
 	if err != nil {
@@ -101,7 +101,7 @@ func TestCheckDegradedMissingRoles(t *testing.T) {
 	}
 
 	// A token without any roles claim (permissions removed, SP kept).
-	none := consented(t, s, sandbox.Scenario{GrantRoles: []string{}})
+	none := consented(t, s, entrasim.Scenario{GrantRoles: []string{}})
 	res, err = c.Check(ctxTimeout(t, 30*time.Second), none, testAppID, CheckOptions{})
 	if err != nil {
 		t.Fatalf("Check no roles: %v", err)
@@ -118,7 +118,7 @@ func TestCheckServicePrincipalDisabled(t *testing.T) {
 	ctx := ctxTimeout(t, 30*time.Second)
 
 	// Disabled before any token: the token endpoint says AADSTS7000112.
-	disabled := consented(t, s, sandbox.Scenario{SPDisabled: true})
+	disabled := consented(t, s, entrasim.Scenario{SPDisabled: true})
 	res, err := c.Check(ctx, disabled, testAppID, CheckOptions{})
 	if err != nil {
 		t.Fatalf("Check: %v", err)
@@ -217,7 +217,7 @@ func TestCheckGraphGatewayAndNetworkErrors(t *testing.T) {
 		{"HTML 502", gateway.URL + "/v1.0", 2 * time.Second},
 		{"connection refused", closedURL + "/v1.0", 0},
 	} {
-		c, err := NewChecker(creds, tc.base, sandbox.RequiredRoles(), nil)
+		c, err := NewChecker(creds, tc.base, entrasim.RequiredRoles(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -308,13 +308,13 @@ func TestCheckTransientFaults(t *testing.T) {
 
 	t.Run("503 everywhere", func(t *testing.T) {
 		t.Parallel()
-		tenantID := consented(t, s, sandbox.Scenario{Faults: sandbox.Faults{Status503: true}})
+		tenantID := consented(t, s, entrasim.Scenario{Faults: entrasim.Faults{Status503: true}})
 		res, err := c.Check(ctxTimeout(t, 30*time.Second), tenantID, testAppID, CheckOptions{})
 		assertTransient(t, res, err, 0)
 	})
 	t.Run("Graph 503 with Retry-After", func(t *testing.T) {
 		t.Parallel()
-		tenantID := consented(t, s, sandbox.Scenario{Faults: sandbox.Faults{Status503: true, RetryAfterSeconds: 4, ApplyToGraph: true}})
+		tenantID := consented(t, s, entrasim.Scenario{Faults: entrasim.Faults{Status503: true, RetryAfterSeconds: 4, ApplyToGraph: true}})
 		res, err := c.Check(ctxTimeout(t, 30*time.Second), tenantID, testAppID, CheckOptions{})
 		assertTransient(t, res, err, 4*time.Second)
 		if tok, gr := requests(s, tenantID); tok != 1 || gr != 1 {
@@ -323,7 +323,7 @@ func TestCheckTransientFaults(t *testing.T) {
 	})
 	t.Run("token 429 AADSTS90055", func(t *testing.T) {
 		t.Parallel()
-		tenantID := consented(t, s, sandbox.Scenario{Faults: sandbox.Faults{Rate429: 1, RetryAfterSeconds: 1}})
+		tenantID := consented(t, s, entrasim.Scenario{Faults: entrasim.Faults{Rate429: 1, RetryAfterSeconds: 1}})
 		res, err := c.Check(ctxTimeout(t, 30*time.Second), tenantID, testAppID, CheckOptions{})
 		assertTransient(t, res, err, time.Second)
 		if !strings.Contains(err.Error(), "90055") {
@@ -332,7 +332,7 @@ func TestCheckTransientFaults(t *testing.T) {
 	})
 	t.Run("slow token endpoint past deadline", func(t *testing.T) {
 		t.Parallel()
-		tenantID := consented(t, s, sandbox.Scenario{Faults: sandbox.Faults{Latency: 5 * time.Second}})
+		tenantID := consented(t, s, entrasim.Scenario{Faults: entrasim.Faults{Latency: 5 * time.Second}})
 		start := time.Now()
 		res, err := c.Check(ctxTimeout(t, 300*time.Millisecond), tenantID, testAppID, CheckOptions{})
 		assertTransient(t, res, err, 0)
@@ -345,7 +345,7 @@ func TestCheckTransientFaults(t *testing.T) {
 	})
 	t.Run("slow Graph past deadline", func(t *testing.T) {
 		t.Parallel()
-		tenantID := consented(t, s, sandbox.Scenario{Faults: sandbox.Faults{Latency: 5 * time.Second, ApplyToGraph: true}})
+		tenantID := consented(t, s, entrasim.Scenario{Faults: entrasim.Faults{Latency: 5 * time.Second, ApplyToGraph: true}})
 		res, err := c.Check(ctxTimeout(t, 500*time.Millisecond), tenantID, testAppID, CheckOptions{})
 		assertTransient(t, res, err, 0)
 		if !errors.Is(err, context.DeadlineExceeded) {
@@ -363,7 +363,7 @@ func TestCheckGraph429RetriedThenTransient(t *testing.T) {
 	s := startSandbox(t)
 	c := newChecker(t, s, newCreds(t, s, func(o *CredentialOptions) { o.MaxRetries = 1 }), nil)
 	tenantID := consented(t, s)
-	s.SetFaults(sandbox.Faults{Rate429: 1, RetryAfterSeconds: 1, ApplyToGraph: true})
+	s.SetFaults(entrasim.Faults{Rate429: 1, RetryAfterSeconds: 1, ApplyToGraph: true})
 
 	start := time.Now()
 	res, err := c.Check(ctxTimeout(t, 30*time.Second), tenantID, testAppID, CheckOptions{})
@@ -378,7 +378,7 @@ func TestCheckGraph429RetriedThenTransient(t *testing.T) {
 	}
 
 	// A Retry-After the deadline cannot cover goes straight back to the caller.
-	s.SetFaults(sandbox.Faults{Rate429: 1, RetryAfterSeconds: 20, ApplyToGraph: true})
+	s.SetFaults(entrasim.Faults{Rate429: 1, RetryAfterSeconds: 20, ApplyToGraph: true})
 	start = time.Now()
 	_, err = c.Check(ctxTimeout(t, 2*time.Second), tenantID, testAppID, CheckOptions{})
 	if RetryAfter(err) != 20*time.Second || time.Since(start) > time.Second {
@@ -491,8 +491,8 @@ func TestNewCheckerValidates(t *testing.T) {
 		name, base string
 		roles      []string
 	}{
-		{"relative URL", "/v1.0", sandbox.RequiredRoles()},
-		{"plain http off loopback", "http://graph.example.com/v1.0", sandbox.RequiredRoles()},
+		{"relative URL", "/v1.0", entrasim.RequiredRoles()},
+		{"plain http off loopback", "http://graph.example.com/v1.0", entrasim.RequiredRoles()},
 		{"no roles", s.GraphBaseURL(), nil},
 		{"empty role", s.GraphBaseURL(), []string{""}},
 	} {
@@ -500,7 +500,7 @@ func TestNewCheckerValidates(t *testing.T) {
 			t.Errorf("%s: NewChecker accepted it", tc.name)
 		}
 	}
-	if _, err := NewChecker(creds, "https://graph.microsoft.com/v1.0", sandbox.RequiredRoles(), nil); err != nil {
+	if _, err := NewChecker(creds, "https://graph.microsoft.com/v1.0", entrasim.RequiredRoles(), nil); err != nil {
 		t.Errorf("public Graph URL rejected: %v", err)
 	}
 }

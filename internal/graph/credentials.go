@@ -65,7 +65,7 @@ type CredentialOptions struct {
 	// ManagedIdentityCredential built from ManagedIdentityClientID).
 	ManagedIdentity azcore.TokenCredential
 	// HTTPClient is the transport for azidentity and Graph (tests:
-	// sandbox.HTTPClient() to trust its TLS). nil: the SDK defaults.
+	// entrasim.HTTPClient() to trust its TLS). nil: the SDK defaults.
 	HTTPClient *http.Client
 	// CacheSize bounds the LRU of per-(tenant, app) credentials (default 1024).
 	CacheSize int

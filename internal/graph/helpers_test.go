@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/config"
-	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
 )
 
 const (
@@ -32,11 +32,11 @@ func guid(t testing.TB) string {
 }
 
 // startSandbox starts the local identity platform + Graph simulator for one test.
-func startSandbox(t testing.TB) *sandbox.Sandbox {
+func startSandbox(t testing.TB) *entrasim.Sandbox {
 	t.Helper()
-	s, err := sandbox.Start(context.Background(), sandbox.Options{
+	s, err := entrasim.Start(context.Background(), entrasim.Options{
 		OperatorTenantID: guid(t),
-		Apps: []sandbox.App{
+		Apps: []entrasim.App{
 			{AppID: testAppID, DisplayName: "OneMeeting CVI (test)", ClientSecret: testSecret},
 			{AppID: mailAppID, DisplayName: "OneMeeting mail (test)", ClientSecret: mailSecret},
 		},
@@ -45,7 +45,7 @@ func startSandbox(t testing.TB) *sandbox.Sandbox {
 		SigningKeyBits: 1024, // tests mint many tokens
 	})
 	if err != nil {
-		t.Fatalf("sandbox.Start: %v", err)
+		t.Fatalf("entrasim.Start: %v", err)
 	}
 	t.Cleanup(func() {
 		// Concurrent requests can leave dialed-but-never-used connections,
@@ -60,7 +60,7 @@ func startSandbox(t testing.TB) *sandbox.Sandbox {
 
 // newCreds makes secret-mode credentials against the sandbox; retries are
 // off unless a test turns them on, so fault tests stay fast.
-func newCreds(t testing.TB, s *sandbox.Sandbox, mutate ...func(*CredentialOptions)) *Credentials {
+func newCreds(t testing.TB, s *entrasim.Sandbox, mutate ...func(*CredentialOptions)) *Credentials {
 	t.Helper()
 	o := CredentialOptions{
 		Mode:          config.CredentialSecret,
@@ -79,9 +79,9 @@ func newCreds(t testing.TB, s *sandbox.Sandbox, mutate ...func(*CredentialOption
 	return c
 }
 
-func newChecker(t testing.TB, s *sandbox.Sandbox, creds *Credentials, logger *slog.Logger) *Checker {
+func newChecker(t testing.TB, s *entrasim.Sandbox, creds *Credentials, logger *slog.Logger) *Checker {
 	t.Helper()
-	c, err := NewChecker(creds, s.GraphBaseURL(), sandbox.RequiredRoles(), logger)
+	c, err := NewChecker(creds, s.GraphBaseURL(), entrasim.RequiredRoles(), logger)
 	if err != nil {
 		t.Fatalf("NewChecker: %v", err)
 	}
@@ -89,7 +89,7 @@ func newChecker(t testing.TB, s *sandbox.Sandbox, creds *Credentials, logger *sl
 }
 
 // consented returns a new tenant where our app was granted admin consent.
-func consented(t testing.TB, s *sandbox.Sandbox, sc ...sandbox.Scenario) string {
+func consented(t testing.TB, s *entrasim.Sandbox, sc ...entrasim.Scenario) string {
 	t.Helper()
 	tenantID := guid(t)
 	if len(sc) > 0 {
@@ -107,7 +107,7 @@ func ctxTimeout(t testing.TB, d time.Duration) context.Context {
 }
 
 // requests is the sandbox's (token, graph) request count for one tenant.
-func requests(s *sandbox.Sandbox, tenantID string) (token, graph int64) {
+func requests(s *entrasim.Sandbox, tenantID string) (token, graph int64) {
 	st := s.Stats()
 	return st.TokenRequestsByTenant[tenantID], st.GraphRequestsByTenant[tenantID]
 }

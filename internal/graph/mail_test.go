@@ -14,11 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
 )
 
-func newMailer(t *testing.T, s *sandbox.Sandbox, mutate ...func(*CredentialOptions)) *Mailer {
+func newMailer(t *testing.T, s *entrasim.Sandbox, mutate ...func(*CredentialOptions)) *Mailer {
 	t.Helper()
 	creds := newCreds(t, s, append([]func(*CredentialOptions){func(o *CredentialOptions) { o.ClientSecret = mailSecret }}, mutate...)...)
 	m, err := NewMailer(creds, s.OperatorTenantID(), mailAppID, s.GraphBaseURL(), nil)
@@ -211,7 +211,7 @@ func TestSendMailTransient(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
 	m := newMailer(t, s)
-	s.SetTenant(s.OperatorTenantID(), sandbox.Scenario{Faults: sandbox.Faults{Status503: true, RetryAfterSeconds: 3, ApplyToGraph: true}})
+	s.SetTenant(s.OperatorTenantID(), entrasim.Scenario{Faults: entrasim.Faults{Status503: true, RetryAfterSeconds: 3, ApplyToGraph: true}})
 	err := m.Send(ctxTimeout(t, 30*time.Second), Mail{From: "onboarding@contoso.example", To: []string{"a@b.example"}, Subject: "s", HTML: "<p>x</p>"})
 	if !domain.IsTransient(err) || RetryAfter(err) != 3*time.Second {
 		t.Errorf("503: %v (RetryAfter %v), want transient with 3s", err, RetryAfter(err))

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/onemeeting/cvi-onboarding/internal/sandbox"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
 )
 
 // A tenant without our service principal is revoked whichever code Entra
@@ -18,13 +18,13 @@ func TestCheckMissingServicePrincipalCodes(t *testing.T) {
 	for _, code := range []int{700016, 7000229} {
 		// Never consented.
 		never := guid(t)
-		s.SetTenant(never, sandbox.Scenario{MissingSPCode: code})
+		s.SetTenant(never, entrasim.Scenario{MissingSPCode: code})
 		res, err := c.Check(ctxTimeout(t, 30*time.Second), never, testAppID, CheckOptions{})
 		if err != nil || res.Outcome != OutcomeRevoked || res.AADSTS != code {
 			t.Errorf("code %d, never consented: %+v, %v; want revoked AADSTS%d", code, res, err, code)
 		}
 		// Enterprise app deleted after consent; a fresh token is refused.
-		removed := consented(t, s, sandbox.Scenario{MissingSPCode: code})
+		removed := consented(t, s, entrasim.Scenario{MissingSPCode: code})
 		if res, err := c.Check(ctxTimeout(t, 30*time.Second), removed, testAppID, CheckOptions{}); err != nil || res.Outcome != OutcomeConsented {
 			t.Fatalf("code %d, before removal: %+v, %v", code, res, err)
 		}
@@ -51,7 +51,7 @@ func TestCheckDisabledByMicrosoftStatus(t *testing.T) {
 		{"NotDisabled", OutcomeConsented, true},
 		{"DisabledDueToViolationOfServicesAgreement", OutcomeDegraded, false},
 	} {
-		tenantID := consented(t, s, sandbox.Scenario{DisabledByMicrosoftStatus: tc.status})
+		tenantID := consented(t, s, entrasim.Scenario{DisabledByMicrosoftStatus: tc.status})
 		res, err := c.Check(ctxTimeout(t, 30*time.Second), tenantID, testAppID, CheckOptions{})
 		if err != nil || res.Outcome != tc.want || res.SPEnabled != tc.enabled {
 			t.Errorf("disabledByMicrosoftStatus %q: %+v, %v; want %s (enabled %v)", tc.status, res, err, tc.want, tc.enabled)
@@ -79,7 +79,7 @@ func TestCheckOpaqueTokenRolesUnknown(t *testing.T) {
 	s := startSandbox(t)
 	c := newChecker(t, s, newCreds(t, s), nil)
 
-	ok := consented(t, s, sandbox.Scenario{OpaqueTokens: true, GrantRoles: []string{}})
+	ok := consented(t, s, entrasim.Scenario{OpaqueTokens: true, GrantRoles: []string{}})
 	res, err := c.Check(ctxTimeout(t, 30*time.Second), ok, testAppID, CheckOptions{})
 	if err != nil || res.Outcome != OutcomeConsented || !res.RolesUnknown || !res.SPEnabled || len(res.Roles) != 0 || len(res.MissingRoles) != 0 {
 		t.Fatalf("opaque token, SP enabled: %+v, %v; want consented with roles unknown", res, err)
@@ -88,7 +88,7 @@ func TestCheckOpaqueTokenRolesUnknown(t *testing.T) {
 		t.Errorf("%d token + %d graph requests, want 1 + 1 (Graph accepted the opaque token)", tok, gr)
 	}
 
-	disabled := consented(t, s, sandbox.Scenario{OpaqueTokens: true, DisabledByMicrosoftStatus: "DisabledDueToViolationOfServicesAgreement"})
+	disabled := consented(t, s, entrasim.Scenario{OpaqueTokens: true, DisabledByMicrosoftStatus: "DisabledDueToViolationOfServicesAgreement"})
 	res, err = c.Check(ctxTimeout(t, 30*time.Second), disabled, testAppID, CheckOptions{})
 	if err != nil || res.Outcome != OutcomeDegraded || !res.RolesUnknown || res.SPEnabled {
 		t.Errorf("opaque token, SP disabled by Microsoft: %+v, %v; want degraded with roles unknown", res, err)

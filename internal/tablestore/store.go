@@ -28,6 +28,7 @@ package tablestore
 import (
 	"context"
 	"fmt"
+	"github.com/onemeeting/cvi-onboarding/internal/azureenv"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -37,7 +38,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
-	"github.com/onemeeting/cvi-onboarding/internal/azurite"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
 
@@ -105,8 +105,8 @@ func expandDevelopmentStorage(conn string) string {
 	if !strings.EqualFold(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(conn), ";")), "UseDevelopmentStorage=true") {
 		return conn
 	}
-	return "DefaultEndpointsProtocol=http;AccountName=" + azurite.AccountName + ";AccountKey=" + azurite.AccountKey +
-		";TableEndpoint=http://127.0.0.1:10002/" + azurite.AccountName + ";"
+	return "DefaultEndpointsProtocol=http;AccountName=" + azureenv.EmulatorAccountName + ";AccountKey=" + azureenv.EmulatorAccountKey +
+		";TableEndpoint=http://127.0.0.1:10002/" + azureenv.EmulatorAccountName + ";"
 }
 
 // NewFromServiceURL connects to https://<account>.table.core.windows.net

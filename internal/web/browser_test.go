@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/browser"
+	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
-	"github.com/onemeeting/cvi-onboarding/internal/browsertest"
+	"github.com/onemeeting/cvi-onboarding/internal/dev/browser"
 )
 
 const browserTimeout = 90 * time.Second
@@ -135,7 +135,7 @@ func TestPagesInBrowser(t *testing.T) {
 	r := newTestRenderer(t)
 	cases := allPages()
 	srv := newPageServer(t, r, cases)
-	ctx := browsertest.New(t, browserTimeout)
+	ctx := browser.New(t, browserTimeout)
 	w := watchBrowser(t, ctx)
 
 	for _, c := range cases {
@@ -156,13 +156,13 @@ func TestPagesInBrowser(t *testing.T) {
 		if title, err := chromedp.Run(ctx, chromedp.Title()); err != nil || !strings.HasPrefix(title, c.page.title()) || !strings.HasSuffix(title, "OneMeeting CVI") {
 			t.Errorf("%s: document title %q (%v)", c.name, title, err)
 		}
-		text := browsertest.BodyText(t, ctx)
+		text := browser.BodyText(t, ctx)
 		containsAll(t, c.name, text, c.wantText)
 		containsAll(t, c.name, text, []string{"OneMeeting CVI", "Need help? Email"})
 		if _, isJoin := c.page.(JoinInstructionsPage); isJoin && strings.Contains(text, "Contoso") {
 			t.Errorf("%s: join page shows tenant data beyond dialing facts", c.name)
 		}
-		browsertest.Screenshot(t, ctx, c.name)
+		browser.Screenshot(t, ctx, c.name)
 	}
 
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(320, 720, chromedp.EmulateMobile)); err != nil {
@@ -177,7 +177,7 @@ func TestPagesInBrowser(t *testing.T) {
 			t.Errorf("%s at 320px: page is %dpx wide in a %dpx viewport", c.name, rep.ScrollWidth, rep.ClientWidth)
 		}
 		if !c.hostile {
-			browsertest.Screenshot(t, ctx, c.name+"-320")
+			browser.Screenshot(t, ctx, c.name+"-320")
 		}
 	}
 	if d := w.Dialogs(); len(d) != 0 {
@@ -192,11 +192,11 @@ func TestCopyButtonsAndDownload(t *testing.T) {
 	r := newTestRenderer(t)
 	cases := allPages()
 	srv := newPageServer(t, r, cases)
-	ctx := browsertest.New(t, browserTimeout)
+	ctx := browser.New(t, browserTimeout)
 	w := watchBrowser(t, ctx)
 	for _, perm := range []string{"clipboard-read", "clipboard-write"} {
-		if _, err := chromedp.CallBrowser(ctx, browser.SetPermission, browser.SetPermissionParams{
-			Permission: &browser.PermissionDescriptor{Name: perm}, Setting: browser.PermissionSettingGranted, Origin: srv.URL,
+		if _, err := chromedp.CallBrowser(ctx, cdpbrowser.SetPermission, cdpbrowser.SetPermissionParams{
+			Permission: &cdpbrowser.PermissionDescriptor{Name: perm}, Setting: cdpbrowser.PermissionSettingGranted, Origin: srv.URL,
 		}); err != nil {
 			t.Fatalf("grant %s: %v", perm, err)
 		}
@@ -206,8 +206,8 @@ func TestCopyButtonsAndDownload(t *testing.T) {
 		t.Fatal(err)
 	}
 	downloads := t.TempDir()
-	if _, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
-		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads,
+	if _, err := chromedp.CallBrowser(ctx, cdpbrowser.SetDownloadBehavior, cdpbrowser.SetDownloadBehaviorParams{
+		Behavior: cdpbrowser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloads,
 	}); err != nil {
 		t.Fatalf("allow downloads: %v", err)
 	}
@@ -285,7 +285,7 @@ func TestCopyButtonsAndDownload(t *testing.T) {
 			b, err := os.ReadFile(path)
 			return err == nil && string(b) == tc.page.Script
 		})
-		browsertest.Screenshot(t, ctx, tc.name+"-copied")
+		browser.Screenshot(t, ctx, tc.name+"-copied")
 	}
 	if d := w.Dialogs(); len(d) != 0 {
 		t.Errorf("JavaScript dialogs opened: %q", d)
@@ -299,7 +299,7 @@ func TestJoinInstructionsInBrowser(t *testing.T) {
 	t.Parallel()
 	r := newTestRenderer(t)
 	srv := newPageServer(t, r, nil)
-	ctx := browsertest.New(t, browserTimeout)
+	ctx := browser.New(t, browserTimeout)
 	w := watchBrowser(t, ctx)
 	base := srv.URL + "/api/join/482913057"
 
@@ -311,7 +311,7 @@ func TestJoinInstructionsInBrowser(t *testing.T) {
 		t.Errorf("join page Cache-Control %q, want short caching", cc)
 	}
 	inspect(t, ctx, "join without conf")
-	text := browsertest.BodyText(t, ctx)
+	text := browser.BodyText(t, ctx)
 	containsAll(t, "join without conf", text, []string{"On your video system, dial 482913057@eu.teams.videosrv.net",
 		"enter the meeting's Video ID", "Join with a video conferencing device", "not the audio conference ID", "Service region: Europe"})
 	if strings.Contains(text, "join this meeting directly") || strings.Contains(text, "doesn't name a meeting") {
@@ -321,7 +321,7 @@ func TestJoinInstructionsInBrowser(t *testing.T) {
 	if err != nil || !labelled {
 		t.Errorf("Video ID input has no label (%v)", err)
 	}
-	browsertest.Screenshot(t, ctx, "join-no-conf")
+	browser.Screenshot(t, ctx, "join-no-conf")
 
 	// Opened outside an invite: Teams' {ConfId} is still in the link (as
 	// Teams would send it, and as a browser percent-encodes it).
@@ -330,14 +330,14 @@ func TestJoinInstructionsInBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		inspect(t, ctx, "join with placeholder")
-		text = browsertest.BodyText(t, ctx)
+		text = browser.BodyText(t, ctx)
 		containsAll(t, "join with placeholder "+q, text, []string{"This link doesn't name a meeting. Open it from the meeting invite",
 			"On your video system, dial 482913057@eu.teams.videosrv.net", "enter the meeting's Video ID"})
 		if strings.Contains(text, "ConfId") || strings.Contains(text, "isn't a Video ID") || strings.Contains(text, "join this meeting directly") {
 			t.Errorf("placeholder page repeats the placeholder, calls it invalid or offers a direct address:\n%s", text)
 		}
 	}
-	browsertest.Screenshot(t, ctx, "join-placeholder")
+	browser.Screenshot(t, ctx, "join-placeholder")
 	if err := chromedp.Do(ctx, chromedp.Navigate(base)); err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +354,7 @@ func TestJoinInstructionsInBrowser(t *testing.T) {
 		t.Errorf("form submitted to %q (%v)", loc, err)
 	}
 	inspect(t, ctx, "join with conf")
-	text = browsertest.BodyText(t, ctx)
+	text = browser.BodyText(t, ctx)
 	containsAll(t, "join with conf", text, []string{"Video ID 123456789", "dial 123456789.482913057@eu.teams.videosrv.net",
 		"dial 482913057@eu.teams.videosrv.net", "When asked, enter the Video ID 123456789"})
 	if v, err := chromedp.Run(ctx, chromedp.Value(chromedp.ID("conf"))); err != nil || v != "123456789" {
@@ -364,7 +364,7 @@ func TestJoinInstructionsInBrowser(t *testing.T) {
 		href != "sip:123456789.482913057@eu.teams.videosrv.net" {
 		t.Errorf("direct-dial link %q (%v)", href, err)
 	}
-	browsertest.Screenshot(t, ctx, "join-with-conf")
+	browser.Screenshot(t, ctx, "join-with-conf")
 
 	// A typo: say so next to the field, without repeating the input (it
 	// comes from a link anyone can craft).
@@ -372,7 +372,7 @@ func TestJoinInstructionsInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	inspect(t, ctx, "join with bad conf")
-	text = browsertest.BodyText(t, ctx)
+	text = browser.BodyText(t, ctx)
 	containsAll(t, "join with bad conf", text, []string{`That isn't a Video ID.`})
 	if strings.Contains(text, "12a34") || strings.Contains(text, "PHISH") {
 		t.Errorf("bad conf page reflects the input:\n%s", text)
@@ -381,7 +381,7 @@ func TestJoinInstructionsInBrowser(t *testing.T) {
 	if err != nil || attrs["aria-invalid"] != "true" || attrs["value"] != "" || !strings.Contains(attrs["aria-describedby"], "conf-error") {
 		t.Errorf("bad conf field attributes %v (%v)", attrs, err)
 	}
-	browsertest.Screenshot(t, ctx, "join-bad-conf")
+	browser.Screenshot(t, ctx, "join-bad-conf")
 
 	// The longest ID we accept, on a 320px phone.
 	long := strings.Repeat("9876543210", 4)[:MaxVideoIDDigits]
@@ -395,8 +395,8 @@ func TestJoinInstructionsInBrowser(t *testing.T) {
 	if rep.ClientWidth != 320 || rep.ScrollWidth > rep.ClientWidth {
 		t.Errorf("long Video ID: page is %dpx wide in a %dpx viewport", rep.ScrollWidth, rep.ClientWidth)
 	}
-	containsAll(t, "join long conf", browsertest.BodyText(t, ctx), []string{long + ".482913057@eu.teams.videosrv.net"})
-	browsertest.Screenshot(t, ctx, "join-long-conf-320")
+	containsAll(t, "join long conf", browser.BodyText(t, ctx), []string{long + ".482913057@eu.teams.videosrv.net"})
+	browser.Screenshot(t, ctx, "join-long-conf-320")
 
 	if d := w.Dialogs(); len(d) != 0 {
 		t.Errorf("JavaScript dialogs opened: %q", d)
@@ -410,7 +410,7 @@ func TestPagesWithoutJavaScript(t *testing.T) {
 	r := newTestRenderer(t)
 	cases := realisticPages()
 	srv := newPageServer(t, r, cases)
-	ctx := browsertest.New(t, browserTimeout)
+	ctx := browser.New(t, browserTimeout)
 	if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -431,7 +431,7 @@ func TestPagesWithoutJavaScript(t *testing.T) {
 	if err != nil || key != "482913057@eu.teams.videosrv.net" {
 		t.Errorf("tenant key without JavaScript = %q (%v)", key, err)
 	}
-	browsertest.Screenshot(t, ctx, "granted-no-js")
+	browser.Screenshot(t, ctx, "granted-no-js")
 }
 
 func pageByName(t *testing.T, cases []pageCase, name string) Page {
