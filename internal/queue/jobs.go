@@ -41,3 +41,18 @@ func PublishRevalidation(ctx context.Context, p Publisher, batches []domain.Reva
 	}
 	return nil
 }
+
+// Outbox is the Service Bus (or local host) side of domain.Outbox.
+type Outbox struct{ Publisher Publisher }
+
+var _ domain.Outbox = Outbox{}
+
+// SendEmail implements domain.Outbox.
+func (o Outbox) SendEmail(ctx context.Context, job domain.EmailJob, at time.Time) error {
+	return PublishEmail(ctx, o.Publisher, job, at)
+}
+
+// ScheduleRevalidation implements domain.Outbox.
+func (o Outbox) ScheduleRevalidation(ctx context.Context, batches []domain.RevalidationBatch, at func(i int) time.Time) error {
+	return PublishRevalidation(ctx, o.Publisher, batches, at)
+}
