@@ -1,0 +1,160 @@
+// Package testkit is what the tests of every package share: the repository
+// root, polling with a deadline, a concurrency-safe log buffer, random GUIDs
+// and one Azurite per test binary. It is imported only by _test.go files.
+package testkit
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/onemeeting/cvi-onboarding/internal/dev/azurite"
+)
+
+// Root is the repository root: the nearest directory above the test's
+// working directory (its package) that holds go.mod.
+func Root(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatalf("working directory: %v", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test's directory")
+		}
+		dir = parent
+	}
+}
+
+// Eventually polls cond until it holds, failing the test with what after
+// within: tests wait on conditions, never on sleeps.
+func Eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-deadline.C:
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		case <-tick.C:
+		}
+	}
+}
+
+// GUID is a random version-4 GUID (tenant IDs, app IDs).
+func GUID(t testing.TB) string {
+	t.Helper()
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatalf("random GUID: %v", err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// SyncBuffer is an io.Writer that a logger and the test may use at once.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// String is everything written so far.
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Records decodes the JSON log lines written so far (slog's JSON handler).
+func (s *SyncBuffer) Records(t testing.TB) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	sc := bufio.NewScanner(strings.NewReader(s.String()))
+	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line is not JSON: %v: %s", err, line)
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// sharedAzurite is the one Azurite a test binary starts, on first use.
+var sharedAzurite = struct {
+	once sync.Once
+	srv  *azurite.Server
+	err  error
+}{}
+
+// Azurite is the test binary's Azurite Table service, started (in memory,
+// on a free port) by the first test that asks. A test fails, never skips,
+// when it cannot start. Call Main from TestMain so it is stopped at exit.
+func Azurite(t testing.TB) *azurite.Server {
+	t.Helper()
+	sharedAzurite.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		sharedAzurite.srv, sharedAzurite.err = azurite.Start(ctx, azurite.Options{})
+	})
+	if sharedAzurite.err != nil {
+		t.Fatalf("cannot start Azurite: %v", sharedAzurite.err)
+	}
+	return sharedAzurite.srv
+}
+
+// Main runs the package's tests, then stops what the kit started. Use it as
+// the whole of TestMain: func TestMain(m *testing.M) { testkit.Main(m) }.
+func Main(m *testing.M) {
+	code := m.Run()
+	if srv := sharedAzurite.srv; srv != nil {
+		if err := srv.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "stop azurite: %v\n", err)
+		}
+	}
+	os.Exit(code)
+}
+
+// TablePrefix is a random table-name prefix, so tests sharing one Azurite
+// never see each other's rows.
+func TablePrefix(t testing.TB) string {
+	t.Helper()
+	var b [10]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatalf("random prefix: %v", err)
+	}
+	for i := range b {
+		b[i] = 'a' + b[i]%26
+	}
+	return string(b[:])
+}

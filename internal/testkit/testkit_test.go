@@ -1,0 +1,41 @@
+package testkit
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+	"time"
+)
+
+func TestRootHoldsGoMod(t *testing.T) {
+	if _, err := os.Stat(filepath.Join(Root(t), "go.mod")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGUIDIsVersion4(t *testing.T) {
+	re := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	a, b := GUID(t), GUID(t)
+	if !re.MatchString(a) || a == b {
+		t.Fatalf("GUIDs %q, %q", a, b)
+	}
+}
+
+func TestSyncBufferRecords(t *testing.T) {
+	var buf SyncBuffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("provisioning applied", "tenantId", "t1")
+	recs := buf.Records(t)
+	if len(recs) != 1 || recs[0]["msg"] != "provisioning applied" || recs[0]["tenantId"] != "t1" {
+		t.Fatalf("records = %v", recs)
+	}
+}
+
+func TestEventuallyReturnsOnceTrue(t *testing.T) {
+	n := 0
+	Eventually(t, time.Second, "third poll", func() bool { n++; return n >= 3 })
+	if n != 3 {
+		t.Fatalf("polled %d times", n)
+	}
+}
