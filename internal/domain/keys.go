@@ -7,6 +7,13 @@ import (
 	"strings"
 )
 
+// Digest is the hex form of the first n bytes (at most 32) of s's SHA-256:
+// the one way a long or secret value becomes a key, ID or stored hash.
+func Digest(s string, n int) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:min(n, len(sum))])
+}
+
 // MaxMessageIDLength is Service Bus's limit on a message ID, which email
 // jobs use their idempotency key as.
 const MaxMessageIDLength = 128
@@ -22,8 +29,7 @@ func ConsentEmailKey(kind EmailKind, tenantID, requestID string) string {
 	if len(key) <= MaxMessageIDLength {
 		return key
 	}
-	sum := sha256.Sum256([]byte(requestID))
-	return string(kind) + ":" + tenantID + ":sha256-" + hex.EncodeToString(sum[:16])
+	return string(kind) + ":" + tenantID + ":sha256-" + Digest(requestID, 16)
 }
 
 // ConsentLinkKey is the idempotency key of the consent-link email to a
@@ -38,6 +44,5 @@ func ConsentLinkKey(tenantID string, admins []string) string {
 		norm[i] = strings.ToLower(strings.TrimSpace(a))
 	}
 	slices.Sort(norm)
-	sum := sha256.Sum256([]byte(strings.Join(slices.Compact(norm), "\n")))
-	return string(EmailConsentLink) + ":" + tenantID + ":admins-" + hex.EncodeToString(sum[:12])
+	return string(EmailConsentLink) + ":" + tenantID + ":admins-" + Digest(strings.Join(slices.Compact(norm), "\n"), 12)
 }

@@ -1,14 +1,14 @@
 package queue
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
 
 // Application properties the service sets on the messages it re-sends.
@@ -217,8 +217,7 @@ func ShortID(id string) string {
 }
 
 func hashedID(id string) string {
-	sum := sha256.Sum256([]byte(id))
-	return "h" + hex.EncodeToString(sum[:20])
+	return "h" + domain.Digest(id, 20)
 }
 
 // String is for logs.

@@ -1,9 +1,7 @@
 package tablestore
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"strings"
@@ -65,8 +63,7 @@ func escapeKey(s string) string {
 			fmt.Fprintf(&b, "%%%02X", c)
 		}
 		if b.Len() > maxEscapedKey {
-			sum := sha256.Sum256([]byte(s))
-			return "~" + hex.EncodeToString(sum[:])
+			return "~" + domain.Digest(s, 32)
 		}
 	}
 	return b.String()

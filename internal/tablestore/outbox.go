@@ -2,8 +2,6 @@ package tablestore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -156,8 +154,7 @@ func (s *Store) rejectionEventOp(rj domain.Rejection) (batchOp, domain.OutboxEve
 	id := "rejection/" + rj.ID
 	if len(id) > maxEventIDLength {
 		// Service Bus message IDs are at most 128 characters.
-		sum := sha256.Sum256([]byte(rj.ID))
-		id = "rejection/sha256-" + hex.EncodeToString(sum[:16])
+		id = "rejection/sha256-" + domain.Digest(rj.ID, 16)
 	}
 	e := domain.OutboxEvent{ID: id, Type: domain.EventProvisioningRejected, Partition: domain.OutboxRejections,
 		Subject: subject, Time: storedTime(rj.At).UTC(), RequestID: rj.RequestID, Data: raw}
