@@ -231,3 +231,10 @@ func bindingData(req *InvokeRequest, name string) (json.RawMessage, error) {
 	}
 	return nil, domain.FieldError("Data."+name, "is missing from the invocation payload")
 }
+
+// failInvocation answers non-2xx so the host abandons the message. The host
+// discards the body, so the reason is logged here.
+func (s *Server) failInvocation(w http.ResponseWriter, function string, err error) {
+	s.Logger.Error("invocation failed; the message will be redelivered", "function", function, "err", err, "transient", domain.IsTransient(err))
+	writeInvokeFailure(w, err)
+}

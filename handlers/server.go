@@ -1,6 +1,8 @@
 // Package handlers is the custom handler's HTTP surface: forwarded HTTP
 // triggers under /api/... and host invocations at /{FunctionName}
-// (reference/functions-custom-handler.md). One file per function.
+// (reference/functions-custom-handler.md). The function table
+// (functions.go) lists every function; each has its handler in
+// handlers/<lower-case function name>.go.
 package handlers
 
 import (
@@ -55,7 +57,7 @@ type Deps struct {
 // Server routes requests to the function handlers.
 type Server struct {
 	Deps
-	mux   *http.ServeMux
+	mux   *routeMux
 	limit *httpx.Limiter
 }
 
@@ -78,34 +80,25 @@ func New(d Deps) *Server {
 	if d.Config != nil && d.Config.HTTPMaxInFlight > 0 {
 		maxInFlight = d.Config.HTTPMaxInFlight
 	}
-	s := &Server{Deps: d, mux: http.NewServeMux(), limit: httpx.NewLimiter(maxInFlight, busyRetryAfter, d.Logger)}
+	s := &Server{Deps: d, mux: &routeMux{ServeMux: http.NewServeMux()}, limit: httpx.NewLimiter(maxInFlight, busyRetryAfter, d.Logger)}
 	s.routes()
 	return s
 }
 
+// routes registers the function table, and GET / for the host's
+// readiness poll, which is no function.
 func (s *Server) routes() {
 	// The host polls GET / until the handler answers: answer at once.
 	s.mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("onemeeting-cvi handler\n"))
 	})
-	s.mux.Handle("GET /api/healthz", s.handleHealth())
-	s.mux.Handle("GET /api/adminconsent", s.handleAdminConsent())
-	s.mux.Handle("GET /api/adminconsent/callback", s.handleConsentCallback())
-	s.mux.Handle("GET /api/join/{code}", s.handleJoin())
-	s.mux.Handle("GET /api/join/{code}/powershell", s.handleScriptDownload())
-	s.mux.Handle("GET /api/assets/{name}", s.Pages.AssetHandler())
-	s.mux.Handle("GET /api/status/{token}", s.handleStatus())
-	s.mux.Handle("POST /api/status/{token}", s.handleStatus())
-	s.mux.Handle("/api/admin/{path...}", s.Admin)
-	consoleHandler := s.handleConsole()
-	s.mux.Handle("GET /console/{path...}", consoleHandler)
-	s.mux.Handle("GET /console", consoleHandler)
-	s.mux.Handle("POST /ProvisionTenant", s.handleProvisionTenant())
-	s.mux.Handle("POST /SendEmail", s.handleSendEmail())
-	s.mux.Handle("POST /RevalidateConsent", s.handleRevalidateConsent())
-	s.mux.Handle("POST /RevalidateBatch", s.handleRevalidateBatch())
-	s.mux.Handle("POST /RelayEvents", s.handleRelayEvents())
+	for _, f := range Functions() {
+		h := f.Handle(s)
+		for _, p := range f.Patterns() {
+			s.mux.Handle(p, h)
+		}
+	}
 }
 
 // ServeHTTP bounds in-flight HTTP work, logs every request and turns

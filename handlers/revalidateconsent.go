@@ -5,10 +5,11 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/queue"
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
 )
+
+// timerBinding is the trigger binding name in functions/RevalidateConsent/function.json.
+const timerBinding = "timer"
 
 // handleRevalidateConsent is the timer: it fans out this tick's batches.
 func (s *Server) handleRevalidateConsent() http.Handler {
@@ -40,33 +41,5 @@ func (s *Server) handleRevalidateConsent() http.Handler {
 			return
 		}
 		writeInvokeOK(w, []string{fmt.Sprintf("revalidation run %s: %d tenants in %d batches (past due: %v)", run.RunID, run.Tenants, run.Batches, timer.IsPastDue)}, nil)
-	})
-}
-
-// handleRevalidateBatch is the serviceBusTrigger on queue revalidation.
-func (s *Server) handleRevalidateBatch() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		req, err := readInvokeRequest(r)
-		if err != nil {
-			s.failInvocation(w, "RevalidateBatch", err)
-			return
-		}
-		raw, err := bindingData(req, batchBinding)
-		if err != nil {
-			s.failInvocation(w, "RevalidateBatch", err)
-			return
-		}
-		body := queueBody(raw)
-		res, err := s.Revalidation.HandleBatch(r.Context(), body)
-		switch {
-		case err == nil:
-		case domain.IsTransient(err):
-			s.retryLater(w, r, newDelivery("RevalidateBatch", queue.Revalidation, req, body), err)
-			return
-		default:
-			s.failInvocation(w, "RevalidateBatch", err)
-			return
-		}
-		writeInvokeOK(w, []string{fmt.Sprintf("batch checked %d tenants: %d transitions, %d transient failures, %d skipped", res.Checked, res.Transitions, res.TransientFailures, res.Skipped)}, nil)
 	})
 }
