@@ -2,11 +2,14 @@ package consistency
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/onemeeting/cvi-onboarding/handlers"
 	"github.com/onemeeting/cvi-onboarding/internal/config"
 )
 
@@ -28,26 +31,45 @@ var fixtureFunctions = map[string]string{
 	"RevalidateConsent": `{"bindings":[{"type":"timerTrigger","direction":"in","name":"timer","schedule":"%REVALIDATION_SCHEDULE%","runOnStartup":false,"useMonitor":true}]}`,
 }
 
-const fixtureHandlers = `package handlers
-
-const adminPrefix = "/api/admin/"
-
-func (s *Server) routes() {
-	s.mux.HandleFunc("GET /{$}", s.ready)
-	s.mux.Handle("GET /api/healthz", s.handleHealth())
-	s.mux.Handle("GET /api/adminconsent", s.handleAdminConsent())
-	s.mux.Handle("GET /api/adminconsent/callback", s.handleConsentCallback())
-	s.mux.Handle("GET "+adminPrefix+"tenants", s.handleListTenants())
-	s.mux.Handle("POST "+adminPrefix+"tenants", s.handleCreateTenant())
-	s.mux.Handle("DELETE /api/admin/tenants/{id}", s.handleOffboard())
-	s.mux.Handle("GET /api/join/{code}", s.handleJoin())
-	s.mux.Handle("GET /api/assets/{path...}", s.handleAssets())
-	s.mux.Handle("POST /ProvisionTenant", s.handleProvision())
-	s.mux.Handle("POST /SendEmail", s.handleSendEmail())
-	s.mux.Handle("POST /RevalidateBatch", s.handleRevalidateBatch())
-	s.mux.Handle("POST /RevalidateConsent", s.handleRevalidateConsent())
+// fixtureTable is the handler's function table for fixtureFunctions; the
+// admin API's catch-all takes the methods its function lists.
+func fixtureTable() []handlers.Function {
+	return []handlers.Function{
+		{Name: "AdminApi", Trigger: handlers.HTTP, Pattern: "/api/admin/{path...}", Methods: []string{"GET", "POST", "DELETE"}},
+		{Name: "AdminConsent", Trigger: handlers.HTTP, Pattern: "/api/adminconsent", Methods: []string{"GET"}},
+		{Name: "Assets", Trigger: handlers.HTTP, Pattern: "/api/assets/{path...}", Methods: []string{"GET"}},
+		{Name: "ConsentCallback", Trigger: handlers.HTTP, Pattern: "/api/adminconsent/callback", Methods: []string{"GET"}},
+		{Name: "Health", Trigger: handlers.HTTP, Pattern: "/api/healthz", Methods: []string{"GET"}},
+		{Name: "JoinInstructions", Trigger: handlers.HTTP, Pattern: "/api/join/{code}", Methods: []string{"GET"}},
+		{Name: "ProvisionTenant", Trigger: handlers.ServiceBus, Queue: "provisioning", Pattern: "POST /ProvisionTenant"},
+		{Name: "RevalidateBatch", Trigger: handlers.ServiceBus, Queue: "revalidation", Pattern: "POST /RevalidateBatch"},
+		{Name: "RevalidateConsent", Trigger: handlers.Timer, Pattern: "POST /RevalidateConsent"},
+		{Name: "SendEmail", Trigger: handlers.ServiceBus, Queue: "email", Pattern: "POST /SendEmail"},
+	}
 }
-`
+
+// servedBy is what a server registering table serves (routes()), plus extra
+// patterns registered beside the table.
+func servedBy(table []handlers.Function, extra ...string) []string {
+	served := []string{readinessProbe}
+	for _, f := range table {
+		served = append(served, f.Patterns()...)
+	}
+	return append(served, extra...)
+}
+
+// loadFixture reads a fixture copy with the fixture's function table.
+func loadFixture(root string) repo {
+	r := loadRepo(root)
+	r.Table = fixtureTable()
+	r.Served = servedBy(r.Table)
+	return r
+}
+
+// withoutEntries drops the named entries from a table.
+func withoutEntries(table []handlers.Function, names ...string) []handlers.Function {
+	return slices.DeleteFunc(table, func(f handlers.Function) bool { return slices.Contains(names, f.Name) })
+}
 
 func fixtureSample(t *testing.T) map[string]string {
 	t.Helper()
@@ -111,7 +133,6 @@ func writeFixture(t *testing.T, sample map[string]string) string {
 	for name, body := range fixtureFunctions {
 		write("functions/"+name+"/function.json", []byte(body))
 	}
-	write("handlers/server.go", []byte(fixtureHandlers))
 	if sample != nil {
 		b, err := json.MarshalIndent(map[string]any{"IsEncrypted": false, "Values": sample}, "", "  ")
 		if err != nil {
@@ -171,7 +192,7 @@ func wantProblem(t *testing.T, problems []string, fragments ...string) {
 
 func TestFixtureBaselinePasses(t *testing.T) {
 	t.Parallel()
-	r := loadRepo(writeFixture(t, fixtureSample(t)))
+	r := loadFixture(writeFixture(t, fixtureSample(t)))
 	if p := allProblems(r, configSettings()); len(p) != 0 {
 		t.Fatalf("the intact fixture must pass every check, got:\n%s", strings.Join(p, "\n"))
 	}
@@ -262,18 +283,116 @@ func TestHostJSONAndForwardingBreakersFail(t *testing.T) {
 
 func TestRouteMismatchesFail(t *testing.T) {
 	t.Parallel()
-	root := writeFixture(t, fixtureSample(t))
-	edit(t, root, "handlers/server.go", func(s string) string {
-		s = strings.Replace(s, "\ts.mux.Handle(\"GET /api/join/{code}\", s.handleJoin())\n", "", 1)
-		s = strings.Replace(s, "\ts.mux.Handle(\"POST /SendEmail\", s.handleSendEmail())\n", "", 1)
-		return strings.Replace(s, "}\n", "\ts.mux.Handle(\"POST /Ghost\", nil)\n\ts.mux.Handle(\"GET /api/nowhere\", nil)\n\ts.mux.Handle(\"PUT /api/admin/tenants/{id}\", nil)\n}\n", 1)
-	})
-	problems := checkRoutes(loadRepo(root))
+	r := loadFixture(writeFixture(t, fixtureSample(t)))
+	r.Table = append(withoutEntries(r.Table, "JoinInstructions", "SendEmail"),
+		handlers.Function{Name: "Ghost", Trigger: handlers.Timer, Pattern: "POST /Ghost"})
+	r.Served = servedBy(r.Table, "GET /api/nowhere", "PUT /api/admin/tenants/{id}")
+	problems := checkRoutes(r)
 	wantProblem(t, problems, "functions/JoinInstructions/function.json", "/api/join/{code}", "has no handler")
 	wantProblem(t, problems, "functions/SendEmail/function.json", "POST /SendEmail")
 	wantProblem(t, problems, `"POST /Ghost" has no function folder`)
 	wantProblem(t, problems, `"GET /api/nowhere" is reached by no HTTP function`)
 	wantProblem(t, problems, `"PUT /api/admin/tenants/{id}" uses PUT`)
+	wantProblem(t, problems, `"GET /api/nowhere" is registered outside the function table`)
+	wantProblem(t, problems, `"PUT /api/admin/tenants/{id}" is registered outside the function table`)
+}
+
+// A folder added without a table entry fails, whatever its trigger.
+func TestFolderWithoutTableEntryFails(t *testing.T) {
+	t.Parallel()
+	root := writeFixture(t, fixtureSample(t))
+	for name, body := range map[string]string{
+		"Cleanup": `{"bindings":[{"type":"timerTrigger","direction":"in","name":"timer","schedule":"0 0 * * * *"}]}`,
+		"Reports": `{"bindings":[{"type":"httpTrigger","direction":"in","name":"req","authLevel":"anonymous","methods":["get"],"route":"api/reports/{id}"},{"type":"http","direction":"out","name":"res"}]}`,
+	} {
+		p := filepath.Join(root, "functions", name)
+		if err := os.MkdirAll(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(p, "function.json"), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	problems := checkRoutes(loadFixture(root))
+	wantProblem(t, problems, "functions/Cleanup/function.json", "POSTs this trigger to /Cleanup", `no entry named "Cleanup"`, `Pattern: "POST /Cleanup"`)
+	wantProblem(t, problems, "functions/Reports/function.json", "route /api/reports/{id} (GET) has no handler", `no entry named "Reports"`,
+		`Pattern: "/api/reports/{id}"`, "handlers/reports.go")
+}
+
+// An entry with the wrong trigger, route, methods, queue or POST path fails,
+// and so does a second entry for one folder.
+func TestTableEntryMismatchesFail(t *testing.T) {
+	t.Parallel()
+	r := loadFixture(writeFixture(t, fixtureSample(t)))
+	for i, f := range r.Table {
+		switch f.Name {
+		case "SendEmail":
+			r.Table[i].Trigger, r.Table[i].Queue = handlers.Timer, ""
+		case "Health":
+			r.Table[i].Pattern = "/api/health"
+		case "JoinInstructions":
+			r.Table[i].Methods = []string{"GET", "POST"}
+		case "ProvisionTenant":
+			r.Table[i].Queue = "email"
+		case "RevalidateConsent":
+			r.Table[i].Pattern = "POST /revalidateconsent"
+		}
+	}
+	r.Table = append(r.Table, handlers.Function{Name: "AdminConsent", Trigger: handlers.HTTP, Pattern: "/api/adminconsent", Methods: []string{"GET"}})
+	r.Served = servedBy(r.Table)
+	problems := checkRoutes(r)
+	wantProblem(t, problems, "functions/SendEmail/function.json", "the trigger is serviceBusTrigger", `Trigger "timerTrigger"`)
+	wantProblem(t, problems, "functions/Health/function.json", `served as "/api/healthz"`, `Pattern "/api/health"`)
+	wantProblem(t, problems, "functions/JoinInstructions/function.json", `"methods" are [GET]`, "Methods [GET POST]")
+	wantProblem(t, problems, "functions/ProvisionTenant/function.json", `queue "provisioning"`, `Queue "email"`)
+	wantProblem(t, problems, "functions/RevalidateConsent/function.json", `Pattern "POST /revalidateconsent"`, `set Pattern: "POST /RevalidateConsent"`)
+	wantProblem(t, problems, tableFile, `2 entries are named "AdminConsent"`)
+}
+
+// A route the mux serves beside the table fails even where a function's
+// catch-all covers it, and so does an entry routes() left out.
+func TestHandlerRegisteredOutsideTableFails(t *testing.T) {
+	t.Parallel()
+	r := loadFixture(writeFixture(t, fixtureSample(t)))
+	r.Served = append(slices.DeleteFunc(r.Served, func(p string) bool { return p == "GET /api/healthz" }), "GET /api/admin/secret")
+	problems := checkRoutes(r)
+	wantProblem(t, problems, `"GET /api/admin/secret" is registered outside the function table`)
+	wantProblem(t, problems, `entry Health's pattern "GET /api/healthz" is not registered`)
+	wantProblem(t, problems, "functions/Health/function.json", "has no handler")
+}
+
+func TestEmptyTableFails(t *testing.T) {
+	t.Parallel()
+	r := loadRepo(writeFixture(t, fixtureSample(t)))
+	wantProblem(t, checkRoutes(r), "function table", "is empty")
+}
+
+// handleElsewhere is a Handle declared outside handlers/.
+func handleElsewhere(*handlers.Server) http.Handler { return nil }
+
+// An entry whose Handle is missing or declared in another file fails.
+func TestHandlerFileMismatchFails(t *testing.T) {
+	t.Parallel()
+	real := handlers.Functions()
+	if p := checkHandlerFiles(real); len(p) != 0 {
+		t.Fatalf("the real table must pass: %v", p)
+	}
+	var health handlers.Function
+	for _, f := range real {
+		if f.Name == "Health" {
+			health = f
+		}
+	}
+	swapped := health
+	swapped.Name = "Status" // handleHealth is in health.go, not status.go
+	problems := checkHandlerFiles([]handlers.Function{
+		swapped,
+		{Name: "Elsewhere", Trigger: handlers.Timer, Pattern: "POST /Elsewhere", Handle: handleElsewhere},
+		{Name: "Nothing", Trigger: handlers.Timer, Pattern: "POST /Nothing"},
+	})
+	wantProblem(t, problems, "entry Status's Handle", "health.go", "declare it in handlers/status.go")
+	wantProblem(t, problems, "entry Elsewhere's Handle", "bite_test.go", "declare it in handlers/elsewhere.go")
+	wantProblem(t, problems, "entry Nothing has no Handle")
 }
 
 func TestSecretsFail(t *testing.T) {

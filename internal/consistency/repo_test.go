@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/onemeeting/cvi-onboarding/handlers"
 )
 
 // repo is the part of the repository the checks read, as file contents keyed
@@ -18,12 +20,13 @@ type repo struct {
 	Root      string
 	HostJSON  []byte
 	Functions []function
-	MainBicep string            // infra/main.bicep ("" when missing)
-	Sample    []byte            // local.settings.sample.json (nil when missing)
-	AzureYAML []byte            // azure.yaml (nil when missing)
-	Handlers  map[string][]byte // handlers/*.go without tests
-	Scanned   map[string][]byte // files the secret scan reads
-	Problems  []string          // files that could not be read or parsed
+	MainBicep string              // infra/main.bicep ("" when missing)
+	Sample    []byte              // local.settings.sample.json (nil when missing)
+	AzureYAML []byte              // azure.yaml (nil when missing)
+	Table     []handlers.Function // the handler's function table (not read from files)
+	Served    []string            // the patterns its mux registers
+	Scanned   map[string][]byte   // files the secret scan reads
+	Problems  []string            // files that could not be read or parsed
 }
 
 // function is one functions/<Name>/function.json.
@@ -81,7 +84,7 @@ func findRepoRoot(t *testing.T) string {
 // loadRepo reads the files the checks need. Missing optional files are left
 // empty; the checks report them with the fix.
 func loadRepo(root string) repo {
-	r := repo{Root: root, Handlers: map[string][]byte{}, Scanned: map[string][]byte{}}
+	r := repo{Root: root, Scanned: map[string][]byte{}}
 	read := func(rel string) []byte {
 		b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(rel)))
 		if err != nil {
@@ -134,20 +137,6 @@ func loadRepo(root string) repo {
 		r.Functions = append(r.Functions, function{Name: d.Name(), Path: rel, Raw: raw, Bindings: doc.Bindings})
 	}
 
-	files, err := filepath.Glob(filepath.Join(root, "handlers", "*.go"))
-	if err != nil {
-		r.Problems = append(r.Problems, fmt.Sprintf("handlers/*.go: %v", err))
-	}
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		rel := "handlers/" + filepath.Base(f)
-		if b := read(rel); b != nil {
-			r.Handlers[rel] = b
-		}
-	}
-
 	infra := filepath.Join(root, "infra")
 	_ = filepath.WalkDir(infra, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -180,10 +169,18 @@ func report(t *testing.T, problems []string) {
 	}
 }
 
+// loadRealRepo is the repository with the real handler's function table.
+func loadRealRepo(t *testing.T) repo {
+	t.Helper()
+	r := loadRepo(findRepoRoot(t))
+	r.Table, r.Served = handlerTable()
+	return r
+}
+
 // TestRepository runs every check against the repository itself.
 func TestRepository(t *testing.T) {
 	t.Parallel()
-	r := loadRepo(findRepoRoot(t))
+	r := loadRealRepo(t)
 	report(t, r.Problems)
 
 	t.Run("infra app settings match internal/config", func(t *testing.T) {
@@ -205,6 +202,10 @@ func TestRepository(t *testing.T) {
 	t.Run("function folders and handler routes match", func(t *testing.T) {
 		t.Parallel()
 		report(t, checkRoutes(r))
+	})
+	t.Run("every function's handler is in handlers/<name>.go", func(t *testing.T) {
+		t.Parallel()
+		report(t, checkHandlerFiles(r.Table))
 	})
 	t.Run("azure.yaml deploys the packaged zip", func(t *testing.T) {
 		t.Parallel()

@@ -8,7 +8,7 @@ import (
 // A route the Functions host reserves ("adminconsent" starts with "admin")
 // fails the check even though the local host would serve it.
 func TestReservedRouteFails(t *testing.T) {
-	r := loadRepo(findRepoRoot(t))
+	r := loadRealRepo(t)
 	changed := false
 	for i, f := range r.Functions {
 		for j, b := range f.Bindings {

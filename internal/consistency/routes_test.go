@@ -2,124 +2,17 @@ package consistency
 
 import (
 	"encoding/json"
-	"fmt"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
-	"unicode"
 )
 
 // handlerRoute is one pattern registered on the handler's ServeMux.
 type handlerRoute struct {
-	Pattern string // as written, e.g. "GET /api/healthz"
+	Pattern string // as registered, e.g. "GET /api/healthz"
 	Method  string // "" = any method
 	Path    string
-	Where   string // file:line
-}
-
-// handlerRoutes finds the literal (or package-constant) patterns passed to
-// Handle/HandleFunc calls in the handlers package, without importing it.
-func handlerRoutes(sources map[string][]byte) ([]handlerRoute, []string) {
-	fset := token.NewFileSet()
-	var files []*ast.File
-	var problems []string
-	for _, name := range sortedKeys(sources) {
-		f, err := parser.ParseFile(fset, name, sources[name], parser.SkipObjectResolution)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: does not parse: %v", name, err))
-			continue
-		}
-		files = append(files, f)
-	}
-	consts := map[string]string{}
-	for _, f := range files {
-		for _, decl := range f.Decls {
-			gd, ok := decl.(*ast.GenDecl)
-			if !ok || gd.Tok != token.CONST {
-				continue
-			}
-			for _, spec := range gd.Specs {
-				vs := spec.(*ast.ValueSpec)
-				for i, n := range vs.Names {
-					if i < len(vs.Values) {
-						if s, ok := stringValue(vs.Values[i], nil); ok {
-							consts[n.Name] = s
-						}
-					}
-				}
-			}
-		}
-	}
-	var routes []handlerRoute
-	for _, f := range files {
-		ast.Inspect(f, func(n ast.Node) bool {
-			call, ok := n.(*ast.CallExpr)
-			if !ok || len(call.Args) < 2 {
-				return true
-			}
-			sel, ok := call.Fun.(*ast.SelectorExpr)
-			if !ok || (sel.Sel.Name != "Handle" && sel.Sel.Name != "HandleFunc") {
-				return true
-			}
-			where := fset.Position(call.Pos()).String()
-			pattern, ok := stringValue(call.Args[0], consts)
-			switch {
-			case ok && patternRE.MatchString(pattern):
-				routes = append(routes, parsePattern(pattern, where))
-			case isMux(sel.X):
-				problems = append(problems, fmt.Sprintf("%s: the route pattern passed to %s is not a string constant; write it as a literal (or a package const) so internal/consistency can match it with functions/*/function.json", where, sel.Sel.Name))
-			}
-			// Anything else is some other Handle method (e.g. a service's).
-			return true
-		})
-	}
-	return routes, problems
-}
-
-// patternRE accepts ServeMux patterns: [METHOD ][host]/path.
-var patternRE = regexp.MustCompile(`^([A-Z]+\s+)?[^\s/]*/`)
-
-// isMux reports whether a Handle call's receiver looks like a ServeMux
-// (s.mux, mux, router.mux, http.Handle).
-func isMux(x ast.Expr) bool {
-	var name string
-	switch v := x.(type) {
-	case *ast.Ident:
-		name = v.Name
-	case *ast.SelectorExpr:
-		name = v.Sel.Name
-	}
-	return name == "http" || strings.Contains(strings.ToLower(name), "mux")
-}
-
-// stringValue evaluates string literals, known constants and their concatenation.
-func stringValue(e ast.Expr, consts map[string]string) (string, bool) {
-	switch v := e.(type) {
-	case *ast.BasicLit:
-		if v.Kind != token.STRING {
-			return "", false
-		}
-		s, err := strconv.Unquote(v.Value)
-		return s, err == nil
-	case *ast.Ident:
-		s, ok := consts[v.Name]
-		return s, ok
-	case *ast.ParenExpr:
-		return stringValue(v.X, consts)
-	case *ast.BinaryExpr:
-		if v.Op != token.ADD {
-			return "", false
-		}
-		a, okA := stringValue(v.X, consts)
-		b, okB := stringValue(v.Y, consts)
-		return a + b, okA && okB
-	}
-	return "", false
+	Where   string // what registered it
 }
 
 var methodRE = regexp.MustCompile(`^([A-Z]+)\s+`)
@@ -186,6 +79,7 @@ type fnRoute struct {
 	Function string
 	Path     string   // "/api/" + route, Functions template syntax
 	Methods  []string // upper case; empty = every method
+	Reported bool     // already reported as having no table entry
 }
 
 // fnMatches reports whether a Functions route template matches a concrete path:
@@ -271,125 +165,6 @@ func routePrefix(hostJSON []byte) string {
 	return strings.Trim(*host.Extensions.HTTP.RoutePrefix, "/")
 }
 
-// checkRoutes matches function folders with handler routes: an HTTP function's
-// route (with the host's routePrefix) with a mux pattern ({*path} with
-// {path...}), a non-HTTP function Name with `POST /Name`.
-func checkRoutes(r repo) []string {
-	routes, problems := handlerRoutes(r.Handlers)
-	if len(r.Handlers) == 0 {
-		return append(problems, "handlers/*.go not found: the custom handler's routes cannot be checked")
-	}
-	prefix := routePrefix(r.HostJSON)
-	var fnRoutes []fnRoute
-	invoked := map[string]bool{}
-	for _, f := range r.Functions {
-		trig, ok := f.trigger()
-		if !ok {
-			continue // checkHost reports it
-		}
-		if !f.isHTTP() {
-			invoked[f.Name] = true
-			continue
-		}
-		route := f.Name
-		if trig.Route != nil {
-			route = strings.Trim(*trig.Route, "/")
-		}
-		// The host refuses any route text starting with "admin" or
-		// "runtime" (its own API), whatever the routePrefix.
-		if lower := strings.ToLower(route); strings.HasPrefix(lower, "admin") || strings.HasPrefix(lower, "runtime") {
-			problems = append(problems, fmt.Sprintf("%s: route %q starts with a name the Functions host reserves (admin, runtime) and would be refused at start; set routePrefix to \"\" in host.json and write the route as \"api/%s\"", f.Path, route, route))
-		}
-		path := "/" + strings.Trim(prefix+"/"+route, "/")
-		var methods []string
-		for _, m := range trig.Methods {
-			methods = append(methods, strings.ToUpper(m))
-		}
-		fnRoutes = append(fnRoutes, fnRoute{Function: f.Path, Path: path, Methods: methods})
-	}
-
-	// Every function needs a handler route.
-	for _, fr := range fnRoutes {
-		sample := fnSample(fr.Path)
-		methods := fr.Methods
-		if len(methods) == 0 {
-			methods = []string{""}
-		}
-		for _, m := range methods {
-			found := false
-			for _, h := range routes {
-				// The function's own path is served, or (catch-all routes)
-				// some handler route lies inside it with that method.
-				direct := h.handles(m, sample) || (m == "" && goMatches(h.Path, sample))
-				inside := fnMatches(fr.Path, goSample(h.Path)) && (m == "" || h.Method == "" || h.Method == m)
-				if direct || inside {
-					found = true
-					break
-				}
-			}
-			if !found {
-				what := "any method"
-				if m != "" {
-					what = m
-				}
-				problems = append(problems, fmt.Sprintf("%s: route %s (%s) has no handler; register `s.mux.Handle(\"%s %s\", ...)` in handlers/ (Functions {*rest} is Go {rest...}; {id} is {id}) or remove the function", fr.Function, fr.Path, what, strings.TrimSpace(m+" "), toGoPattern(fr.Path)))
-			}
-		}
-	}
-	for name := range invoked {
-		found := false
-		for _, h := range routes {
-			if h.handles("POST", "/"+name) && h.Path == "/"+name {
-				found = true
-				break
-			}
-		}
-		if !found {
-			problems = append(problems, fmt.Sprintf("functions/%s/function.json: the host POSTs this trigger to /%s but no handler route serves it; register `s.mux.Handle(\"POST /%s\", ...)` in handlers/ or remove the folder", name, name, name))
-		}
-	}
-
-	// Every handler route needs a function that can reach it.
-	for _, h := range routes {
-		if h.Path == "/{$}" || h.Path == "/" {
-			continue // the host's readiness probe (GET /)
-		}
-		segs := strings.Split(strings.Trim(h.Path, "/"), "/")
-		// With an empty routePrefix, a one-segment POST route named like a
-		// function folder (upper-case first letter) is an invocation route.
-		looksInvoked := invoked[segs[0]] || (h.Method == "POST" && segs[0] != "" && unicode.IsUpper(rune(segs[0][0])))
-		isInvocation := len(segs) == 1 && !strings.HasPrefix(segs[0], "{") && (prefix == "" && looksInvoked || prefix != "" && !strings.EqualFold(segs[0], prefix))
-		if isInvocation {
-			switch {
-			case !invoked[segs[0]]:
-				problems = append(problems, fmt.Sprintf("%s: handler route %q has no function folder: add functions/%s/function.json with its trigger, or remove the route (the host calls POST /<folder name> only for non-HTTP functions)", h.Where, h.Pattern, segs[0]))
-			case h.Method != "" && h.Method != "POST":
-				problems = append(problems, fmt.Sprintf("%s: handler route %q uses %s, but the host invokes functions with POST; register \"POST /%s\"", h.Where, h.Pattern, h.Method, segs[0]))
-			}
-			continue
-		}
-		sample := goSample(h.Path)
-		var reached, methodOK bool
-		for _, fr := range fnRoutes {
-			if !fnMatches(fr.Path, sample) {
-				continue
-			}
-			reached = true
-			if methodAllowed(fr.Methods, h.Method) {
-				methodOK = true
-			}
-		}
-		switch {
-		case !reached:
-			problems = append(problems, fmt.Sprintf("%s: handler route %q is reached by no HTTP function: add a functions/<Name>/function.json whose httpTrigger route (under /%s/) covers %s, or remove the route", h.Where, h.Pattern, prefix, h.Path))
-		case !methodOK:
-			problems = append(problems, fmt.Sprintf("%s: handler route %q uses %s, which the HTTP function covering %s does not list in \"methods\"; add %q there or change the route", h.Where, h.Pattern, h.Method, h.Path, strings.ToLower(h.Method)))
-		}
-	}
-	sort.Strings(problems)
-	return problems
-}
-
 // toGoPattern turns a Functions route template into a ServeMux pattern.
 func toGoPattern(path string) string {
 	segs := strings.Split(path, "/")
@@ -450,34 +225,5 @@ func TestRouteMatching(t *testing.T) {
 	}
 	if got := toGoPattern("/api/join/{code:int}"); got != "/api/join/{code}" {
 		t.Errorf("toGoPattern = %q", got)
-	}
-}
-
-func TestHandlerRoutesReadsLiteralsAndConstants(t *testing.T) {
-	t.Parallel()
-	src := []byte(`package handlers
-
-const joinPrefix = "/api/join/"
-
-func (s *Server) routes() {
-	s.mux.Handle("GET /api/healthz", nil)
-	s.mux.HandleFunc("POST /ProvisionTenant", nil)
-	s.mux.Handle("GET "+joinPrefix+"{code}", nil)
-	pattern := "GET /dynamic"
-	s.mux.Handle(pattern, nil)
-	s.Notify.Handle(ctx, body, id)
-}
-`)
-	routes, problems := handlerRoutes(map[string][]byte{"handlers/server.go": src})
-	var got []string
-	for _, r := range routes {
-		got = append(got, r.Method+" "+r.Path)
-	}
-	want := []string{"GET /api/healthz", "POST /ProvisionTenant", "GET /api/join/{code}"}
-	if strings.Join(got, "|") != strings.Join(want, "|") {
-		t.Errorf("routes = %v, want %v", got, want)
-	}
-	if len(problems) != 1 || !strings.Contains(problems[0], "not a string constant") {
-		t.Errorf("a non-constant pattern must be reported, got %v", problems)
 	}
 }
