@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/onemeeting/cvi-onboarding/handlers"
 	"github.com/onemeeting/cvi-onboarding/internal/azureenv"
 	"github.com/onemeeting/cvi-onboarding/internal/config"
 	"github.com/onemeeting/cvi-onboarding/internal/dev/azurite"
@@ -167,6 +168,9 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 		// POST /admin/functions/{name} invokes directly on the real host,
 		// without Service Bus's message size limit.
 		MaxMessageSize: 4 << 20,
+		// Fail at start, not at the first invocation, when a folder and
+		// the handler's table disagree.
+		Handled: handledFunctions(),
 	})
 	if err != nil {
 		return fmt.Errorf("local Functions host: %w", err)
@@ -203,6 +207,16 @@ func run(ctx context.Context, logger *slog.Logger, o options) error {
 	case <-host.Fatal():
 		return fmt.Errorf("local Functions host gave up: %w", host.Err())
 	}
+}
+
+// handledFunctions is the handler's function table as the local host
+// cross-checks it against functions/.
+func handledFunctions() []funchost.HandledFunction {
+	var out []funchost.HandledFunction
+	for _, f := range handlers.Functions() {
+		out = append(out, funchost.HandledFunction{Name: f.Name, Trigger: string(f.Trigger), Pattern: f.Pattern, Methods: f.Methods, Queue: f.Queue})
+	}
+	return out
 }
 
 func lookupIn(settings map[string]string) func(string) (string, bool) {

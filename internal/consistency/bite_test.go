@@ -342,7 +342,7 @@ func TestTableEntryMismatchesFail(t *testing.T) {
 	r.Served = servedBy(r.Table)
 	problems := checkRoutes(r)
 	wantProblem(t, problems, "functions/SendEmail/function.json", "the trigger is serviceBusTrigger", `Trigger "timerTrigger"`)
-	wantProblem(t, problems, "functions/Health/function.json", `served as "/api/healthz"`, `Pattern "/api/health"`)
+	wantProblem(t, problems, "functions/Health/function.json", `is the mux pattern "/api/healthz"`, `Pattern "/api/health"`)
 	wantProblem(t, problems, "functions/JoinInstructions/function.json", `"methods" are [GET]`, "Methods [GET POST]")
 	wantProblem(t, problems, "functions/ProvisionTenant/function.json", `queue "provisioning"`, `Queue "email"`)
 	wantProblem(t, problems, "functions/RevalidateConsent/function.json", `Pattern "POST /revalidateconsent"`, `set Pattern: "POST /RevalidateConsent"`)

@@ -146,7 +146,7 @@ func checkTable(r repo, prefix string) ([]string, map[string]bool) {
 		if f.isHTTP() {
 			route := httpRoute(f, trig, prefix)
 			if want := toGoPattern(route); e.Pattern != want {
-				problems = append(problems, fmt.Sprintf("%s: route %s is served as %q, but its entry in %s has Pattern %q; set Pattern: %q (or change the route)", f.Path, route, want, tableFile, e.Pattern, want))
+				problems = append(problems, fmt.Sprintf("%s: route %s is the mux pattern %q, but its entry in %s has Pattern %q; set Pattern: %q (or change the route)", f.Path, route, want, tableFile, e.Pattern, want))
 			}
 			if !sameSet(upperAll(trig.Methods), e.Methods) {
 				problems = append(problems, fmt.Sprintf("%s: \"methods\" are %v, but its entry in %s has Methods %v; list the same methods (upper case) in both", f.Path, upperAll(trig.Methods), tableFile, e.Methods))

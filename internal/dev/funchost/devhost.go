@@ -65,6 +65,13 @@ type Config struct {
 	Logger      *slog.Logger // default: text logs on stderr
 	LookupEnv   func(string) (string, bool)
 
+	// Handled, when set, is the handler's own function table
+	// (handlers.Functions): New fails fast, naming both sides, when a
+	// function folder has no entry, an entry has no folder, or their
+	// trigger, route, methods or queue differ. A cross-check only: the
+	// folders stay what the emulator runs, as on the real host.
+	Handled []HandledFunction
+
 	HandlerStartTimeout time.Duration // how long Start waits for GET HandlerURL/; default 30s
 	MaxMessageSize      int           // bytes; default 256 KiB (Service Bus Standard)
 }
@@ -212,9 +219,14 @@ func New(cfg Config) (*Host, error) {
 		cfg.MaxConcurrentCalls = defaultMaxConcurrentCalls
 	}
 	res := settingResolver{settings: cfg.Settings, lookup: cfg.LookupEnv}
-	fns, err := loadFunctions(cfg.FunctionsDir, res, cfg.Logger)
+	fns, folders, err := loadFunctions(cfg.FunctionsDir, res, cfg.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("devhost: %w", err)
+	}
+	if cfg.Handled != nil {
+		if err := checkHandled(cfg.FunctionsDir, folders, fns, hostCfg.RoutePrefix, cfg.Handled); err != nil {
+			return nil, fmt.Errorf("devhost: %w", err)
+		}
 	}
 
 	transport := http.DefaultTransport.(*http.Transport).Clone()

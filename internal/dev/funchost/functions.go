@@ -213,13 +213,13 @@ func (r settingResolver) resolve(s string) (string, error) {
 	return out, nil
 }
 
-// loadFunctions reads every <dir>/<FunctionName>/function.json.
-func loadFunctions(dir string, res settingResolver, logger *slog.Logger) ([]*function, error) {
+// loadFunctions reads every <dir>/<FunctionName>/function.json. folders
+// names every folder with one, including those disabled or not loaded.
+func loadFunctions(dir string, res settingResolver, logger *slog.Logger) (fns []*function, folders []string, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("read functions dir: %w", err)
+		return nil, nil, fmt.Errorf("read functions dir: %w", err)
 	}
-	var fns []*function
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
@@ -230,8 +230,9 @@ func loadFunctions(dir string, res settingResolver, logger *slog.Logger) ([]*fun
 			continue // not a function folder
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", file, err)
+			return nil, nil, fmt.Errorf("read %s: %w", file, err)
 		}
+		folders = append(folders, e.Name())
 		fn, err := parseFunction(e.Name(), file, raw, res, logger)
 		if errors.Is(err, errReservedRoute) {
 			// The host drops only this function and loads the others ([HOST] ScriptHost.cs).
@@ -239,7 +240,7 @@ func loadFunctions(dir string, res settingResolver, logger *slog.Logger) ([]*fun
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", file, err)
+			return nil, nil, fmt.Errorf("%s: %w", file, err)
 		}
 		if fn == nil {
 			continue // disabled
@@ -250,9 +251,9 @@ func loadFunctions(dir string, res settingResolver, logger *slog.Logger) ([]*fun
 		logger.Warn("no functions found", "dir", dir)
 	}
 	if err := checkDuplicateRoutes(fns); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return fns, nil
+	return fns, folders, nil
 }
 
 // errReservedRoute marks a function whose route the host keeps for itself.
