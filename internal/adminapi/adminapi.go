@@ -35,6 +35,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/consent"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/httpx"
+	"github.com/onemeeting/cvi-onboarding/internal/operations"
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
@@ -62,8 +63,9 @@ type Deps struct {
 	// LiveReminderAfter sets the tenant view's notLiveAfterConsent.
 	LiveReminderAfter time.Duration
 
-	// DeadLetters lists and resubmits dead letters; nil answers 503.
-	DeadLetters queue.DeadLetters
+	// Operations answers the reads (search, overview, runs, events,
+	// emails) and the dead-letter tools (its DeadLetters nil: 503).
+	Operations *operations.Service
 }
 
 // API serves /api/admin/. It is safe for concurrent use.
@@ -92,6 +94,8 @@ func New(deps Deps) (*API, error) {
 		return nil, errors.New("adminapi: Revalidation is required")
 	case deps.Publisher == nil:
 		return nil, errors.New("adminapi: Publisher is required")
+	case deps.Operations == nil:
+		return nil, errors.New("adminapi: Operations is required")
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now

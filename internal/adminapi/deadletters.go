@@ -10,27 +10,17 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/queue"
+	"github.com/onemeeting/cvi-onboarding/internal/operations"
 )
 
 // Dead letters: list a queue's dead-letter sub-queue and resubmit messages
-// from it. A resubmit never reuses the dead letter's message ID: inside the
-// queue's duplicate-detection window (1 day in the Bicep) Service Bus would
-// silently drop it (learn.microsoft.com/azure/service-bus-messaging/duplicate-detection).
-
-// deadLetterQueues are the queues that have dead letters worth replaying.
-var deadLetterQueues = []string{queue.Provisioning, queue.Email, queue.Revalidation}
-
-// Listing and resubmit bounds.
+// from it, through the operations service (which holds the rules and the
+// audit). Listing and resubmit bounds are the API's.
 const (
 	defaultDeadLetterMax = 100
 	maxDeadLetterMax     = 500
 	maxResubmitSelection = 500
 )
-
-// deadLetterAuditPartition holds resubmit audit events of messages that name
-// no tenant (revalidation batches, ops alerts).
-const deadLetterAuditPartition = "operations-deadletters"
 
 type deadLetterView struct {
 	SequenceNumber        int64          `json:"sequenceNumber"`
@@ -65,7 +55,7 @@ type resubmitView struct {
 	NotFound    []int64           `json:"notFound"`
 }
 
-func viewDeadLetter(d queue.DeadLetter) deadLetterView {
+func viewDeadLetter(d domain.DeadLetter) deadLetterView {
 	v := deadLetterView{SequenceNumber: d.SequenceNumber, MessageID: d.MessageID, Subject: d.Subject, ContentType: d.ContentType,
 		DeliveryCount: d.DeliveryCount, DeadLetterReason: d.Reason, DeadLetterDescription: d.Description,
 		ApplicationProperties: map[string]any{}, Body: strings.ToValidUTF8(string(d.Body), "\uFFFD")}
@@ -77,10 +67,10 @@ func viewDeadLetter(d queue.DeadLetter) deadLetterView {
 			v.ApplicationProperties[k] = fmt.Sprint(p)
 		}
 	}
-	if id, ok := d.ApplicationProperties[queue.PropOriginalMessageID].(string); ok && id != "" {
+	if id := d.OriginalMessageID; id != "" {
 		v.OriginalMessageID = &id
 	}
-	if id := queue.BodyTenantID(d.Body); id != "" {
+	if id := d.TenantID; id != "" {
 		v.TenantID = &id
 	}
 	if !d.EnqueuedAt.IsZero() {
@@ -90,21 +80,10 @@ func viewDeadLetter(d queue.DeadLetter) deadLetterView {
 	return v
 }
 
-func (a *API) deadLetterPort(c *call) (queue.DeadLetters, string, error) {
-	name := c.r.PathValue("queue")
-	if !slices.Contains(deadLetterQueues, name) {
-		return nil, "", domain.FieldError("queue", "must be one of %s", strings.Join(deadLetterQueues, ", "))
-	}
-	if a.deps.DeadLetters == nil {
-		return nil, "", domain.Errorf(domain.CodeUnavailable, "dead-letter access is not configured in this deployment")
-	}
-	return a.deps.DeadLetters, name, nil
-}
-
 // listDeadLetters peeks at a queue's dead letters, oldest first.
 func (a *API) listDeadLetters(c *call) error {
-	port, name, err := a.deadLetterPort(c)
-	if err != nil {
+	name := c.r.PathValue("queue")
+	if err := a.deps.Operations.CheckDeadLetterQueue(name); err != nil {
 		return err
 	}
 	q, err := query(c, "max")
@@ -119,7 +98,7 @@ func (a *API) listDeadLetters(c *call) error {
 		}
 		limit = n
 	}
-	dls, err := port.ListDeadLetters(c.ctx, name, limit)
+	dls, err := a.deps.Operations.ListDeadLetters(c.ctx, name, limit)
 	if err != nil {
 		return err
 	}
@@ -134,43 +113,33 @@ func (a *API) listDeadLetters(c *call) error {
 // removes each one after its copy was sent. Body: {"sequenceNumbers":[...]}
 // or {"all":true}.
 func (a *API) resubmitDeadLetters(c *call) error {
-	port, name, err := a.deadLetterPort(c)
-	if err != nil {
+	name := c.r.PathValue("queue")
+	if err := a.deps.Operations.CheckDeadLetterQueue(name); err != nil {
 		return err
 	}
 	sel, err := decodeSelection(c.body)
 	if err != nil {
 		return err
 	}
-	// Before and after: the copies' details (tenant) come from the listing.
-	done, missing, err := port.ResubmitDeadLetters(c.ctx, name, sel, c.actor())
-	for _, r := range done {
-		a.auditResubmit(c, name, r)
-	}
+	res, err := a.deps.Operations.ResubmitDeadLetters(c.ctx, name, sel, operations.Actor{ID: c.actor(), Name: c.principal.Name})
 	if err != nil {
-		if len(done) > 0 {
-			return fmt.Errorf("%d dead letter(s) were resubmitted before the failure (see the audit trail): %w", len(done), err)
-		}
 		return err
 	}
-	out := resubmitView{Queue: name, Resubmitted: make([]resubmittedView, 0, len(done)), NotFound: missing}
-	if out.NotFound == nil {
-		out.NotFound = []int64{}
-	}
-	for _, r := range done {
+	out := resubmitView{Queue: name, Resubmitted: make([]resubmittedView, 0, len(res.Resubmitted)), NotFound: res.NotFound}
+	for _, r := range res.Resubmitted {
 		out.Resubmitted = append(out.Resubmitted, resubmittedView{SequenceNumber: r.SequenceNumber, DeadLetterID: r.DeadLetterID,
 			OriginalMessageID: r.OriginalMessageID, MessageID: r.MessageID})
 	}
 	return writeJSON(c.w, http.StatusOK, out)
 }
 
-func decodeSelection(body []byte) (queue.Selection, error) {
+func decodeSelection(body []byte) (domain.DeadLetterSelection, error) {
 	obj, err := decodeObject(body)
 	if err != nil {
-		return queue.Selection{}, err
+		return domain.DeadLetterSelection{}, err
 	}
 	errs := unknownFields(obj, "sequenceNumbers", "all")
-	var sel queue.Selection
+	var sel domain.DeadLetterSelection
 	rawAll, hasAll := obj["all"]
 	rawSeqs, hasSeqs := obj["sequenceNumbers"]
 	switch {
@@ -205,19 +174,4 @@ func decodeSelection(body []byte) (queue.Selection, error) {
 		errs = append(errs, domain.FieldError("(body)", `is required: {"sequenceNumbers":[...]} or {"all":true}`))
 	}
 	return sel, errs.Err()
-}
-
-// auditResubmit writes one audit event per resubmitted message, to the
-// tenant's trail when the message names a tenant.
-func (a *API) auditResubmit(c *call, queueName string, r queue.Resubmitted) {
-	a.log.InfoContext(c.ctx, "dead letter resubmitted", "queue", queueName, "sequenceNumber", r.SequenceNumber,
-		"deadLetterMessageId", r.DeadLetterID, "originalMessageId", r.OriginalMessageID, "messageId", r.MessageID,
-		"tenantId", r.TenantID, "oid", c.principal.ObjectID)
-	partition := r.TenantID
-	if partition == "" {
-		partition = deadLetterAuditPartition
-	}
-	a.audit(c, domain.AuditEvent{TenantID: partition, Action: "deadletter.resubmitted", Details: map[string]string{
-		"queue": queueName, "sequenceNumber": strconv.FormatInt(r.SequenceNumber, 10), "deadLetterMessageId": r.DeadLetterID,
-		"originalMessageId": r.OriginalMessageID, "messageId": r.MessageID}})
 }

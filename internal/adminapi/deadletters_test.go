@@ -5,11 +5,13 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/operations"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
 )
 
-func withDeadLetters(dl queue.DeadLetters) envOption {
-	return func(d *Deps) { d.DeadLetters = dl }
+func withDeadLetters(dl domain.DeadLetters) envOption {
+	return func(d *Deps) { d.Operations.DeadLetters = dl }
 }
 
 func TestListDeadLetters(t *testing.T) {
@@ -85,7 +87,7 @@ func TestResubmitDeadLetters(t *testing.T) {
 	if len(res.Resubmitted) != 1 || res.Resubmitted[0].SequenceNumber != keep || len(res.NotFound) != 0 {
 		t.Fatalf("all = %+v", res)
 	}
-	if evs := e.events(deadLetterAuditPartition); len(evs) != 1 || evs[0].Details["deadLetterMessageId"] != "crm-78" {
+	if evs := e.events(operations.DeadLetterAuditPartition); len(evs) != 1 || evs[0].Details["deadLetterMessageId"] != "crm-78" {
 		t.Errorf("operations audit = %+v", evs)
 	}
 }

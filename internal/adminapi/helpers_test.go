@@ -28,6 +28,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/consent"
 	"github.com/onemeeting/cvi-onboarding/internal/dev/azurite"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/operations"
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
@@ -298,10 +299,14 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		Status:    &status.Service{Store: store, Publisher: e.pub, PublicBaseURL: base, Now: time.Now, Logger: logger},
 		// The tenant view's notLiveAfterConsent (statuslink_test.go).
 		LiveReminderAfter: 168 * time.Hour,
+		// ReminderDelay and AlertAfter as Provisioning's and Revalidation's.
+		Operations: &operations.Service{Regions: testRegions, ReminderDelay: 72 * time.Hour, AlertAfter: 3,
+			Now: time.Now, Logger: logger},
 	}
 	for _, o := range opts {
 		o(&deps)
 	}
+	deps.Operations.Store = deps.Store // as an option left it (it may wrap it)
 	api, err := New(deps)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -1,10 +1,7 @@
 package adminapi
 
 import (
-	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"net/http"
 	"slices"
 	"strconv"
@@ -13,9 +10,8 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
 
-// searchTenants is GET /tenants: the console's tenant search. The store's
-// in-memory, change-tracked listing (tablestore/search.go) answers it when
-// the store offers one; other stores are read in full.
+// searchTenants is GET /tenants: the console's tenant search, answered by
+// the operations service (the store's change-tracked in-memory listing).
 func (a *API) searchTenants(c *call) error {
 	q, err := query(c, "status", "region", "q", "consentOutcome", "sort", "pageSize", "continuation")
 	if err != nil {
@@ -83,7 +79,7 @@ func (a *API) searchTenants(c *call) error {
 		return err
 	}
 	tq.Limit = pg.size
-	res, err := a.search(c.ctx, tq)
+	res, err := a.deps.Operations.SearchTenants(c.ctx, tq)
 	if err != nil {
 		return err
 	}
@@ -104,50 +100,15 @@ type searchPageView struct {
 	Total        int          `json:"total"`
 }
 
-func (a *API) search(ctx context.Context, q domain.TenantQuery) (domain.TenantSearchResult, error) {
-	if s, ok := a.deps.Store.(domain.TenantSearcher); ok {
-		return s.SearchTenants(ctx, q)
-	}
-	all, err := a.allTenants(ctx)
-	if err != nil {
-		return domain.TenantSearchResult{}, err
-	}
-	return domain.SearchTenantList(all, q), nil
-}
-
-// allTenants reads every tenant: from the search index when the store has
-// one, else by listing.
-func (a *API) allTenants(ctx context.Context) ([]*domain.Tenant, error) {
-	if s, ok := a.deps.Store.(domain.TenantSearcher); ok {
-		res, err := s.SearchTenants(ctx, domain.TenantQuery{Sort: domain.SortTenantID})
-		return res.Items, err
-	}
-	var all []*domain.Tenant
-	cont := ""
-	for {
-		page, err := a.deps.Store.ListTenants(ctx, domain.TenantFilter{}, 1000, cont)
-		if err != nil {
-			return nil, err
-		}
-		all = append(all, page.Items...)
-		if page.Next == "" {
-			return all, nil
-		}
-		cont = page.Next
-	}
-}
-
 // Search continuation tokens are offsets bound to the query that made them
 // (a token replayed with other filters would skip or repeat tenants).
 func searchFingerprint(q domain.TenantQuery) string {
-	h := sha256.New()
 	statuses := make([]string, len(q.Filter.Statuses))
 	for i, s := range q.Filter.Statuses {
 		statuses[i] = string(s)
 	}
 	slices.Sort(statuses)
-	h.Write([]byte(strings.Join(statuses, ",") + "\x00" + q.Filter.Region + "\x00" + string(q.Filter.ConsentOutcome) + "\x00" + strings.ToLower(q.Filter.Text) + "\x00" + string(q.Sort) + strconv.FormatBool(q.Desc)))
-	return hex.EncodeToString(h.Sum(nil))[:12]
+	return domain.Digest(strings.Join(statuses, ",")+"\x00"+q.Filter.Region+"\x00"+string(q.Filter.ConsentOutcome)+"\x00"+strings.ToLower(q.Filter.Text)+"\x00"+string(q.Sort)+strconv.FormatBool(q.Desc), 6)
 }
 
 func encodeSearchToken(offset int, fingerprint string) string {

@@ -28,6 +28,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/events"
 	"github.com/onemeeting/cvi-onboarding/internal/graph"
 	"github.com/onemeeting/cvi-onboarding/internal/notify"
+	"github.com/onemeeting/cvi-onboarding/internal/operations"
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
@@ -202,8 +203,12 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	}
 	admin, err := adminapi.New(adminapi.Deps{
 		Store: store, Auth: validator, Provisioning: provisioningSvc, Consent: consentSvc, Revalidation: revalidationSvc,
-		Publisher: pub, DeadLetters: deadLetters(pub), IPPolicy: ipPolicy, Regions: cfg.Regions, Now: now, Logger: logger,
+		Publisher: pub, IPPolicy: ipPolicy, Regions: cfg.Regions, Now: now, Logger: logger,
 		Status: statusSvc, LiveReminderAfter: cfg.LiveReminderAfter,
+		Operations: &operations.Service{
+			Store: store, DeadLetters: deadLetters(pub), Regions: cfg.Regions, ReminderDelay: cfg.ConsentReminderDelay,
+			AlertAfter: cfg.RevalidationAlertAfter, Now: now, Logger: logger,
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("admin API: %w", err)
@@ -227,8 +232,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 
 // deadLetters is the publisher's dead-letter access, nil when it has none
 // (a test publisher).
-func deadLetters(pub queue.Publisher) queue.DeadLetters {
-	if dl, ok := pub.(queue.DeadLetters); ok {
+func deadLetters(pub queue.Publisher) domain.DeadLetters {
+	if dl, ok := pub.(domain.DeadLetters); ok {
 		return dl
 	}
 	return nil

@@ -13,52 +13,30 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
 
-// DeadLetter is one message in a queue's dead-letter sub-queue.
-type DeadLetter struct {
-	Queue                 string
-	SequenceNumber        int64
-	MessageID             string
-	Subject               string
-	ContentType           string
-	EnqueuedAt            time.Time
-	DeliveryCount         int
-	Reason                string
-	Description           string
-	ApplicationProperties map[string]any
-	Body                  []byte
-}
+// The dead-letter types and port are the domain's (domain.DeadLetters);
+// these names keep the adapter's code and tests short.
+type (
+	DeadLetter  = domain.DeadLetter
+	Resubmitted = domain.Resubmitted
+	Selection   = domain.DeadLetterSelection
+	DeadLetters = domain.DeadLetters
+)
 
-// Resubmitted reports one dead letter sent again.
-type Resubmitted struct {
-	SequenceNumber    int64
-	DeadLetterID      string // the dead letter's own message ID
-	OriginalMessageID string
-	MessageID         string // the new message's ID
-	TenantID          string // from the body, "" if it names none
-}
+// The adapters implement the domain's port.
+var (
+	_ domain.DeadLetters = (*ServiceBus)(nil)
+	_ domain.DeadLetters = (*Local)(nil)
+	_ domain.DeadLetters = (*Recorder)(nil)
+)
 
-// Selection picks dead letters: every one, or the listed sequence numbers.
-type Selection struct {
-	All             bool
-	SequenceNumbers []int64
-}
-
-func (s Selection) has(seq int64) bool { return s.All || slices.Contains(s.SequenceNumbers, seq) }
-
-// DeadLetters lists and resubmits dead letters. Inside the queue's
-// duplicate-detection window Service Bus silently drops a message whose ID
-// it has seen, so a dead letter is never sent again under its own ID: the
-// copy gets a new one and carries the original's in "originalMessageId".
-// Effect-once comes from the message body (requestId, idempotencyKey).
-type DeadLetters interface {
-	// ListDeadLetters returns up to max dead letters, oldest first.
-	ListDeadLetters(ctx context.Context, queue string, max int) ([]DeadLetter, error)
-	// ResubmitDeadLetters sends each selected dead letter to its queue as
-	// a new message and only then removes the dead letter. by names the
-	// operator (a property of the copy). It returns what it resubmitted,
-	// the selected sequence numbers it did not find, and the first error
-	// (the rest stays in the dead-letter queue).
-	ResubmitDeadLetters(ctx context.Context, queue string, sel Selection, by string) (done []Resubmitted, missing []int64, err error)
+// described fills what the domain reads off a dead letter's properties and
+// body: the original message ID and the tenant.
+func described(dl DeadLetter) DeadLetter {
+	if id, ok := dl.ApplicationProperties[PropOriginalMessageID].(string); ok && id != "" {
+		dl.OriginalMessageID = id
+	}
+	dl.TenantID = BodyTenantID(dl.Body)
+	return dl
 }
 
 // resubmission is the message that replaces a dead letter: a new ID derived
@@ -135,7 +113,7 @@ func fromReceived(queue string, m *azservicebus.ReceivedMessage) DeadLetter {
 	if m.EnqueuedTime != nil {
 		dl.EnqueuedAt = m.EnqueuedTime.UTC()
 	}
-	return dl
+	return described(dl)
 }
 
 // ListDeadLetters peeks (no lock, nothing changes) at the dead-letter sub-queue.
@@ -213,7 +191,7 @@ func (sb *ServiceBus) ResubmitDeadLetters(ctx context.Context, queue string, sel
 		scanned += len(msgs)
 		for i, m := range msgs {
 			dl := fromReceived(queue, m)
-			if !sel.has(dl.SequenceNumber) {
+			if !sel.Has(dl.SequenceNumber) {
 				held = append(held, m)
 				continue
 			}

@@ -3,11 +3,14 @@ package queue
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
 
 // fakeDLQ plays a dead-letter sub-queue: PeekLock receive hands out each
@@ -168,5 +171,41 @@ func TestServiceBusResubmitAll(t *testing.T) {
 	}
 	if done[0].MessageID == done[1].MessageID {
 		t.Errorf("two dead letters with one message ID got the same new ID %q", done[0].MessageID)
+	}
+}
+
+// The domain names the replayable queues; they must be this package's.
+func TestDeadLetterQueuesAreQueueNames(t *testing.T) {
+	if got, want := domain.DeadLetterQueues(), []string{Provisioning, Email, Revalidation}; !slices.Equal(got, want) {
+		t.Errorf("domain.DeadLetterQueues() = %v, want %v", got, want)
+	}
+}
+
+// Every adapter fills the original message ID (a string property only) and
+// the body's tenant, which the domain reads instead of queue internals.
+func TestDeadLettersDescribeOriginalAndTenant(t *testing.T) {
+	tenant := "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
+	r := &Recorder{}
+	r.AddDeadLetter(DeadLetter{Queue: Email, MessageID: "a", ApplicationProperties: map[string]any{PropOriginalMessageID: "orig-a"},
+		Body: []byte(`{"tenantId":"` + strings.ToUpper(tenant) + `"}`)})
+	r.AddDeadLetter(DeadLetter{Queue: Email, MessageID: "b", ApplicationProperties: map[string]any{PropOriginalMessageID: int64(7)},
+		Body: []byte(`{"tenantId":"not-a-guid"}`)})
+	dls, err := r.ListDeadLetters(t.Context(), Email, 10)
+	if err != nil || len(dls) != 2 {
+		t.Fatalf("list = %+v, %v", dls, err)
+	}
+	if dls[0].OriginalMessageID != "orig-a" || dls[0].TenantID != tenant {
+		t.Errorf("first = %+v", dls[0])
+	}
+	if dls[1].OriginalMessageID != "" || dls[1].TenantID != "" {
+		t.Errorf("second = %+v", dls[1])
+	}
+
+	f := &fakeDLQ{}
+	f.add(1, "c", `{"tenantId":"`+tenant+`"}`, map[string]any{PropOriginalMessageID: "orig-c"})
+	sb := &ServiceBus{newDLReceiver: func(string) (dlReceiver, error) { return f, nil }}
+	got, err := sb.ListDeadLetters(t.Context(), Email, 10)
+	if err != nil || len(got) != 1 || got[0].OriginalMessageID != "orig-c" || got[0].TenantID != tenant {
+		t.Errorf("service bus list = %+v, %v", got, err)
 	}
 }

@@ -67,9 +67,9 @@ func (l *Local) ListDeadLetters(ctx context.Context, queue string, max int) ([]D
 			break
 		}
 		// The dev host does not report the enqueue time: EnqueuedAt stays zero.
-		out = append(out, DeadLetter{Queue: queue, SequenceNumber: d.SequenceNumber, MessageID: d.MessageID, Subject: d.Subject,
+		out = append(out, described(DeadLetter{Queue: queue, SequenceNumber: d.SequenceNumber, MessageID: d.MessageID, Subject: d.Subject,
 			ContentType: d.ContentType, DeliveryCount: d.DeliveryCount, Reason: d.Reason,
-			Description: d.Description, ApplicationProperties: d.ApplicationProperties, Body: []byte(d.Body)})
+			Description: d.Description, ApplicationProperties: d.ApplicationProperties, Body: []byte(d.Body)}))
 	}
 	return out, nil
 }
@@ -85,7 +85,7 @@ func (l *Local) ResubmitDeadLetters(ctx context.Context, queue string, sel Selec
 	var done []Resubmitted
 	found := map[int64]bool{}
 	for _, dl := range all {
-		if !sel.has(dl.SequenceNumber) {
+		if !sel.Has(dl.SequenceNumber) {
 			continue
 		}
 		msg, res := resubmission(dl, by)

@@ -80,7 +80,7 @@ func (r *Recorder) ListDeadLetters(_ context.Context, queue string, max int) ([]
 	var out []DeadLetter
 	for _, dl := range r.dead {
 		if dl.Queue == queue && len(out) < max {
-			out = append(out, dl)
+			out = append(out, described(dl))
 		}
 	}
 	return out, nil
@@ -93,7 +93,7 @@ func (r *Recorder) ResubmitDeadLetters(ctx context.Context, queue string, sel Se
 	var done []Resubmitted
 	found := map[int64]bool{}
 	for _, dl := range dls {
-		if !sel.has(dl.SequenceNumber) {
+		if !sel.Has(dl.SequenceNumber) {
 			continue
 		}
 		msg, res := resubmission(dl, by)
