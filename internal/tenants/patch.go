@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
@@ -65,6 +66,9 @@ func (s *Service) Patch(ctx context.Context, id string, cond Precondition, p Pat
 		return nil, domain.Wrap(domain.CodePreconditionFailed, ErrNoCurrentTenant,
 			"If-Match: * needs a current tenant, and tenant %s is not onboarded here", id)
 	}
+	if !cond.Any && domain.ErrorCode(err) == domain.CodePreconditionFailed {
+		return nil, s.staleVersion(ctx, id, err)
+	}
 	if err != nil {
 		return nil, notOnboarded(err, id)
 	}
@@ -120,4 +124,21 @@ func prefixList(ps []netip.Prefix) string {
 		parts[i] = p.String()
 	}
 	return strings.Join(parts, " ")
+}
+
+// staleVersion adds to a stale-ETag error who made the tenant's last
+// recorded change, for the operator who lost the race (best effort: the
+// error stands without it).
+func (s *Service) staleVersion(ctx context.Context, id string, err error) error {
+	page, lerr := s.Store.ListAudit(ctx, id, 1, "")
+	if lerr != nil || len(page.Items) == 0 {
+		return err
+	}
+	e := page.Items[0]
+	who := e.Actor
+	if e.ActorName != "" {
+		who = e.ActorName + " (" + e.Actor + ")"
+	}
+	return domain.Wrap(domain.CodePreconditionFailed, err, "tenant %s changed since it was read; last recorded change: %s by %s at %s",
+		id, e.Action, who, e.At.UTC().Format(time.RFC3339))
 }
