@@ -472,3 +472,51 @@ func TestEvents(t *testing.T) {
 	_, err = f.svc.Events(ctx, testkit.GUID(t), 10, "")
 	wantCode(t, "missing tenant", err, domain.CodeNotFound, "not onboarded here")
 }
+
+// racingStore lets another writer change the tenant just before the first
+// write, so that write finds its ETag stale.
+type racingStore struct {
+	*tablestore.Store
+	once sync.Once
+	t    *testing.T
+}
+
+func (s *racingStore) UpdateTenant(ctx context.Context, t *domain.Tenant) error {
+	s.once.Do(func() {
+		cur, err := s.Store.GetTenant(ctx, t.TenantID)
+		if err != nil {
+			s.t.Error(err)
+			return
+		}
+		cur.PrimaryDomain = "changed.example"
+		if err := s.Store.UpdateTenant(ctx, cur); err != nil {
+			s.t.Error(err)
+		}
+	})
+	return s.Store.UpdateTenant(ctx, t)
+}
+
+// TestPatchAnyVersionRereads: with If-Match: * a concurrent change is
+// re-read and the patch applied on top of it; with a named ETag it is a
+// precondition failure.
+func TestPatchAnyVersionRereads(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	ctx := context.Background()
+	name := "Contoso Group"
+
+	tn := f.tenant(t, domain.StatusProvisioned)
+	f.svc.Store = &racingStore{Store: f.store, t: t}
+	got, err := f.svc.Patch(ctx, tn.TenantID, Precondition{Any: true}, Patch{CustomerName: &name}, olivia)
+	if err != nil || got.CustomerName != name || got.PrimaryDomain != "changed.example" {
+		t.Fatalf("patch with *: %+v, %v; want both changes kept", got, err)
+	}
+
+	tn = f.tenant(t, domain.StatusProvisioned)
+	f.svc.Store = &racingStore{Store: f.store, t: t}
+	_, err = f.svc.Patch(ctx, tn.TenantID, Precondition{ETags: []string{tn.ETag}}, Patch{CustomerName: &name}, olivia)
+	wantCode(t, "patch a version changed meanwhile", err, domain.CodePreconditionFailed)
+	if cur, _ := f.store.GetTenant(ctx, tn.TenantID); cur.CustomerName == name {
+		t.Error("the patch overwrote the concurrent change")
+	}
+}
