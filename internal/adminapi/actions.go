@@ -4,13 +4,9 @@ import (
 	"encoding/json"
 	"mime"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/notify"
-	"github.com/onemeeting/cvi-onboarding/internal/queue"
-	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
 )
 
 // issueConsentLink mints a new consent link (the previous one stops working
@@ -39,48 +35,14 @@ func (a *API) issueConsentLink(c *call) error {
 	if err := errs.Err(); err != nil {
 		return err
 	}
-	t, err := a.deps.Store.GetTenant(c.ctx, id)
+	link, err := a.deps.Tenants.IssueConsentLink(c.ctx, id, sendEmail, c.operator())
 	if err != nil {
-		return tenantNotFound(err, id)
-	}
-	// Checked here too (IssueLink refuses as well) so no orphan link is stored.
-	if !t.ConsentLinkUsable() {
-		return domain.Errorf(domain.CodeConflict, "tenant %s is %s; consent links are refused", id, t.Status)
-	}
-	var recipients []string
-	if sendEmail {
-		// The email worker only sends consent links to tenants that
-		// still need consent; say so now rather than queue a no-op.
-		if t.Status != domain.StatusProvisioned && t.Status != domain.StatusRevoked {
-			return domain.Errorf(domain.CodeConflict, "tenant %s is %s; the consent-link email is only sent to Provisioned or Revoked tenants (ask for the link with email=false)", id, t.Status)
-		}
-		for _, ct := range t.AdminContacts() {
-			recipients = append(recipients, ct.Email)
-		}
-		if len(recipients) == 0 {
-			return domain.Errorf(domain.CodeConflict, "tenant %s has no admin contact to email", id)
-		}
-	}
-	link, err := a.deps.Consent.IssueLink(c.ctx, id, c.actor(), c.principal.Name)
-	if err != nil {
-		return tenantNotFound(err, id)
-	}
-	if !sendEmail {
-		a.audit(c, domain.AuditEvent{TenantID: id, Action: "consent.link-handed-out",
-			Details: map[string]string{"expiresAt": link.ExpiresAt.UTC().Format(time.RFC3339)}})
-		return writeJSON(c.w, http.StatusOK, consentLinkView{URL: link.URL, ExpiresAt: link.ExpiresAt})
-	}
-	// One key per request: a second click is a second email, by intent.
-	job := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentLink, TenantID: id, Recipients: recipients,
-		IdempotencyKey: "consent-link:" + id + ":operator:" + domain.NewID()}
-	if err := queue.PublishEmail(c.ctx, a.deps.Publisher, job, time.Time{}); err != nil {
 		return err
 	}
-	a.audit(c, domain.AuditEvent{TenantID: id, Action: "consent.link-emailed",
-		Details: map[string]string{"idempotencyKey": job.IdempotencyKey, "recipients": strconv.Itoa(len(recipients))}})
-	// The worker mints the emailed link when it sends, so that link
-	// expires no earlier than this one.
-	return writeJSON(c.w, http.StatusAccepted, consentLinkEmailView{EmailQueued: true, Recipients: recipients, ExpiresAt: link.ExpiresAt})
+	if !link.Emailed {
+		return writeJSON(c.w, http.StatusOK, consentLinkView{URL: link.URL, ExpiresAt: link.ExpiresAt})
+	}
+	return writeJSON(c.w, http.StatusAccepted, consentLinkEmailView{EmailQueued: true, Recipients: link.Recipients, ExpiresAt: link.ExpiresAt})
 }
 
 // revalidateTenant checks the tenant's consent now and applies the answer
@@ -93,23 +55,10 @@ func (a *API) revalidateTenant(c *call) error {
 	if _, err := reasonBody(c.body, false); err != nil {
 		return err
 	}
-	if _, err := a.deps.Store.GetTenant(c.ctx, id); err != nil {
-		return tenantNotFound(err, id)
-	}
-	out, err := a.deps.Revalidation.CheckTenant(c.ctx, id, revalidation.CheckOptions{Actor: c.actor(), ActorName: c.principal.Name})
+	out, err := a.deps.Tenants.Recheck(c.ctx, id, c.operator())
 	if err != nil {
 		return err
 	}
-	details := map[string]string{"transition": boolString(out.Transition)}
-	switch {
-	case out.Skipped:
-		details["skipped"] = out.SkipReason
-	case out.Check != nil:
-		details["outcome"] = string(out.Check.Outcome)
-	case out.Error != "":
-		details["error"] = truncate(out.Error, 300)
-	}
-	a.audit(c, domain.AuditEvent{TenantID: id, Action: "consent.revalidation-requested", FromState: out.From, ToState: out.To, Details: details})
 	return writeJSON(c.w, http.StatusOK, viewRevalidation(out))
 }
 
@@ -142,10 +91,7 @@ func (a *API) listEvents(c *call) error {
 	if err != nil {
 		return err
 	}
-	if _, err := a.deps.Store.GetTenant(c.ctx, id); err != nil {
-		return tenantNotFound(err, id)
-	}
-	page, err := a.deps.Store.ListAudit(c.ctx, id, pg.size, pg.continuation)
+	page, err := a.deps.Tenants.Events(c.ctx, id, pg.size, pg.continuation)
 	if err != nil {
 		return err
 	}
@@ -157,7 +103,7 @@ func (a *API) listRejections(c *call) error {
 	if err != nil {
 		return err
 	}
-	page, err := a.deps.Store.ListRejections(c.ctx, pg.size, pg.continuation)
+	page, err := a.deps.Operations.Rejections(c.ctx, pg.size, pg.continuation)
 	if err != nil {
 		return err
 	}
@@ -169,7 +115,7 @@ func (a *API) listRevalidationRuns(c *call) error {
 	if err != nil {
 		return err
 	}
-	page, err := a.deps.Store.ListRevalidationRuns(c.ctx, pg.size, pg.continuation)
+	page, err := a.deps.Operations.RevalidationRuns(c.ctx, pg.size, pg.continuation)
 	if err != nil {
 		return err
 	}
@@ -186,5 +132,3 @@ func pageOnly(c *call) (paging, error) {
 	pg := pagingParams(q, &errs)
 	return pg, errs.Err()
 }
-
-func truncate(s string, n int) string { return domain.Truncate(s, n) }

@@ -14,6 +14,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/consent"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 var adminAddr = netip.MustParseAddr(adminIP)
@@ -123,7 +124,7 @@ func TestConsentLinkSupersedesPrevious(t *testing.T) {
 		}
 	}
 	e.do(request{method: "POST", path: path, token: e.writerToken, body: []byte(`{"email":false}`), contentType: "text/plain"}).problem(t, http.StatusUnsupportedMediaType)
-	e.do(request{method: "POST", path: "/api/admin/tenants/" + newGUID(t) + "/consent-link", token: e.writerToken,
+	e.do(request{method: "POST", path: "/api/admin/tenants/" + testkit.GUID(t) + "/consent-link", token: e.writerToken,
 		body: []byte(`{"email":false}`)}).problem(t, http.StatusNotFound)
 }
 
@@ -177,7 +178,7 @@ func TestMutatingCallsAreAudited(t *testing.T) {
 			return id
 		},
 		"POST " + Prefix + "deadletters/{queue}/resubmit": func(t *testing.T) string {
-			id := newGUID(t)
+			id := testkit.GUID(t)
 			seq := deadLetters.AddDeadLetter(queue.DeadLetter{Queue: queue.Email, MessageID: "consent-link:" + id,
 				Body: []byte(`{"schemaVersion":1,"tenantId":"` + id + `"}`)})
 			e.do(request{method: "POST", path: Prefix + "deadletters/email/resubmit", token: e.writerToken,
@@ -331,7 +332,7 @@ func TestPowerShellDownload(t *testing.T) {
 			t.Errorf("script lacks %q", want)
 		}
 	}
-	e.do(request{method: "GET", path: Prefix + "tenants/" + newGUID(t) + "/powershell", token: e.readerToken}).problem(t, http.StatusNotFound)
+	e.do(request{method: "GET", path: Prefix + "tenants/" + testkit.GUID(t) + "/powershell", token: e.readerToken}).problem(t, http.StatusNotFound)
 }
 
 func TestRevalidateNow(t *testing.T) {
@@ -369,7 +370,7 @@ func TestRevalidateNow(t *testing.T) {
 		t.Errorf("suspended outcome %+v", out)
 	}
 	e.do(request{method: "POST", path: path, token: e.writerToken, body: []byte(`{"force":true}`)}).problem(t, http.StatusBadRequest)
-	e.do(request{method: "POST", path: Prefix + "tenants/" + newGUID(t) + "/revalidate", token: e.writerToken}).problem(t, http.StatusNotFound)
+	e.do(request{method: "POST", path: Prefix + "tenants/" + testkit.GUID(t) + "/revalidate", token: e.writerToken}).problem(t, http.StatusNotFound)
 }
 
 func TestEventsRejectionsAndRuns(t *testing.T) {
@@ -410,7 +411,7 @@ func TestEventsRejectionsAndRuns(t *testing.T) {
 	if !slices.IsSortedFunc(times, func(a, b time.Time) int { return b.Compare(a) }) {
 		t.Errorf("events not newest first: %v", times)
 	}
-	e.do(request{method: "GET", path: Prefix + "tenants/" + newGUID(t) + "/events", token: e.readerToken}).problem(t, http.StatusNotFound)
+	e.do(request{method: "GET", path: Prefix + "tenants/" + testkit.GUID(t) + "/events", token: e.readerToken}).problem(t, http.StatusNotFound)
 
 	// Revalidation runs, newest first, with their counts.
 	for i, id := range []string{"run-old", "run-new"} {

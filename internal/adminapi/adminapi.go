@@ -32,14 +32,12 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/auth"
-	"github.com/onemeeting/cvi-onboarding/internal/consent"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/httpx"
 	"github.com/onemeeting/cvi-onboarding/internal/operations"
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
-	"github.com/onemeeting/cvi-onboarding/internal/queue"
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
-	"github.com/onemeeting/cvi-onboarding/internal/status"
+	"github.com/onemeeting/cvi-onboarding/internal/tenants"
 )
 
 // Prefix is where the API is mounted; every route lives below it.
@@ -50,16 +48,15 @@ type Deps struct {
 	Store        domain.TenantStore
 	Auth         *auth.Validator
 	Provisioning *provisioning.Service
-	Consent      *consent.Service
 	Revalidation *revalidation.Service
-	Publisher    queue.Publisher
 	IPPolicy     domain.IPPolicy
 	Regions      domain.Regions
 	Now          func() time.Time
 	Logger       *slog.Logger
 
-	// Status rotates status-page links; nil answers 503.
-	Status *status.Service
+	// Tenants serves one tenant's reads and changes (patch, lifecycle,
+	// consent and status links, re-check) and their listings.
+	Tenants *tenants.Service
 	// LiveReminderAfter sets the tenant view's notLiveAfterConsent.
 	LiveReminderAfter time.Duration
 
@@ -88,14 +85,15 @@ func New(deps Deps) (*API, error) {
 		return nil, errors.New("adminapi: Auth is required")
 	case deps.Provisioning == nil:
 		return nil, errors.New("adminapi: Provisioning is required")
-	case deps.Consent == nil:
-		return nil, errors.New("adminapi: Consent is required")
 	case deps.Revalidation == nil:
 		return nil, errors.New("adminapi: Revalidation is required")
-	case deps.Publisher == nil:
-		return nil, errors.New("adminapi: Publisher is required")
 	case deps.Operations == nil:
 		return nil, errors.New("adminapi: Operations is required")
+	case deps.Tenants == nil:
+		return nil, errors.New("adminapi: Tenants is required")
+	}
+	if err := deps.Tenants.Validate(); err != nil {
+		return nil, fmt.Errorf("adminapi: %w", err)
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
@@ -187,6 +185,9 @@ type call struct {
 
 // actor is the audit identity of the caller.
 func (c *call) actor() string { return "operator:" + c.principal.ObjectID }
+
+// operator is the caller as the tenants service audits them.
+func (c *call) operator() tenants.Actor { return tenants.Actor{ID: c.actor(), Name: c.principal.Name} }
 
 // realm names the API in WWW-Authenticate challenges.
 const realm = "onemeeting-cvi-admin"
@@ -284,18 +285,9 @@ func (a *API) getOpenAPI(c *call) error {
 	return nil
 }
 
-// audit appends an operator event. The write outlives a client that hangs
-// up; when it fails, the whole event goes to the error log so nothing an
-// operator did is lost.
+// audit appends an operator event through the one audit writer, stamped
+// with the caller.
 func (a *API) audit(c *call, e domain.AuditEvent) {
-	e.ID = domain.NewID()
-	if e.At.IsZero() {
-		e.At = a.now().UTC()
-	}
 	e.Actor, e.ActorName = c.actor(), c.principal.Name
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 10*time.Second)
-	defer cancel()
-	if err := a.deps.Store.AppendAudit(ctx, e); err != nil {
-		a.log.ErrorContext(ctx, "audit write failed", "event", e, "err", err)
-	}
+	domain.AuditLog{Store: a.deps.Store, Logger: a.log, Now: a.now}.Record(c.ctx, e)
 }

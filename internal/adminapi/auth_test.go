@@ -14,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/onemeeting/cvi-onboarding/internal/auth"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // forgeUnsigned builds an alg=none token with the given claims.
@@ -72,7 +73,7 @@ func TestTokensThatMustNotPass(t *testing.T) {
 		{"wrong audience", e.id.sign(t, with("aud", "api://someone-else")), http.StatusUnauthorized, "invalid_token"},
 		{"App ID URI as v2 audience", e.id.sign(t, with("aud", sampleAdminAPI().appIDURI)), http.StatusUnauthorized, "invalid_token"},
 		{"Graph audience", e.id.sign(t, with("aud", "https://graph.microsoft.com")), http.StatusUnauthorized, "invalid_token"},
-		{"wrong issuer", e.id.sign(t, with("iss", "https://login.microsoftonline.com/"+newGUID(t)+"/v2.0")), http.StatusUnauthorized, "invalid_token"},
+		{"wrong issuer", e.id.sign(t, with("iss", "https://login.microsoftonline.com/"+testkit.GUID(t)+"/v2.0")), http.StatusUnauthorized, "invalid_token"},
 		{"expired", e.id.sign(t, with("exp", now.Add(-10*time.Minute).Unix())), http.StatusUnauthorized, "invalid_token"},
 		{"not yet valid", e.id.sign(t, with("nbf", now.Add(10*time.Minute).Unix())), http.StatusUnauthorized, "invalid_token"},
 		{"unknown kid", unknownKidToken, http.StatusUnauthorized, "invalid_token"},

@@ -8,6 +8,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/operations"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 func withDeadLetters(dl domain.DeadLetters) envOption {
@@ -18,7 +19,7 @@ func TestListDeadLetters(t *testing.T) {
 	t.Parallel()
 	rec := &queue.Recorder{}
 	e := newEnv(t, withDeadLetters(rec))
-	tenant := newGUID(t)
+	tenant := testkit.GUID(t)
 	rec.AddDeadLetter(queue.DeadLetter{Queue: queue.Email, MessageID: "consent-link:" + tenant + ":retry:3", Subject: "consent-link",
 		ContentType: "application/json", DeliveryCount: 10, Reason: "MaxDeliveryCountExceeded", Description: "10 attempts",
 		ApplicationProperties: map[string]any{"kind": "consent-link", queue.PropOriginalMessageID: "consent-link:" + tenant, queue.PropRetryAttempt: int64(3)},
@@ -48,7 +49,7 @@ func TestResubmitDeadLetters(t *testing.T) {
 	t.Parallel()
 	rec := &queue.Recorder{}
 	e := newEnv(t, withDeadLetters(rec))
-	tenant := newGUID(t)
+	tenant := testkit.GUID(t)
 	body := []byte(`{"schemaVersion":1,"tenantId":"` + tenant + `"}`)
 	seq := rec.AddDeadLetter(queue.DeadLetter{Queue: queue.Provisioning, MessageID: "crm-77", Body: body,
 		ApplicationProperties: map[string]any{"kind": "provisioning"}})

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // TestIfMatchAnyVersion: If-Match: * changes whatever version is current.
@@ -85,7 +86,7 @@ func TestUnroutedPathsAreProblems(t *testing.T) {
 	e := newEnv(t)
 	// Straight to the API, as handlers/ dispatches /api/admin... (an outer
 	// mux would clean these paths with a redirect first).
-	for _, p := range []string{"/api/admin", Prefix + "tenants//x", Prefix + "tenants/./" + newGUID(t), Prefix + "x/../tenants"} {
+	for _, p := range []string{"/api/admin", Prefix + "tenants//x", Prefix + "tenants/./" + testkit.GUID(t), Prefix + "x/../tenants"} {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("GET", "http://x"+Prefix, nil)
 		req.URL.Path = p

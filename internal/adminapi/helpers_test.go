@@ -7,7 +7,6 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -21,12 +20,10 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/onemeeting/cvi-onboarding/internal/auth"
 	"github.com/onemeeting/cvi-onboarding/internal/consent"
-	"github.com/onemeeting/cvi-onboarding/internal/dev/azurite"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/operations"
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
@@ -34,28 +31,12 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
 	"github.com/onemeeting/cvi-onboarding/internal/status"
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
+	"github.com/onemeeting/cvi-onboarding/internal/tenants"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit/teststore"
 )
 
-// azuriteConn is set once by TestMain and only read afterwards.
-var azuriteConn string
-
-// TestMain runs every test against one real Azurite; it fails loudly when
-// Azurite cannot start rather than skipping the store.
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	srv, err := azurite.Start(ctx, azurite.Options{})
-	cancel()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: cannot start Azurite for the admin API tests: %v\n", err)
-		os.Exit(1)
-	}
-	azuriteConn = srv.ConnectionString()
-	code := m.Run()
-	if err := srv.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "stop azurite: %v\n", err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 const (
 	operatorTenant = "5e1f0c2a-7b3d-4e8f-9a10-112233445566"
@@ -234,24 +215,6 @@ func (c *checker) CheckConsent(_ context.Context, tenantID, _ string, _ domain.C
 	return domain.ConsentCheck{Outcome: domain.CheckRevoked, Detail: "app not in tenant"}, nil
 }
 
-// syncBuffer is a concurrency-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is one API over fresh tables.
 type env struct {
 	t       *testing.T
@@ -262,7 +225,7 @@ type env struct {
 	pub     *publisher
 	checker *checker
 	consent *consent.Service
-	logs    *syncBuffer
+	logs    *testkit.SyncBuffer
 
 	writer, reader operator
 	writerToken    string
@@ -273,12 +236,14 @@ type envOption func(*Deps)
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	store := newTestStore(t)
+	// One quick retry: the tests exercise failures, not the SDK's patience.
+	retry := policy.RetryOptions{MaxRetries: 1, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 50 * time.Millisecond, TryTimeout: 10 * time.Second}
+	store := teststore.New(t, tablestore.Options{Retry: &retry})
 	e := &env{t: t, store: store, id: newIdentity(t), pub: &publisher{}, checker: &checker{}, logs: logs,
-		writer: operator{oid: newGUID(t), name: "Olivia Operator", roles: []string{auth.RoleReadWrite}},
-		reader: operator{oid: newGUID(t), name: "Rita Reader", roles: []string{auth.RoleRead}},
+		writer: operator{oid: testkit.GUID(t), name: "Olivia Operator", roles: []string{auth.RoleReadWrite}},
+		reader: operator{oid: testkit.GUID(t), name: "Rita Reader", roles: []string{auth.RoleRead}},
 	}
 	base, _ := url.Parse("https://onboarding.onemeeting.example/")
 	e.consent = &consent.Service{Store: store, Checker: e.checker, Publisher: e.pub, Regions: testRegions, PublicBaseURL: base,
@@ -289,14 +254,11 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		Auth:  e.id.validator(t, logger),
 		Provisioning: &provisioning.Service{Store: store, Publisher: e.pub, Regions: testRegions, ReminderDelay: 72 * time.Hour,
 			OpsEmails: []string{"ops@onemeeting.example"}, Now: time.Now, Logger: logger},
-		Consent: e.consent,
 		Revalidation: &revalidation.Service{Store: store, Checker: e.checker, Publisher: e.pub, OpsEmails: []string{"ops@onemeeting.example"},
 			BatchSize: 100, Concurrency: 2, AlertAfter: 3, CheckTimeout: 5 * time.Second, Now: time.Now, Logger: logger},
-		Publisher: e.pub,
-		Regions:   testRegions,
-		Now:       time.Now,
-		Logger:    logger,
-		Status:    &status.Service{Store: store, Publisher: e.pub, PublicBaseURL: base, Now: time.Now, Logger: logger},
+		Regions: testRegions,
+		Now:     time.Now,
+		Logger:  logger,
 		// The tenant view's notLiveAfterConsent (statuslink_test.go).
 		LiveReminderAfter: 168 * time.Hour,
 		// ReminderDelay and AlertAfter as Provisioning's and Revalidation's.
@@ -307,6 +269,12 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		o(&deps)
 	}
 	deps.Operations.Store = deps.Store // as an option left it (it may wrap it)
+	if deps.Tenants == nil {
+		// On whatever store the options left (a throttled one, say).
+		deps.Tenants = &tenants.Service{Store: deps.Store, Outbox: queue.Outbox{Publisher: e.pub}, Consent: e.consent,
+			Status:       &status.Service{Store: store, Publisher: e.pub, PublicBaseURL: base, Now: time.Now, Logger: logger},
+			Revalidation: deps.Revalidation, Audit: domain.AuditLog{Store: deps.Store, Logger: logger, Now: time.Now}, Now: time.Now, Logger: logger}
+	}
 	api, err := New(deps)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -320,54 +288,6 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	e.writerToken = e.id.token(t, e.writer)
 	e.readerToken = e.id.token(t, e.reader)
 	return e
-}
-
-// newTestStore returns a store on fresh tables with a random prefix.
-func newTestStore(t *testing.T) *tablestore.Store {
-	t.Helper()
-	retry := policy.RetryOptions{MaxRetries: 1, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 50 * time.Millisecond, TryTimeout: 10 * time.Second}
-	s, err := tablestore.NewFromConnectionString(azuriteConn, tablestore.Options{TablePrefix: randomPrefix(t), Retry: &retry})
-	if err != nil {
-		t.Fatalf("new store: %v", err)
-	}
-	if err := s.EnsureTables(context.Background()); err != nil {
-		t.Fatalf("ensure tables: %v", err)
-	}
-	t.Cleanup(func() {
-		svc, err := aztables.NewServiceClientFromConnectionString(azuriteConn, nil)
-		if err != nil {
-			return
-		}
-		for _, name := range s.TableNames() {
-			_, _ = svc.DeleteTable(context.Background(), name, nil)
-		}
-	})
-	return s
-}
-
-func randomPrefix(t *testing.T) string {
-	t.Helper()
-	const letters = "abcdefghijklmnopqrstuvwxyz"
-	b := make([]byte, 10)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	for i := range b {
-		b[i] = letters[int(b[i])%len(letters)]
-	}
-	return "a" + string(b)
-}
-
-func newGUID(t *testing.T) string {
-	t.Helper()
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := fmt.Sprintf("%x", b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
 // request describes one call.
@@ -460,7 +380,7 @@ func checkAgainstSpec(t *testing.T, req *http.Request, resp *http.Response, body
 	ok, errs := v.ValidateHttpResponse(r, &rs)
 	specMu.Unlock()
 	if !ok {
-		t.Errorf("%s %s → %d does not match openapi.yaml:\n%s\nbody: %s", req.Method, req.URL.Path, resp.StatusCode, describeValidation(errs), truncate(string(body), 600))
+		t.Errorf("%s %s → %d does not match openapi.yaml:\n%s\nbody: %s", req.Method, req.URL.Path, resp.StatusCode, describeValidation(errs), domain.Truncate(string(body), 600))
 	}
 }
 
@@ -518,7 +438,7 @@ func provisioningBody(requestID, tenantID, region, name, domainName string) map[
 // provision creates a tenant through the API and returns it.
 func (e *env) provision(name, domainName, region string) tenantView {
 	e.t.Helper()
-	id := newGUID(e.t)
+	id := testkit.GUID(e.t)
 	r := e.do(request{method: "POST", path: "/api/admin/tenants", token: e.writerToken,
 		body: jsonBody(e.t, provisioningBody("CRM-"+id[:8], id, region, name, domainName))}).want(e.t, http.StatusCreated)
 	var res provisionView

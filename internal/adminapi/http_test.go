@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // throttledStore answers reads as a throttled Table service would.
@@ -28,8 +29,8 @@ func TestTransientStoreErrorsAre503(t *testing.T) {
 	e := newEnv(t, func(d *Deps) { d.Store = throttledStore{d.Store} })
 	for _, rq := range []request{
 		{method: "GET", path: Prefix + "tenants", token: e.readerToken},
-		{method: "GET", path: Prefix + "tenants/" + newGUID(t), token: e.readerToken},
-		{method: "POST", path: Prefix + "tenants/" + newGUID(t) + "/consent-link", token: e.writerToken, body: []byte(`{"email":false}`)},
+		{method: "GET", path: Prefix + "tenants/" + testkit.GUID(t), token: e.readerToken},
+		{method: "POST", path: Prefix + "tenants/" + testkit.GUID(t) + "/consent-link", token: e.writerToken, body: []byte(`{"email":false}`)},
 	} {
 		r := e.do(rq)
 		p := r.problem(t, http.StatusServiceUnavailable)
@@ -45,7 +46,7 @@ func TestTransientStoreErrorsAre503(t *testing.T) {
 func TestUnknownPathsAndMethods(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	id := newGUID(t)
+	id := testkit.GUID(t)
 	r := e.do(request{method: "GET", path: Prefix + "nothing-here", noSpecCheck: true})
 	r.problem(t, http.StatusNotFound)
 	r = e.do(request{method: "PUT", path: Prefix + "tenants/" + id, token: e.writerToken, noSpecCheck: true})

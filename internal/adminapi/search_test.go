@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 type searchPage struct {
@@ -253,5 +254,5 @@ func TestAuditAcrossTenantsAndEmails(t *testing.T) {
 	if len(emails.Items) != 1 || emails.Items[0].Kind != "consent-link" || !strings.Contains(emails.Items[0].Key, a.TenantID) {
 		t.Errorf("emails %+v", emails.Items)
 	}
-	e.do(request{method: "GET", path: "/api/admin/tenants/" + newGUID(t) + "/emails", token: e.readerToken}).problem(t, http.StatusNotFound)
+	e.do(request{method: "GET", path: "/api/admin/tenants/" + testkit.GUID(t) + "/emails", token: e.readerToken}).problem(t, http.StatusNotFound)
 }

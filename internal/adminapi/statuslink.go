@@ -14,7 +14,7 @@ type statusLinkView struct {
 }
 
 // rotateStatusLink issues a new status-page link; every older link of the
-// tenant stops working at once (status.Service.Rotate audits it).
+// tenant stops working at once (the status service audits it).
 func (a *API) rotateStatusLink(c *call) error {
 	id, err := tenantIDParam(c)
 	if err != nil {
@@ -23,21 +23,11 @@ func (a *API) rotateStatusLink(c *call) error {
 	if _, err := reasonBody(c.body, false); err != nil {
 		return err
 	}
-	if a.deps.Status == nil {
-		return domain.Errorf(domain.CodeUnavailable, "status links are not configured")
-	}
-	if _, err := a.deps.Store.GetTenant(c.ctx, id); err != nil {
-		return tenantNotFound(err, id)
-	}
-	u, err := a.deps.Status.Rotate(c.ctx, id, c.actor(), c.principal.Name)
+	u, issuedAt, err := a.deps.Tenants.RotateStatusLink(c.ctx, id, c.operator())
 	if err != nil {
-		return tenantNotFound(err, id)
+		return err
 	}
-	t, err := a.deps.Store.GetTenant(c.ctx, id)
-	if err != nil {
-		return tenantNotFound(err, id)
-	}
-	return writeJSON(c.w, http.StatusOK, statusLinkView{URL: u, IssuedAt: t.StatusLinkIssuedAt})
+	return writeJSON(c.w, http.StatusOK, statusLinkView{URL: u, IssuedAt: issuedAt})
 }
 
 // viewTenant is the tenant view with what needs the clock and settings.

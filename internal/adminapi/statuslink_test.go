@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // Rotating returns a new status-page URL (validated against the spec like
@@ -25,7 +26,7 @@ func TestRotateStatusLink(t *testing.T) {
 	}
 	e.do(request{method: "POST", path: path, token: e.readerToken}).problem(t, http.StatusForbidden)
 	e.do(request{method: "POST", path: path, token: e.writerToken, body: []byte(`{"reason":"x"}`)}).problem(t, http.StatusBadRequest)
-	e.do(request{method: "POST", path: Prefix + "tenants/" + newGUID(t) + "/status-link", token: e.writerToken}).problem(t, http.StatusNotFound)
+	e.do(request{method: "POST", path: Prefix + "tenants/" + testkit.GUID(t) + "/status-link", token: e.writerToken}).problem(t, http.StatusNotFound)
 	e.do(request{method: "DELETE", path: Prefix + "tenants/" + id, token: e.writerToken}).want(t, http.StatusOK)
 	e.do(request{method: "POST", path: path, token: e.writerToken}).problem(t, http.StatusConflict)
 }

@@ -1,14 +1,16 @@
 package adminapi
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
+	"github.com/onemeeting/cvi-onboarding/internal/tenants"
 )
 
 // createTenant applies a provisioning v1 body exactly as the queue does
@@ -31,8 +33,7 @@ func (a *API) createTenant(c *call) error {
 			RequestID string `json:"requestId"`
 		}
 		_ = json.Unmarshal(c.body, &req)
-		a.audit(c, domain.AuditEvent{TenantID: t.TenantID, Action: "tenant.provisioning-replayed",
-			Details: map[string]string{"requestId": req.RequestID}})
+		a.deps.Tenants.ProvisioningReplayed(c.ctx, t.TenantID, req.RequestID, c.operator())
 	}
 	c.w.Header().Set("Location", Prefix+"tenants/"+t.TenantID)
 	c.w.Header().Set("ETag", httpETag(t.ETag))
@@ -60,17 +61,7 @@ func (a *API) loadTenant(c *call) (*domain.Tenant, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := a.deps.Store.GetTenant(c.ctx, id)
-	return t, tenantNotFound(err, id)
-}
-
-// tenantNotFound replaces a store "not found" (whose message names tables)
-// with one for the operator.
-func tenantNotFound(err error, id string) error {
-	if domain.ErrorCode(err) == domain.CodeNotFound {
-		return domain.Errorf(domain.CodeNotFound, "tenant %s is not onboarded here", id)
-	}
-	return err
+	return a.deps.Tenants.Get(c.ctx, id)
 }
 
 // patchTenant changes name, domain, contacts and allowed IPs under If-Match.
@@ -87,92 +78,44 @@ func (a *API) patchTenant(c *call) error {
 	if err != nil {
 		return err
 	}
-	anyVersion := slices.Equal(tags, []string{anyETag})
-	var t *domain.Tenant
-	var changes map[string]string
-	for attempt := 0; ; attempt++ {
-		t, err = a.deps.Store.GetTenant(c.ctx, id)
-		if anyVersion && domain.ErrorCode(err) == domain.CodeNotFound {
-			return httpError{status: http.StatusPreconditionFailed, kind: "precondition-failed", title: "Precondition failed",
-				detail: "If-Match: * needs a current tenant, and tenant " + id + " is not onboarded here"}
-		}
-		if err != nil {
-			return tenantNotFound(err, id)
-		}
-		if !anyVersion && !slices.Contains(tags, t.ETag) {
-			return domain.Errorf(domain.CodePreconditionFailed, "If-Match does not name the current version of tenant %s", id)
-		}
-		if t.Status == domain.StatusOffboarded {
-			return domain.Errorf(domain.CodeConflict, "tenant %s is Offboarded; its record is kept read-only", id)
-		}
-		changes = patch.apply(t)
-		if len(changes) == 0 {
-			break
-		}
-		t.UpdatedAt = a.now().UTC()
-		t.Emit(domain.EventUpdated, domain.ChangedFields(changes))
-		// Conditional on the version just read, so of two PATCHes
-		// carrying the same ETag exactly one wins; with * (any version)
-		// a concurrent change is re-read and the patch applied to it.
-		err = a.deps.Store.UpdateTenant(c.ctx, t)
-		if err == nil {
-			break
-		}
-		if !anyVersion || domain.ErrorCode(err) != domain.CodePreconditionFailed || attempt >= 5 {
-			return err
-		}
+	cond := tenants.Precondition{ETags: tags}
+	if slices.Equal(tags, []string{anyETag}) {
+		cond = tenants.Precondition{Any: true}
 	}
-	if patch.allowedIPs != nil {
-		// Also when unchanged: a retry after a failed index update repairs it.
-		if err := a.deps.Store.SetAllowedIPs(c.ctx, t.TenantID, t.AllowedIPs); err != nil {
-			return err
-		}
+	t, err := a.deps.Tenants.Patch(c.ctx, id, cond, patch, c.operator())
+	if errors.Is(err, tenants.ErrNoCurrentTenant) {
+		return httpError{status: http.StatusPreconditionFailed, kind: "precondition-failed", title: "Precondition failed", detail: clientDetail(err)}
 	}
-	if len(changes) == 0 {
-		changes = map[string]string{"changed": "nothing"}
+	if err != nil {
+		return err
 	}
-	a.audit(c, domain.AuditEvent{TenantID: t.TenantID, Action: "tenant.updated", Reason: "operator PATCH", Details: changes})
 	return a.writeTenant(c, t)
 }
 
 func (a *API) suspendTenant(c *call) error {
-	return a.changeStatus(c, "tenant.suspended", func(t *domain.Tenant, reason string, now time.Time) (bool, error) {
-		return t.SetStatus(domain.StatusSuspended, reason, now)
-	})
+	return a.changeStatus(c, a.deps.Tenants.Suspend)
 }
 
 func (a *API) resumeTenant(c *call) error {
-	return a.changeStatus(c, "tenant.resumed", func(t *domain.Tenant, reason string, now time.Time) (bool, error) {
-		return true, t.Resume(reason, now)
-	})
+	return a.changeStatus(c, a.deps.Tenants.Resume)
 }
 
-// offboardTenant is a soft delete: the record, its audit trail and its key
-// reservation stay; the status makes consent links refused. Its addresses
-// leave the IP index so they no longer make another tenant's token-less
-// consent ambiguous.
+// offboardTenant is a soft delete (tenants.Service.Offboard).
 //
 // DELETE is idempotent (RFC 9110 §9.2.2): repeating it, without a reason or
 // with the recorded one, answers 200 with the unchanged tenant. A second
-// offboarding with another reason is 409: the tenant is already offboarded
-// and the new reason would otherwise vanish unnoticed.
+// offboarding with another reason is 409.
 func (a *API) offboardTenant(c *call) error {
-	explicit, err := reasonBody(c.body, true)
-	if err != nil {
+	// A bad body is reported before a bad path here, as it always was.
+	if _, err := reasonBody(c.body, true); err != nil {
 		return err
 	}
-	return a.changeStatus(c, "tenant.offboarded", func(t *domain.Tenant, reason string, now time.Time) (bool, error) {
-		if t.Status == domain.StatusOffboarded && explicit != "" && explicit != t.StatusReason {
-			return false, domain.Errorf(domain.CodeConflict, "tenant %s is already offboarded (since %s, reason %q); nothing changed and the new reason was not recorded",
-				t.TenantID, t.StatusChanged.UTC().Format(time.RFC3339), t.StatusReason)
-		}
-		return t.SetStatus(domain.StatusOffboarded, reason, now)
-	})
+	return a.changeStatus(c, a.deps.Tenants.Offboard)
 }
 
-// changeStatus applies a lifecycle change under optimistic concurrency and
-// audits it; asking for the current status again succeeds unchanged.
-func (a *API) changeStatus(c *call, action string, change func(*domain.Tenant, string, time.Time) (bool, error)) error {
+// changeStatus decodes a lifecycle call (the path's tenant, an optional
+// reason) and answers with the tenant after the change.
+func (a *API) changeStatus(c *call, change func(ctx context.Context, id, reason string, actor tenants.Actor) (*domain.Tenant, error)) error {
 	id, err := tenantIDParam(c)
 	if err != nil {
 		return err
@@ -181,31 +124,10 @@ func (a *API) changeStatus(c *call, action string, change func(*domain.Tenant, s
 	if err != nil {
 		return err
 	}
-	if reason == "" {
-		reason = "operator request by " + c.principal.Name
-	}
-	now := a.now().UTC()
-	var from domain.Status
-	var changed bool
-	t, err := domain.UpdateTenant(c.ctx, a.deps.Store, id, func(t *domain.Tenant) (bool, error) {
-		from = t.Status
-		var err error
-		changed, err = change(t, reason, now)
-		if changed && err == nil {
-			t.UpdatedAt = now
-		}
-		return changed && err == nil, err
-	})
+	t, err := change(c.ctx, id, reason, c.operator())
 	if err != nil {
-		return tenantNotFound(err, id)
+		return err
 	}
-	if t.Status == domain.StatusOffboarded {
-		if err := a.deps.Store.SetAllowedIPs(c.ctx, t.TenantID, nil); err != nil {
-			return err
-		}
-	}
-	a.audit(c, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: action, FromState: from, ToState: t.Status, Reason: reason,
-		Details: map[string]string{"changed": boolString(changed)}})
 	return a.writeTenant(c, t)
 }
 
@@ -215,11 +137,4 @@ func statusNames() string {
 		names[i] = string(s)
 	}
 	return strings.Join(names, ", ")
-}
-
-func boolString(b bool) string {
-	if b {
-		return "true"
-	}
-	return "false"
 }

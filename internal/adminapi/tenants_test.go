@@ -12,12 +12,13 @@ import (
 	"testing"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 func TestCreateTenantAndReplay(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	id := newGUID(t)
+	id := testkit.GUID(t)
 	body := jsonBody(t, provisioningBody("CRM-2026-0001", strings.ToUpper(id), "eu", "Contoso Ltd", "contoso.com"))
 
 	r := e.do(request{method: "POST", path: "/api/admin/tenants", token: e.writerToken, body: body}).want(t, http.StatusCreated)
@@ -98,7 +99,7 @@ func TestCreateTenantRejectsBadBodies(t *testing.T) {
 	}
 
 	// Unknown field.
-	extra := provisioningBody("CRM-2", newGUID(t), "eu", "Contoso", "contoso.com")
+	extra := provisioningBody("CRM-2", testkit.GUID(t), "eu", "Contoso", "contoso.com")
 	extra["discount"] = 10
 	p = post(jsonBody(t, extra), "").problem(t, http.StatusBadRequest)
 	if !slices.Contains(p.fields(), "discount") {
@@ -116,7 +117,7 @@ func TestCreateTenantRejectsBadBodies(t *testing.T) {
 	post(atCap, "").problem(t, http.StatusBadRequest)
 
 	// Content-Type.
-	valid := jsonBody(t, provisioningBody("CRM-3", newGUID(t), "eu", "Contoso", "contoso.com"))
+	valid := jsonBody(t, provisioningBody("CRM-3", testkit.GUID(t), "eu", "Contoso", "contoso.com"))
 	post(valid, "text/plain").problem(t, http.StatusUnsupportedMediaType)
 	post(valid, "application/json; charset=latin1").problem(t, http.StatusUnsupportedMediaType)
 	e.do(request{method: "POST", path: "/api/admin/tenants", token: e.writerToken, body: valid, noType: true}).problem(t, http.StatusUnsupportedMediaType)
@@ -259,7 +260,7 @@ func TestGetTenant(t *testing.T) {
 		t.Errorf("got %+v", v)
 	}
 
-	e.do(request{method: "GET", path: "/api/admin/tenants/" + newGUID(t), token: e.readerToken}).problem(t, http.StatusNotFound)
+	e.do(request{method: "GET", path: "/api/admin/tenants/" + testkit.GUID(t), token: e.readerToken}).problem(t, http.StatusNotFound)
 	for _, bad := range []string{"not-a-guid", "00000000-0000-0000-0000-000000000000", url.PathEscape("'; drop")} {
 		p := e.do(request{method: "GET", path: "/api/admin/tenants/" + bad, token: e.readerToken, noSpecCheck: true}).problem(t, http.StatusBadRequest)
 		if !slices.Contains(p.fields(), "tenantId") {
@@ -285,7 +286,7 @@ func TestPatchTenant(t *testing.T) {
 	patch(`{"customerName":"Contoso"}`, "").problem(t, http.StatusPreconditionRequired)
 	// If-Match: * matches any current version (RFC 9110 §13.1.1; it used to
 	// be refused with 428), and fails only where there is no tenant.
-	e.do(request{method: "PATCH", path: "/api/admin/tenants/" + newGUID(t), token: e.writerToken, body: []byte(`{"customerName":"Contoso"}`),
+	e.do(request{method: "PATCH", path: "/api/admin/tenants/" + testkit.GUID(t), token: e.writerToken, body: []byte(`{"customerName":"Contoso"}`),
 		header: http.Header{"If-Match": {"*"}}}).problem(t, http.StatusPreconditionFailed)
 	patch(`{"customerName":"Contoso"}`, `*, "bm90LXRoZS1ldGFn"`).problem(t, http.StatusBadRequest)
 	patch(`{"customerName":"Contoso"}`, `"bm90LXRoZS1ldGFn"`).problem(t, http.StatusPreconditionFailed)
@@ -337,7 +338,7 @@ func TestPatchTenant(t *testing.T) {
 	e.do(request{method: "PATCH", path: path, token: e.writerToken, body: []byte(`{"customerName":"Again"}`),
 		contentType: "application/merge-patch+json", header: http.Header{"If-Match": {newETag}}}).want(t, http.StatusOK)
 
-	e.do(request{method: "PATCH", path: "/api/admin/tenants/" + newGUID(t), token: e.writerToken, body: []byte(`{"customerName":"X"}`),
+	e.do(request{method: "PATCH", path: "/api/admin/tenants/" + testkit.GUID(t), token: e.writerToken, body: []byte(`{"customerName":"X"}`),
 		header: http.Header{"If-Match": {newETag}}}).problem(t, http.StatusNotFound)
 }
 

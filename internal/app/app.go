@@ -34,6 +34,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
 	"github.com/onemeeting/cvi-onboarding/internal/status"
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
+	"github.com/onemeeting/cvi-onboarding/internal/tenants"
 	"github.com/onemeeting/cvi-onboarding/internal/web"
 )
 
@@ -201,10 +202,14 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin API token validation: %w", err)
 	}
+	tenantsSvc := &tenants.Service{
+		Store: store, Outbox: queue.Outbox{Publisher: pub}, Consent: consentSvc, Status: statusSvc, Revalidation: revalidationSvc,
+		Audit: domain.AuditLog{Store: store, Logger: logger, Now: now}, Now: now, Logger: logger,
+	}
 	admin, err := adminapi.New(adminapi.Deps{
-		Store: store, Auth: validator, Provisioning: provisioningSvc, Consent: consentSvc, Revalidation: revalidationSvc,
-		Publisher: pub, IPPolicy: ipPolicy, Regions: cfg.Regions, Now: now, Logger: logger,
-		Status: statusSvc, LiveReminderAfter: cfg.LiveReminderAfter,
+		Store: store, Auth: validator, Provisioning: provisioningSvc, Revalidation: revalidationSvc, Tenants: tenantsSvc,
+		IPPolicy: ipPolicy, Regions: cfg.Regions, Now: now, Logger: logger,
+		LiveReminderAfter: cfg.LiveReminderAfter,
 		Operations: &operations.Service{
 			Store: store, DeadLetters: deadLetters(pub), Regions: cfg.Regions, ReminderDelay: cfg.ConsentReminderDelay,
 			AlertAfter: cfg.RevalidationAlertAfter, Now: now, Logger: logger,

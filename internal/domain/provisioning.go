@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -102,12 +101,8 @@ func DecodeProvisioningRequest(body []byte, ips IPPolicy, knownRegion func(strin
 	if raw, ok := obj["customerName"]; ok {
 		if s, err := decodeString("customerName", raw); err != nil {
 			add(err)
-		} else if err := ValidateText("customerName", s, 1, 200); err != nil {
+		} else if c, err := ValidateCustomerName("customerName", s); err != nil {
 			add(err)
-		} else if strings.TrimSpace(s) == "" {
-			add(FieldError("customerName", "must not be blank"))
-		} else if c := CleanDisplayText(s); c == "" {
-			add(FieldError("customerName", "must hold visible characters"))
 		} else {
 			req.CustomerName = c
 		}
@@ -115,14 +110,10 @@ func DecodeProvisioningRequest(body []byte, ips IPPolicy, knownRegion func(strin
 	if raw, ok := obj["primaryDomain"]; ok {
 		if s, err := decodeString("primaryDomain", raw); err != nil {
 			add(err)
-		} else if len(s) > 253 {
-			add(FieldError("primaryDomain", "must be at most 253 characters"))
-		} else if s != "" {
-			if a, u, err := NormalizeDomainForms("primaryDomain", s); err != nil {
-				add(err)
-			} else {
-				req.PrimaryDomain, req.PrimaryDomainUnicode = a, u
-			}
+		} else if a, u, err := ValidatePrimaryDomain("primaryDomain", s); err != nil {
+			add(err)
+		} else {
+			req.PrimaryDomain, req.PrimaryDomainUnicode = a, u
 		}
 	}
 	if raw, ok := obj["region"]; ok {

@@ -2,7 +2,6 @@ package domain
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"time"
 )
@@ -183,27 +182,4 @@ type TenantStore interface {
 	UpdateRevalidationRun(ctx context.Context, r *RevalidationRun) error
 	// ListRevalidationRuns pages runs, newest first.
 	ListRevalidationRuns(ctx context.Context, pageSize int, continuation string) (Page[*RevalidationRun], error)
-}
-
-// UpdateTenant loads a tenant, applies change and saves it under optimistic
-// concurrency, starting again from a fresh read when another writer got there
-// first. change returns write=false to leave the record as it is.
-func UpdateTenant(ctx context.Context, store TenantStore, tenantID string, change func(*Tenant) (write bool, err error)) (*Tenant, error) {
-	for attempt := 0; ; attempt++ {
-		t, err := store.GetTenant(ctx, tenantID)
-		if err != nil {
-			return nil, fmt.Errorf("load tenant %s: %w", tenantID, err)
-		}
-		write, err := change(t)
-		if err != nil || !write {
-			return t, err
-		}
-		err = store.UpdateTenant(ctx, t)
-		if err == nil {
-			return t, nil
-		}
-		if ErrorCode(err) != CodePreconditionFailed || attempt >= 10 {
-			return nil, fmt.Errorf("save tenant %s: %w", tenantID, err)
-		}
-	}
 }

@@ -371,7 +371,7 @@ func (s *Service) render(ctx context.Context, job *domain.EmailJob) (domain.Outg
 	case domain.EmailConsentLink, domain.EmailConsentReminder:
 		// "Grant consent again" from the status page also serves Degraded.
 		again := job.Kind == domain.EmailConsentLink && strings.HasPrefix(job.IdempotencyKey, status.ConsentAgainKeyPrefix) && t.Status == domain.StatusDegraded
-		if t.Status != domain.StatusProvisioned && t.Status != domain.StatusRevoked && !again {
+		if !t.NeedsConsentLink() && !again {
 			return out, "tenant is " + string(t.Status) + "; no consent link needed", nil
 		}
 		// The link is minted now, at send time: a link is only ever
