@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/notify"
+	"github.com/onemeeting/cvi-onboarding/internal/powershell"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
 )
@@ -122,7 +122,7 @@ func (a *API) getPowerShell(c *call) error {
 	if t.Status == domain.StatusOffboarded {
 		return domain.Errorf(domain.CodeConflict, "tenant %s is Offboarded; no set-up script is handed out", t.TenantID)
 	}
-	script, name, err := notify.Script(t)
+	script, name, err := powershell.ForTenant(t)
 	if err != nil {
 		return err
 	}
