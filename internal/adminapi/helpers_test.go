@@ -286,7 +286,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	deps := Deps{
 		Store: store,
 		Auth:  e.id.validator(t, logger),
-		Provisioning: &provisioning.Service{Store: store, Publisher: e.pub, Regions: testRegions, ReminderDelay: 72 * time.Hour,
+		Provisioning: &provisioning.Service{Store: store, Outbox: queue.Outbox{Publisher: e.pub}, Regions: testRegions, ReminderDelay: 72 * time.Hour,
 			OpsEmails: []string{"ops@onemeeting.example"}, Now: time.Now, Logger: logger},
 		Consent: e.consent,
 		Revalidation: &revalidation.Service{Store: store, Checker: e.checker, Publisher: e.pub, OpsEmails: []string{"ops@onemeeting.example"},
@@ -295,7 +295,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		Regions:   testRegions,
 		Now:       time.Now,
 		Logger:    logger,
-		Status:    &status.Service{Store: store, Publisher: e.pub, PublicBaseURL: base, Now: time.Now, Logger: logger},
+		Status:    &status.Service{Store: store, Outbox: queue.Outbox{Publisher: e.pub}, PublicBaseURL: base, Now: time.Now, Logger: logger},
 		// The tenant view's notLiveAfterConsent (statuslink_test.go).
 		LiveReminderAfter: 168 * time.Hour,
 	}

@@ -34,7 +34,7 @@ func (p *pub) Close(context.Context) error { return nil }
 func TestRecordAlwaysAlertsAndLogsTheTruth(t *testing.T) {
 	var logs bytes.Buffer
 	p := &pub{}
-	r := Recorder{Store: refusingStore{err: domain.Errorf(domain.CodeInternal, "refused")}, Publisher: p,
+	r := Recorder{Store: refusingStore{err: domain.Errorf(domain.CodeInternal, "refused")}, Outbox: queue.Outbox{Publisher: p},
 		OpsEmails: []string{"ops@videosrv.net"}, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	rj := domain.Rejection{ID: "queue:email:m1", Source: "queue:email", Reason: strings.Repeat("é", 100_000), TenantID: "not-a-guid"}
 	out, err := r.Record(context.Background(), rj, "Email job rejected", true)

@@ -13,10 +13,8 @@ package status
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,12 +22,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/queue"
 )
-
-// ConsentAgainKeyPrefix starts the idempotency key of a consent-link email
-// asked for from the status page: notify sends those to Degraded tenants too.
-const ConsentAgainKeyPrefix = "consent-again:"
 
 // DefaultConsentAgainInterval is the status page's rate limit on "grant
 // consent again" emails, per tenant.
@@ -48,7 +41,7 @@ func (e *ErrRateLimited) Error() string {
 // Service mints and resolves status links.
 type Service struct {
 	Store         domain.TenantStore
-	Publisher     queue.Publisher
+	Outbox        domain.Outbox
 	PublicBaseURL *url.URL
 	// ConsentAgainInterval: zero is DefaultConsentAgainInterval.
 	ConsentAgainInterval time.Duration
@@ -63,10 +56,7 @@ const dummyTenantID = "00000000-0000-0000-0000-000000000000"
 // maxTokenLen bounds what is hashed; minted tokens are 43 characters.
 const maxTokenLen = 128
 
-func hashToken(tok string) string {
-	sum := sha256.Sum256([]byte(tok))
-	return hex.EncodeToString(sum[:])
-}
+func hashToken(tok string) string { return domain.Digest(tok, 32) }
 
 // URL is the status page address of a raw token.
 func (s *Service) URL(token string) string {
@@ -189,9 +179,10 @@ func (s *Service) AskConsentAgain(ctx context.Context, tenantID, sourceIP string
 	for _, c := range t.AdminContacts() {
 		to = append(to, c.Email)
 	}
-	job := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentLink, TenantID: t.TenantID, Recipients: to,
-		IdempotencyKey: ConsentAgainKeyPrefix + t.TenantID + ":" + t.ConsentAgainAt.Format(time.RFC3339Nano)}
-	if err := queue.PublishEmail(ctx, s.Publisher, job, time.Time{}); err != nil {
+	// The key starts with domain.ConsentAgainKeyPrefix: notify sends these
+	// to Degraded tenants too.
+	job := domain.ConsentAgainJob(t.TenantID, to, t.ConsentAgainAt)
+	if err := s.Outbox.SendEmail(ctx, job, time.Time{}); err != nil {
 		return fmt.Errorf("queue consent email for tenant %s: %w", t.TenantID, err)
 	}
 	s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "consent.link-requested", Actor: "customer-admin", SourceIP: sourceIP,
@@ -201,10 +192,5 @@ func (s *Service) AskConsentAgain(ctx context.Context, tenantID, sourceIP string
 }
 
 func (s *Service) audit(ctx context.Context, e domain.AuditEvent) {
-	if e.ID == "" {
-		e.ID = domain.NewID()
-	}
-	if err := s.Store.AppendAudit(ctx, e); err != nil && domain.ErrorCode(err) != domain.CodeConflict {
-		s.Logger.Error("audit write failed", "tenantId", e.TenantID, "action", e.Action, "err", err)
-	}
+	domain.AuditLog{Store: s.Store, Logger: s.Logger, Now: s.Now}.Record(ctx, e)
 }
