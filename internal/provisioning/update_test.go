@@ -163,3 +163,128 @@ func TestProvisioningUpdateRacingSuspendKeepsSuspended(t *testing.T) {
 		}
 	}
 }
+
+// request is the fixture request as requestID with the given admin and
+// customer name.
+func request(requestID, admin, customer string) []byte {
+	b := strings.Replace(body, `"CRM-1"`, `"`+requestID+`"`, 1)
+	b = strings.Replace(b, "it-admin@contoso.com", admin, 1)
+	return []byte(strings.Replace(b, "Contoso Ltd", customer, 1))
+}
+
+// An update that changes the admins publishes a consent-link job under a
+// new key (the new admin set), and no second reminder; one that keeps them
+// publishes nothing. Both are audited with what changed.
+func TestUpdateChangingAdminsPublishesANewConsentLink(t *testing.T) {
+	t.Parallel()
+	s, _, store, pub := newService(t)
+	ctx := context.Background()
+	if _, err := s.Provision(ctx, []byte(body), Source{Kind: "queue", MessageID: "m-1"}); err != nil {
+		t.Fatal(err)
+	}
+	links := pub.Jobs("consent-link:")
+	reminders := pub.Jobs("consent-reminder:")
+	if len(links) != 1 || len(reminders) != 1 {
+		t.Fatalf("new tenant: %d links, %d reminders; want 1 and 1", len(links), len(reminders))
+	}
+	if links[0].IdempotencyKey != domain.ConsentLinkKey(tenantID, []string{"it-admin@contoso.com"}) ||
+		reminders[0].IdempotencyKey != "consent-reminder:"+tenantID+":CRM-1" || links[0].Kind != domain.EmailConsentLink {
+		t.Fatalf("keys %q, %q", links[0].IdempotencyKey, reminders[0].IdempotencyKey)
+	}
+	if at := pub.Sent()[1].At; !pub.Sent()[0].At.IsZero() || at.Before(time.Now().Add(71*time.Hour)) {
+		t.Errorf("link at %v (want now), reminder at %v (want ReminderDelay after receipt)", pub.Sent()[0].At, at)
+	}
+
+	pub.Reset()
+	res, err := s.Provision(ctx, request("CRM-2", "it-admin@contoso.com", "Contoso Group"), Source{Kind: "queue", MessageID: "m-2"})
+	if err != nil || res.Outcome != OutcomeUpdated || res.Tenant.CustomerName != "Contoso Group" {
+		t.Fatalf("same admins: %+v, %v", res, err)
+	}
+	if n := pub.Count(""); n != 0 {
+		t.Fatalf("an update keeping the admins published %d jobs", n)
+	}
+
+	res, err = s.Provision(ctx, request("CRM-3", "new-admin@contoso.com", "Contoso Group"), Source{Kind: "queue", MessageID: "m-3"})
+	if err != nil || res.Outcome != OutcomeUpdated {
+		t.Fatalf("new admins: %+v, %v", res, err)
+	}
+	jobs := pub.Jobs("")
+	if len(jobs) != 1 || jobs[0].Kind != domain.EmailConsentLink || jobs[0].IdempotencyKey == links[0].IdempotencyKey ||
+		len(jobs[0].Recipients) != 1 || jobs[0].Recipients[0] != "new-admin@contoso.com" {
+		t.Fatalf("after changing the admins: %+v; want one new consent-link job to the new admin", jobs)
+	}
+	page, err := store.ListAudit(ctx, tenantID, 10, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	details := map[string]map[string]string{}
+	for _, e := range page.Items {
+		details[e.ID] = e.Details
+	}
+	if d := details["updated-CRM-2"]; d["customerName"] != "Contoso Ltd -> Contoso Group" || d["adminContactsChanged"] != "" {
+		t.Errorf("CRM-2 audit %v", d)
+	}
+	if d := details["updated-CRM-3"]; d["adminContactsChanged"] != "true" || d["contacts"] != "changed" {
+		t.Errorf("CRM-3 audit %v", d)
+	}
+}
+
+// Consent links go only to a tenant still waiting for consent: new admins
+// of a Consented tenant get none.
+func TestUpdateOfAConsentedTenantPublishesNoLink(t *testing.T) {
+	t.Parallel()
+	s, _, store, pub := newService(t)
+	ctx := context.Background()
+	if _, err := s.Provision(ctx, []byte(body), Source{Kind: "queue", MessageID: "m-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := domain.UpdateTenant(ctx, store, tenantID, func(tn *domain.Tenant) (bool, error) {
+		return tn.SetStatus(domain.StatusConsented, "test", time.Now().UTC())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	pub.Reset()
+	if _, err := s.Provision(ctx, request("CRM-2", "new-admin@contoso.com", "Contoso Ltd"), Source{Kind: "queue", MessageID: "m-2"}); err != nil {
+		t.Fatal(err)
+	}
+	if n := pub.Count(""); n != 0 {
+		t.Fatalf("%d jobs for a Consented tenant's new admins; want none", n)
+	}
+}
+
+// What an update may not do is a permanent conflict naming the field,
+// recorded as a rejection: move the region, or provision an offboarded
+// tenant again.
+func TestUpdateConflicts(t *testing.T) {
+	t.Parallel()
+	s, _, store, pub := newService(t)
+	s.Regions["us"] = domain.Region{Code: "us", DisplayName: "US", AppID: appID, TenantKeyDomain: "us.teams.videosrv.net", InstructionBaseURL: "https://x.example/api/join"}
+	ctx := context.Background()
+	if _, err := s.Provision(ctx, []byte(body), Source{Kind: "queue", MessageID: "m-1"}); err != nil {
+		t.Fatal(err)
+	}
+	pub.Reset()
+	moved := strings.Replace(string(request("CRM-2", "it-admin@contoso.com", "Contoso Ltd")), `"region":"eu"`, `"region":"us"`, 1)
+	if _, err := s.Provision(ctx, []byte(moved), Source{Kind: "queue", MessageID: "m-2"}); domain.ErrorCode(err) != domain.CodeConflict || domain.ErrorField(err) != "region" {
+		t.Fatalf("region move: %v; want a conflict on region", err)
+	}
+	if _, err := domain.UpdateTenant(ctx, store, tenantID, func(tn *domain.Tenant) (bool, error) {
+		tn.Status = domain.StatusOffboarded // a fixture; offboarding itself is not under test
+		return true, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Provision(ctx, request("CRM-3", "it-admin@contoso.com", "Contoso Ltd"), Source{Kind: "queue", MessageID: "m-3"}); domain.ErrorCode(err) != domain.CodeConflict || domain.ErrorField(err) != "tenantId" {
+		t.Fatalf("offboarded: %v; want a conflict on tenantId", err)
+	}
+	page, err := store.ListRejections(ctx, 10, "")
+	if err != nil || len(page.Items) != 2 {
+		t.Fatalf("rejections %+v, %v; want two", page.Items, err)
+	}
+	if n, alerts := pub.Count(""), pub.Count("ops-alert:rejection:"); n != 2 || alerts != 2 {
+		t.Errorf("%d jobs, %d rejection alerts; want only the two alerts", n, alerts)
+	}
+	if tn, _ := store.GetTenant(ctx, tenantID); tn.Region != "eu" || tn.LastRequestID != "CRM-1" {
+		t.Errorf("tenant region %s, last request %s; the rejected requests changed it", tn.Region, tn.LastRequestID)
+	}
+}
