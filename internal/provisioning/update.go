@@ -100,7 +100,7 @@ func (s *Service) applyUpdate(ctx context.Context, t *domain.Tenant, req *domain
 			if createdByThis {
 				s.auditProvisioned(ctx, t, req, rec, src)
 			} else {
-				s.audit(ctx, domain.AuditEvent{
+				s.auditLog().Record(ctx, domain.AuditEvent{
 					ID: "updated-" + req.RequestID, TenantID: t.TenantID, At: rec.ReceivedAt,
 					Action: "tenant.updated", Actor: actor(src, req), ActorName: src.ActorName,
 					Reason:  "provisioning request " + req.RequestID,
@@ -130,7 +130,7 @@ func (s *Service) applyUpdate(ctx context.Context, t *domain.Tenant, req *domain
 		if adminsChanged {
 			changes["adminContactsChanged"] = "true"
 		}
-		s.audit(ctx, domain.AuditEvent{
+		s.auditLog().Record(ctx, domain.AuditEvent{
 			ID: "updated-" + req.RequestID, TenantID: t.TenantID, At: rec.ReceivedAt,
 			Action: "tenant.updated", Actor: actor(src, req), ActorName: src.ActorName,
 			Reason: "provisioning request " + req.RequestID, Details: changes,
@@ -143,7 +143,7 @@ func (s *Service) applyUpdate(ctx context.Context, t *domain.Tenant, req *domain
 // from the request and its record, so the first write and any retry (after
 // a crash between creating the tenant and auditing) write the same row once.
 func (s *Service) auditProvisioned(ctx context.Context, t *domain.Tenant, req *domain.ProvisioningRequest, rec *domain.ProvisioningRecord, src Source) {
-	s.audit(ctx, domain.AuditEvent{
+	s.auditLog().Record(ctx, domain.AuditEvent{
 		ID: "provisioned-" + req.RequestID, TenantID: t.TenantID, At: rec.ReceivedAt,
 		Action: "tenant.provisioned", Actor: actor(src, req), ActorName: src.ActorName,
 		ToState: domain.StatusProvisioned, Reason: "provisioning request " + req.RequestID,
@@ -172,10 +172,11 @@ func (s *Service) sendConsentEmails(ctx context.Context, ch tenantChange, req *d
 	return s.Outbox.SendEmail(ctx, domain.ConsentReminderJob(t.TenantID, admins, req.RequestID), rec.ReceivedAt.Add(s.ReminderDelay))
 }
 
-func (s *Service) audit(ctx context.Context, e domain.AuditEvent) {
-	// Audit IDs and times are derived from the request, so a retry writes
-	// the same row (conflict = already there).
-	domain.AuditLog{Store: s.Store, Logger: s.Logger, Now: s.Now}.Record(ctx, e)
+// auditLog is where provisioning's audit rows go. Their IDs and times are
+// derived from the request, so a retry writes the same row (conflict =
+// already there).
+func (s *Service) auditLog() domain.AuditLog {
+	return domain.AuditLog{Store: s.Store, Logger: s.Logger, Now: s.Now}
 }
 
 func actor(src Source, req *domain.ProvisioningRequest) string {

@@ -108,7 +108,7 @@ func (s *Service) mint(ctx context.Context, tenantID string, rotate bool, actor,
 		return "", fmt.Errorf("store status link for tenant %s: %w", tenantID, err)
 	}
 	if rotate {
-		s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "status.link-rotated", Actor: actor, ActorName: actorName,
+		s.auditLog().Record(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "status.link-rotated", Actor: actor, ActorName: actorName,
 			Details: map[string]string{"generation": fmt.Sprint(t.StatusLinkGeneration)}})
 		s.Logger.Info("status link rotated", "tenantId", t.TenantID, "generation", t.StatusLinkGeneration)
 	}
@@ -185,12 +185,12 @@ func (s *Service) AskConsentAgain(ctx context.Context, tenantID, sourceIP string
 	if err := s.Outbox.SendEmail(ctx, job, time.Time{}); err != nil {
 		return fmt.Errorf("queue consent email for tenant %s: %w", t.TenantID, err)
 	}
-	s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "consent.link-requested", Actor: "customer-admin", SourceIP: sourceIP,
+	s.auditLog().Record(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "consent.link-requested", Actor: "customer-admin", SourceIP: sourceIP,
 		FromState: t.Status, Details: map[string]string{"via": "status-page", "recipients": fmt.Sprint(len(to))}})
 	s.Logger.Info("consent link requested from the status page", "tenantId", t.TenantID, "recipients", len(to))
 	return nil
 }
 
-func (s *Service) audit(ctx context.Context, e domain.AuditEvent) {
-	domain.AuditLog{Store: s.Store, Logger: s.Logger, Now: s.Now}.Record(ctx, e)
+func (s *Service) auditLog() domain.AuditLog {
+	return domain.AuditLog{Store: s.Store, Logger: s.Logger, Now: s.Now}
 }
