@@ -211,6 +211,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin API: %w", err)
 	}
+	rejected := &rejections.Recorder{Store: store, Outbox: outbox, OpsEmails: cfg.OperationsEmails, Logger: logger}
 	srv := handlers.New(handlers.Deps{
 		Config: cfg, Store: store, Logger: logger, Now: now, Version: o.Version, Pages: pages, Admin: admin,
 		Publisher: pub, Retry: queue.Backoff{Base: cfg.RetryBackoffBase, Max: cfg.RetryBackoffMax, MaxTotal: cfg.RetryBackoffMaxTotal},
@@ -222,8 +223,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Live:         live,
 		Notify: &notify.Service{
 			Store: store, Sender: mailerAdapter{mailer: mailer, from: cfg.MailSender}, Renderer: mails, Links: consentSvc, Status: statusSvc, Outbox: outbox,
-			Rejections: &rejections.Recorder{Store: store, Outbox: outbox, OpsEmails: cfg.OperationsEmails, Logger: logger},
-			Regions:    cfg.Regions, OpsEmails: cfg.OperationsEmails, Lease: 30 * time.Second, Now: now, Logger: logger,
+			Rejections: rejected, Regions: cfg.Regions, OpsEmails: cfg.OperationsEmails, Lease: 30 * time.Second, Now: now, Logger: logger,
 		},
 	})
 	return &App{Server: srv, Store: store, Publisher: pub, Events: relay, logger: logger}, nil
