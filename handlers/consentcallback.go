@@ -7,7 +7,7 @@ import (
 
 	"github.com/onemeeting/cvi-onboarding/internal/consent"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/notify"
+	"github.com/onemeeting/cvi-onboarding/internal/powershell"
 	"github.com/onemeeting/cvi-onboarding/internal/web"
 )
 
@@ -91,7 +91,7 @@ func (s *Server) handleConsentCallback() http.Handler {
 		case consent.CallbackPending:
 			s.Pages.Render(w, http.StatusAccepted, web.ConsentPendingPage{CustomerName: t.CustomerName, SupportEmail: s.Config.SupportEmail})
 		default:
-			script, name, err := notify.Script(t)
+			script, name, err := powershell.ForTenant(t)
 			if err != nil {
 				s.serverErrorPage(w, r, err)
 				return

@@ -21,6 +21,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/notify"
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
+	"github.com/onemeeting/cvi-onboarding/internal/rejections"
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
 )
@@ -82,8 +83,9 @@ func newRetryFixture(t *testing.T) *retryFixture {
 		Config: &config.Config{OperationsEmails: []string{"ops@videosrv.net"}},
 		Store:  store, Logger: logger, Now: now, Publisher: f.pub, Admin: http.NotFoundHandler(),
 		Retry:        queue.Backoff{Base: 10 * time.Second, Max: time.Minute, MaxTotal: time.Hour, Jitter: func() float64 { return 0.5 }},
-		Provisioning: &provisioning.Service{Store: store, Publisher: f.pub, Regions: regions, OpsEmails: []string{"ops@videosrv.net"}, ReminderDelay: time.Hour, Now: now, Logger: logger},
-		Notify:       &notify.Service{Store: store, Publisher: f.pub, Regions: regions, OpsEmails: []string{"ops@videosrv.net"}, Lease: time.Minute, Now: now, Logger: logger},
+		Provisioning: &provisioning.Service{Store: store, Outbox: queue.Outbox{Publisher: f.pub}, Regions: regions, OpsEmails: []string{"ops@videosrv.net"}, ReminderDelay: time.Hour, Now: now, Logger: logger},
+		Notify: &notify.Service{Store: store, Outbox: queue.Outbox{Publisher: f.pub}, Regions: regions, OpsEmails: []string{"ops@videosrv.net"}, Lease: time.Minute, Now: now, Logger: logger,
+			Rejections: &rejections.Recorder{Store: store, Outbox: queue.Outbox{Publisher: f.pub}, OpsEmails: []string{"ops@videosrv.net"}, Logger: logger}},
 		Revalidation: &revalidation.Service{Store: store, Publisher: f.pub, OpsEmails: []string{"ops@videosrv.net"}, BatchSize: 10, Concurrency: 2, AlertAfter: 3, CheckTimeout: time.Second, Now: now, Logger: logger},
 	})
 	return f

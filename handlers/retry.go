@@ -160,13 +160,12 @@ func (s *Server) giveUp(w http.ResponseWriter, r *http.Request, d delivery, plan
 	case s.Publisher == nil || s.Config == nil || len(s.Config.OperationsEmails) == 0:
 		alerted = "no: no publisher or no OPERATIONS_EMAIL"
 	default:
-		job := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailOpsAlert, TenantID: d.tenantID, Recipients: s.Config.OperationsEmails,
-			IdempotencyKey: "ops-alert:retry-exhausted:" + d.queue + ":" + queue.ShortID(orig),
-			Alert: &domain.Alert{Subject: "A " + d.queue + " message kept failing and goes to the dead-letter queue",
+		job := domain.OpsAlertJob(domain.OpsAlertKey("retry-exhausted", d.queue, queue.ShortID(orig)), d.tenantID, s.Config.OperationsEmails,
+			domain.Alert{Subject: "A " + d.queue + " message kept failing and goes to the dead-letter queue",
 				Detail: domain.Truncate(reason, 4000),
 				Facts: map[string]string{"queue": d.queue, "function": d.function, "originalMessageId": orig, "messageId": d.messageID,
 					"attempts": strconv.Itoa(plan.Next.Attempt - 1), "firstFailure": plan.Next.FirstFailure.Format(time.RFC3339),
-					"runbook": "docs/operations.md#13-dead-letter-queues"}}}
+					"runbook": "docs/operations.md#13-dead-letter-queues"}})
 		if err := queue.PublishEmail(ctx, s.Publisher, job, time.Time{}); err != nil {
 			alerted = "no: " + err.Error()
 		}

@@ -6,7 +6,7 @@ import (
 	"net/http"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/notify"
+	"github.com/onemeeting/cvi-onboarding/internal/powershell"
 	"github.com/onemeeting/cvi-onboarding/internal/web"
 )
 
@@ -14,7 +14,7 @@ import (
 // primary way to get it, because Outlook blocks .ps1 attachments
 // (identity-graph.md §4). The confirmation email links here. The caller must
 // present the tenant ID that owns the key code, and the script leaves out
-// the customer name (notify.DownloadScript), so the link shows nothing
+// the customer name (powershell.ForDownload), so the link shows nothing
 // beyond what the caller knew and the join page's dialing facts. Every
 // mismatch is the same 404, so it is no oracle for tenant IDs.
 func (s *Server) handleScriptDownload() http.Handler {
@@ -29,7 +29,7 @@ func (s *Server) handleScriptDownload() http.Handler {
 			s.Pages.Render(w, http.StatusNotFound, web.NotFoundPage{Message: missing})
 			return
 		}
-		script, name, err := notify.DownloadScript(t)
+		script, name, err := powershell.ForDownload(t)
 		if err != nil {
 			s.serverErrorPage(w, r, err)
 			return

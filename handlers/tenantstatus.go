@@ -6,7 +6,7 @@ import (
 	"net/url"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/notify"
+	"github.com/onemeeting/cvi-onboarding/internal/powershell"
 	"github.com/onemeeting/cvi-onboarding/internal/status"
 	"github.com/onemeeting/cvi-onboarding/internal/web"
 )
@@ -135,8 +135,8 @@ func (s *Server) statusPage(t *domain.Tenant, action string) web.StatusPage {
 	}
 	p.ConsentAgain = status.CanAskConsentAgain(t)
 	if t.Status == domain.StatusConsented || t.Status == domain.StatusDegraded {
-		if _, name, err := notify.DownloadScript(t); err == nil {
-			p.ScriptURL, p.ScriptFileName = notify.ScriptURL(s.Config.PublicBaseURL, t), name
+		if _, name, err := powershell.ForDownload(t); err == nil {
+			p.ScriptURL, p.ScriptFileName = powershell.DownloadURL(s.Config.PublicBaseURL, t), name
 		}
 	}
 	if !t.LiveSince.IsZero() {

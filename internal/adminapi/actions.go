@@ -6,7 +6,7 @@ import (
 	"net/http"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/notify"
+	"github.com/onemeeting/cvi-onboarding/internal/powershell"
 )
 
 // issueConsentLink mints a new consent link (the previous one stops working
@@ -71,7 +71,7 @@ func (a *API) getPowerShell(c *call) error {
 	if t.Status == domain.StatusOffboarded {
 		return domain.Errorf(domain.CodeConflict, "tenant %s is Offboarded; no set-up script is handed out", t.TenantID)
 	}
-	script, name, err := notify.Script(t)
+	script, name, err := powershell.ForTenant(t)
 	if err != nil {
 		return err
 	}

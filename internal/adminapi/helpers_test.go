@@ -252,7 +252,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	deps := Deps{
 		Store: store,
 		Auth:  e.id.validator(t, logger),
-		Provisioning: &provisioning.Service{Store: store, Publisher: e.pub, Regions: testRegions, ReminderDelay: 72 * time.Hour,
+		Provisioning: &provisioning.Service{Store: store, Outbox: queue.Outbox{Publisher: e.pub}, Regions: testRegions, ReminderDelay: 72 * time.Hour,
 			OpsEmails: []string{"ops@onemeeting.example"}, Now: time.Now, Logger: logger},
 		Revalidation: &revalidation.Service{Store: store, Checker: e.checker, Publisher: e.pub, OpsEmails: []string{"ops@onemeeting.example"},
 			BatchSize: 100, Concurrency: 2, AlertAfter: 3, CheckTimeout: 5 * time.Second, Now: time.Now, Logger: logger},
@@ -272,7 +272,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if deps.Tenants == nil {
 		// On whatever store the options left (a throttled one, say).
 		deps.Tenants = &tenants.Service{Store: deps.Store, Outbox: queue.Outbox{Publisher: e.pub}, Consent: e.consent,
-			Status:       &status.Service{Store: store, Publisher: e.pub, PublicBaseURL: base, Now: time.Now, Logger: logger},
+			Status:       &status.Service{Store: store, Outbox: queue.Outbox{Publisher: e.pub}, PublicBaseURL: base, Now: time.Now, Logger: logger},
 			Revalidation: deps.Revalidation, Audit: domain.AuditLog{Store: deps.Store, Logger: logger, Now: time.Now}, Now: time.Now, Logger: logger}
 	}
 	api, err := New(deps)

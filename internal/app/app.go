@@ -31,6 +31,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/operations"
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
+	"github.com/onemeeting/cvi-onboarding/internal/rejections"
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
 	"github.com/onemeeting/cvi-onboarding/internal/status"
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
@@ -112,12 +113,14 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		}
 	}
 
+	outbox := queue.Outbox{Publisher: pub}
+
 	// Lifecycle events: the store commits them with each change and tells
 	// the relay, which publishes to the topic (a test publisher without
 	// topics leaves them in the outbox).
 	var relay *events.Relay
 	if tp, ok := pub.(queue.TopicPublisher); ok {
-		relay = &events.Relay{Outbox: store, Publisher: tp, Logger: logger}
+		relay = &events.Relay{Outbox: store, Publisher: queue.EventTopic{Publisher: tp}, Logger: logger}
 		store.SetEventSink(relay)
 	}
 
@@ -173,7 +176,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	}
 	ipPolicy := domain.IPPolicy{AllowPrivate: cfg.AllowPrivateAdminIPs}
 	provisioningSvc := &provisioning.Service{
-		Store: store, Publisher: pub, Regions: cfg.Regions, IPPolicy: ipPolicy,
+		Store: store, Outbox: outbox, Regions: cfg.Regions, IPPolicy: ipPolicy,
 		ReminderDelay: cfg.ConsentReminderDelay, OpsEmails: cfg.OperationsEmails, Now: now, Logger: logger,
 	}
 	revalidationSvc := &revalidation.Service{
@@ -182,13 +185,13 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		AlertAfter: cfg.RevalidationAlertAfter, CheckTimeout: 2 * time.Minute, ReminderDelay: cfg.ConsentReminderDelay, Rechecks: rechecks, Now: now, Logger: logger,
 		LiveReminderAfter: cfg.LiveReminderAfter,
 	}
-	statusSvc := &status.Service{Store: store, Publisher: pub, PublicBaseURL: cfg.PublicBaseURL, Now: now, Logger: logger}
+	statusSvc := &status.Service{Store: store, Outbox: outbox, PublicBaseURL: cfg.PublicBaseURL, Now: now, Logger: logger}
 	// One worker per process writes live sightings off the request path.
 	var liveStore domain.TenantStore = store
 	if o.WrapLiveStore != nil {
 		liveStore = o.WrapLiveStore(store)
 	}
-	live := &status.Live{Store: liveStore, Publisher: pub, Now: now, Logger: logger}
+	live := &status.Live{Store: liveStore, Outbox: outbox, Now: now, Logger: logger}
 	go live.Run(ctx)
 	// v2.0 tokens only: aud is the client ID, iss the operator tenant's v2.0 issuer.
 	validator, err := auth.NewValidator(auth.Config{
@@ -218,6 +221,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin API: %w", err)
 	}
+	rejected := &rejections.Recorder{Store: store, Outbox: outbox, OpsEmails: cfg.OperationsEmails, Logger: logger}
 	srv := handlers.New(handlers.Deps{
 		Config: cfg, Store: store, Logger: logger, Now: now, Version: o.Version, Pages: pages, Admin: admin,
 		Publisher: pub, Retry: queue.Backoff{Base: cfg.RetryBackoffBase, Max: cfg.RetryBackoffMax, MaxTotal: cfg.RetryBackoffMaxTotal},
@@ -228,8 +232,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Status:       statusSvc,
 		Live:         live,
 		Notify: &notify.Service{
-			Store: store, Sender: mailerAdapter{mailer: mailer, from: cfg.MailSender}, Renderer: mails, Links: consentSvc, Status: statusSvc, Publisher: pub,
-			Regions: cfg.Regions, OpsEmails: cfg.OperationsEmails, Lease: 30 * time.Second, Now: now, Logger: logger,
+			Store: store, Sender: mailerAdapter{mailer: mailer, from: cfg.MailSender}, Renderer: mails, Links: consentSvc, Status: statusSvc, Outbox: outbox,
+			Rejections: rejected, Regions: cfg.Regions, OpsEmails: cfg.OperationsEmails, Lease: 30 * time.Second, Now: now, Logger: logger,
 		},
 	})
 	return &App{Server: srv, Store: store, Publisher: pub, Events: relay, logger: logger}, nil

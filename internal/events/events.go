@@ -24,7 +24,6 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/queue"
 )
 
 // DefaultSource is the CloudEvents source of every event.
@@ -52,28 +51,28 @@ func Envelope(source string, e domain.OutboxEvent) (cloudevents.Event, error) {
 // Message is the topic message of an outbox event: the structured-mode
 // CloudEvent as body, message ID = event id, Subject = event type, the CRM
 // requestId as CorrelationId and the tenant as session (per-tenant order).
-func Message(source string, e domain.OutboxEvent) (queue.TopicMessage, error) {
+func Message(source string, e domain.OutboxEvent) (domain.EventMessage, error) {
 	ev, err := Envelope(source, e)
 	if err != nil {
-		return queue.TopicMessage{}, err
+		return domain.EventMessage{}, err
 	}
 	body, err := json.Marshal(ev)
 	if err != nil {
-		return queue.TopicMessage{}, domain.Wrap(domain.CodeInternal, err, "encode event %s", e.ID)
+		return domain.EventMessage{}, domain.Wrap(domain.CodeInternal, err, "encode event %s", e.ID)
 	}
 	session := e.Subject
 	if session == "" {
 		session = e.Partition
 	}
-	return queue.TopicMessage{ID: e.ID, Subject: ev.Type(), CorrelationID: e.RequestID, SessionID: session,
+	return domain.EventMessage{ID: e.ID, Subject: ev.Type(), CorrelationID: e.RequestID, SessionID: session,
 		ContentType: cloudevents.ApplicationCloudEventsJSON, Body: body}, nil
 }
 
 // Relay publishes committed events. It is a domain.EventSink.
 type Relay struct {
-	Outbox    domain.EventOutbox
-	Publisher queue.TopicPublisher
-	Topic     string // default queue.TenantEvents
+	Outbox domain.EventOutbox
+	// Publisher is the topic (internal/queue's EventTopic: tenant-events).
+	Publisher domain.EventPublisher
 	Source    string // default DefaultSource
 	Logger    *slog.Logger
 	// Timeout bounds the publish after a commit (default 5 s).
@@ -115,7 +114,7 @@ func (r *Relay) Flush(ctx context.Context, partition string) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		if err := r.Publisher.PublishTopic(ctx, r.topic(), msg); err != nil {
+		if err := r.Publisher.PublishEvent(ctx, msg); err != nil {
 			return n, fmt.Errorf("publish event %s: %w", e.ID, err)
 		}
 		if err := r.Outbox.MarkEventPublished(ctx, e); err != nil {
@@ -159,13 +158,6 @@ func (r *Relay) lock(partition string) *sync.Mutex {
 		r.locks[partition] = l
 	}
 	return l
-}
-
-func (r *Relay) topic() string {
-	if r.Topic == "" {
-		return queue.TenantEvents
-	}
-	return r.Topic
 }
 
 func (r *Relay) source() string {

@@ -17,7 +17,6 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/queue"
 )
 
 func compileSchema(t *testing.T) *jsonschema.Schema {
@@ -188,7 +187,7 @@ type flakyTopic struct {
 	sent   []string
 }
 
-func (f *flakyTopic) PublishTopic(_ context.Context, _ string, m queue.TopicMessage) error {
+func (f *flakyTopic) PublishEvent(_ context.Context, m domain.EventMessage) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if m.ID == f.failOn {

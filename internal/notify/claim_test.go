@@ -2,43 +2,28 @@ package notify
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/onemeeting/cvi-onboarding/internal/dev/azurite"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/domain/outboxtest"
 	"github.com/onemeeting/cvi-onboarding/internal/email"
-	"github.com/onemeeting/cvi-onboarding/internal/queue"
+	"github.com/onemeeting/cvi-onboarding/internal/rejections"
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit/teststore"
 )
 
 // These tests run the claim logic on a real Azurite (the store's ETags and
 // conflicts are what the claim relies on), with a recording mail sender.
 
-var azuriteConn string
-
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	srv, err := azurite.Start(ctx, azurite.Options{})
-	cancel()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: cannot start Azurite: %v\n", err)
-		os.Exit(1)
-	}
-	azuriteConn = srv.ConnectionString()
-	code := m.Run()
-	_ = srv.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 type recordingSender struct {
 	mu    sync.Mutex
@@ -62,54 +47,20 @@ func (r *recordingSender) count() int {
 	return len(r.sent)
 }
 
-type recordingPublisher struct {
-	mu   sync.Mutex
-	msgs []queue.Message
-}
-
-func (p *recordingPublisher) Publish(_ context.Context, _ string, msgs ...queue.Message) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.msgs = append(p.msgs, msgs...)
-	return nil
-}
-
-func (p *recordingPublisher) Close(context.Context) error { return nil }
-
-func (p *recordingPublisher) jobs(t *testing.T) []domain.EmailJob {
+func newService(t *testing.T, lease time.Duration) (*Service, *recordingSender, *outboxtest.Outbox, *tablestore.Store) {
 	t.Helper()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []domain.EmailJob
-	for _, m := range p.msgs {
-		var j domain.EmailJob
-		if err := json.Unmarshal(m.Body, &j); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, j)
-	}
-	return out
-}
-
-func newService(t *testing.T, lease time.Duration) (*Service, *recordingSender, *recordingPublisher, *tablestore.Store) {
-	t.Helper()
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	store, err := tablestore.NewFromConnectionString(azuriteConn, tablestore.Options{TablePrefix: "n" + hex.EncodeToString(b)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.EnsureTables(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	store := teststore.New(t, tablestore.Options{})
 	r, err := email.NewRenderer(email.Branding{ServiceName: "OneMeeting CVI", SupportEmail: "support@videosrv.net", TrustedDomain: "videosrv.net"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sender, pub := &recordingSender{}, &recordingPublisher{}
-	s := &Service{Store: store, Sender: sender, Renderer: r, Publisher: pub, OpsEmails: []string{"ops@videosrv.net"},
-		Lease: lease, Now: time.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	return s, sender, pub, store
+	sender, out := &recordingSender{}, &outboxtest.Outbox{}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ops := []string{"ops@videosrv.net"}
+	s := &Service{Store: store, Sender: sender, Renderer: r, Outbox: out, OpsEmails: ops,
+		Rejections: &rejections.Recorder{Store: store, Outbox: out, OpsEmails: ops, Logger: logger},
+		Lease:      lease, Now: time.Now, Logger: logger}
+	return s, sender, out, store
 }
 
 func alertJob(key string) []byte {
@@ -255,7 +206,7 @@ func TestBadJobRecordedAndAlerted(t *testing.T) {
 	if r := page.Items[0]; r.MessageID != "bad-1" || r.Field != "note" || !strings.HasSuffix(r.BodyPrefix, "a") {
 		t.Fatalf("rejection %+v", r)
 	}
-	jobs := pub.jobs(t)
+	jobs := pub.Jobs("")
 	if len(jobs) == 0 || jobs[0].Kind != domain.EmailOpsAlert || !strings.HasPrefix(jobs[0].IdempotencyKey, "ops-alert:rejection:") {
 		t.Fatalf("alerts %+v", jobs)
 	}
@@ -265,7 +216,7 @@ func TestBadJobRecordedAndAlerted(t *testing.T) {
 	if _, err := s.Handle(ctx, []byte(bad), "bad-alert"); err != nil {
 		t.Fatal(err)
 	}
-	if len(pub.jobs(t)) != n {
+	if pub.Count("") != n {
 		t.Fatal("a rejected rejection alert was alerted about")
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -20,9 +19,6 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/email"
 	"github.com/onemeeting/cvi-onboarding/internal/powershell"
-	"github.com/onemeeting/cvi-onboarding/internal/queue"
-	"github.com/onemeeting/cvi-onboarding/internal/rejections"
-	"github.com/onemeeting/cvi-onboarding/internal/status"
 )
 
 // Mail record statuses. "sending" is a claim before the mail service was
@@ -44,16 +40,23 @@ type Service struct {
 	Links    *consent.Service
 	// Status mints the status-page link every customer email carries; nil
 	// leaves it out.
-	Status    *status.Service
-	Publisher queue.Publisher
-	Regions   domain.Regions
-	OpsEmails []string
+	Status StatusLinks
+	Outbox domain.Outbox
+	// Rejections records a job that can never be sent.
+	Rejections domain.RejectionRecorder
+	Regions    domain.Regions
+	OpsEmails  []string
 	// Lease is how long a claim holds unless renewed; a live delivery
 	// renews it every Lease/3, so it bounds how long a crashed one blocks
 	// the job (default 30 s).
 	Lease  time.Duration
 	Now    func() time.Time
 	Logger *slog.Logger
+}
+
+// StatusLinks mints a tenant's status-page link (internal/status).
+type StatusLinks interface {
+	Link(ctx context.Context, tenantID string) (string, error)
 }
 
 // Outcome of handling one job, for logs and tests.
@@ -113,13 +116,12 @@ func (s *Service) Handle(ctx context.Context, body []byte, messageID string) (Ou
 func (s *Service) reject(ctx context.Context, body []byte, messageID string, cause error) (Outcome, error) {
 	id := "email-" + messageID
 	if messageID == "" {
-		id = rejections.ID("email", "", body)
+		id = domain.RejectionID("email", "", body)
 	}
-	rej := domain.Rejection{ID: id, At: s.Now().UTC(), Source: "queue:" + queue.Email, MessageID: messageID,
-		Field: domain.ErrorField(cause), Reason: cause.Error(), BodyPrefix: domain.BodyPrefix(body, rejections.BodyPrefixBytes)}
-	rec := rejections.Recorder{Store: s.Store, Publisher: s.Publisher, OpsEmails: s.OpsEmails, Logger: s.Logger}
+	rej := domain.Rejection{ID: id, At: s.Now().UTC(), Source: "queue:" + domain.QueueEmail, MessageID: messageID,
+		Field: domain.ErrorField(cause), Reason: cause.Error(), BodyPrefix: domain.BodyPrefix(body, domain.RejectionBodyPrefixBytes)}
 	// A rejected alert about a rejection is not alerted about again.
-	if _, err := rec.Record(ctx, rej, "Email job rejected", !isRejectionAlert(body)); err != nil {
+	if err := s.Rejections.RecordRejection(ctx, rej, "Email job rejected", !isRejectionAlert(body)); err != nil {
 		return "", fmt.Errorf("record rejected email job %s: %w", messageID, err)
 	}
 	return OutcomeFailed, nil
@@ -129,7 +131,7 @@ func isRejectionAlert(body []byte) bool {
 	var probe struct {
 		IdempotencyKey string `json:"idempotencyKey"`
 	}
-	return json.Unmarshal(body, &probe) == nil && strings.HasPrefix(probe.IdempotencyKey, rejections.AlertKeyPrefix)
+	return json.Unmarshal(body, &probe) == nil && strings.HasPrefix(probe.IdempotencyKey, domain.RejectionAlertKeyPrefix)
 }
 
 // claimWaitSlack is how much longer than one lease a delivery waits for
@@ -292,7 +294,7 @@ func (h *hold) stop() {
 // release lets the next delivery retry at once.
 func (s *Service) release(ctx context.Context, h *hold, cause error) {
 	h.stop()
-	if err := h.update(ctx, StatusRetry, truncate(cause.Error(), 500)); err != nil {
+	if err := h.update(ctx, StatusRetry, domain.Truncate(cause.Error(), 500)); err != nil {
 		s.Logger.Warn("could not release email claim (it expires within one lease)", "key", h.rec.Key, "err", err)
 	}
 }
@@ -303,7 +305,7 @@ func (s *Service) finish(ctx context.Context, h *hold, status, detail string) {
 	h.stop()
 	var err error
 	for attempt := range 3 {
-		if err = h.update(ctx, status, truncate(detail, 500)); err == nil || domain.ErrorCode(err) == domain.CodePreconditionFailed {
+		if err = h.update(ctx, status, domain.Truncate(detail, 500)); err == nil || domain.ErrorCode(err) == domain.CodePreconditionFailed {
 			break
 		}
 		timer := time.NewTimer(time.Duration(attempt+1) * 200 * time.Millisecond)
@@ -326,11 +328,10 @@ func (s *Service) fail(ctx context.Context, job *domain.EmailJob, h *hold, cause
 	if job.Kind == domain.EmailOpsAlert || len(s.OpsEmails) == 0 {
 		return OutcomeFailed, nil
 	}
-	alert := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailOpsAlert, TenantID: job.TenantID, Recipients: s.OpsEmails,
-		IdempotencyKey: "ops-alert:email-failed:" + job.IdempotencyKey,
-		Alert: &domain.Alert{Subject: "Email could not be sent", Detail: truncate(cause.Error(), 2000),
-			Facts: map[string]string{"kind": string(job.Kind), "idempotencyKey": job.IdempotencyKey, "recipients": fmt.Sprint(job.Recipients)}}}
-	if err := queue.PublishEmail(ctx, s.Publisher, alert, time.Time{}); err != nil {
+	alert := domain.OpsAlertJob(domain.OpsAlertKey("email-failed", job.IdempotencyKey), job.TenantID, s.OpsEmails,
+		domain.Alert{Subject: "Email could not be sent", Detail: domain.Truncate(cause.Error(), 2000),
+			Facts: map[string]string{"kind": string(job.Kind), "idempotencyKey": job.IdempotencyKey, "recipients": fmt.Sprint(job.Recipients)}})
+	if err := s.Outbox.SendEmail(ctx, alert, time.Time{}); err != nil {
 		return "", err
 	}
 	return OutcomeFailed, nil
@@ -370,7 +371,7 @@ func (s *Service) render(ctx context.Context, job *domain.EmailJob) (domain.Outg
 	switch job.Kind {
 	case domain.EmailConsentLink, domain.EmailConsentReminder:
 		// "Grant consent again" from the status page also serves Degraded.
-		again := job.Kind == domain.EmailConsentLink && strings.HasPrefix(job.IdempotencyKey, status.ConsentAgainKeyPrefix) && t.Status == domain.StatusDegraded
+		again := job.Kind == domain.EmailConsentLink && strings.HasPrefix(job.IdempotencyKey, domain.ConsentAgainKeyPrefix) && t.Status == domain.StatusDegraded
 		if !t.NeedsConsentLink() && !again {
 			return out, "tenant is " + string(t.Status) + "; no consent link needed", nil
 		}
@@ -394,13 +395,13 @@ func (s *Service) render(ctx context.Context, job *domain.EmailJob) (domain.Outg
 		if t.Status != domain.StatusConsented {
 			return out, "tenant is " + string(t.Status) + ", not Consented", nil
 		}
-		script, name, err := Script(t)
+		script, name, err := powershell.ForTenant(t)
 		if err != nil {
 			return out, "", err
 		}
 		m, err = s.Renderer.ConsentConfirmed(email.ConsentConfirmedData{CustomerName: t.CustomerName, TenantID: t.TenantID, TenantKey: t.TenantKey,
 			InstructionURI: domain.InstructionURIWithConfID(t.InstructionURI), AppID: t.AppID, Script: script, ScriptFileName: name,
-			ScriptURL: ScriptURL(s.Links.PublicBaseURL, t), RegionName: region.DisplayName, ConsentedAt: t.ConsentedAt, StatusURL: statusURL})
+			ScriptURL: powershell.DownloadURL(s.Links.PublicBaseURL, t), RegionName: region.DisplayName, ConsentedAt: t.ConsentedAt, StatusURL: statusURL})
 		if err != nil {
 			return out, "", err
 		}
@@ -431,55 +432,18 @@ func (s *Service) render(ctx context.Context, job *domain.EmailJob) (domain.Outg
 		if !t.LiveSince.IsZero() || (t.Status != domain.StatusConsented && t.Status != domain.StatusDegraded) {
 			return out, "tenant is " + string(t.Status) + " and live=" + fmt.Sprint(!t.LiveSince.IsZero()) + "; no reminder needed", nil
 		}
-		_, name, err := DownloadScript(t)
+		_, name, err := powershell.ForDownload(t)
 		if err != nil {
 			return out, "", err
 		}
 		if m, err = s.Renderer.LiveReminder(email.LiveReminderData{CustomerName: t.CustomerName, TenantID: t.TenantID, ConsentedAt: t.ConsentedAt,
-			ScriptURL: ScriptURL(s.Links.PublicBaseURL, t), ScriptFileName: name, StatusURL: statusURL}); err != nil {
+			ScriptURL: powershell.DownloadURL(s.Links.PublicBaseURL, t), ScriptFileName: name, StatusURL: statusURL}); err != nil {
 			return out, "", err
 		}
 	default:
 		return out, "", domain.Errorf(domain.CodeInvalid, "no template for email kind %q", job.Kind)
 	}
 	return withMessage(out, m), "", nil
-}
-
-// Script builds the customer's PowerShell and its file name. A tenant stored
-// before the {ConfId} placeholder gets the current InstructionUri, so running
-// the script again upgrades the provider.
-func Script(t *domain.Tenant) (script, fileName string, err error) {
-	return buildScript(t, t.CustomerName)
-}
-
-// DownloadScript is Script for the public download link: the same commands
-// without the customer name (only in comments and Write-Host), so the link
-// shows nothing the caller did not already know (the tenant ID it presents)
-// beyond the join page's dialing facts and our public application ID.
-func DownloadScript(t *domain.Tenant) (script, fileName string, err error) {
-	return buildScript(t, "")
-}
-
-// ScriptURL is the download link of t's script: the primary way to get it,
-// because Outlook blocks .ps1 attachments (reference identity-graph.md §4).
-// It carries the tenant ID, which the handler checks against the key.
-func ScriptURL(publicBase *url.URL, t *domain.Tenant) string {
-	if publicBase == nil {
-		return ""
-	}
-	u := publicBase.JoinPath("api", "join", t.TenantKeyCode, "powershell")
-	u.RawQuery = url.Values{"tenant": {t.TenantID}}.Encode()
-	return u.String()
-}
-
-func buildScript(t *domain.Tenant, customerName string) (script, fileName string, err error) {
-	p := powershell.Params{CustomerName: customerName, TenantID: t.TenantID, TenantKey: t.TenantKey,
-		InstructionURI: domain.InstructionURIWithConfID(t.InstructionURI), AppIDs: []string{t.AppID}}
-	script, err = powershell.Script(p)
-	if err != nil {
-		return "", "", domain.Wrap(domain.CodeInternal, err, "generate PowerShell for tenant %s", t.TenantID)
-	}
-	return script, powershell.FileName(p), nil
 }
 
 func withMessage(out domain.OutgoingMail, m email.Message) domain.OutgoingMail {
@@ -510,7 +474,3 @@ func prefixStrings(ps []netip.Prefix) []string {
 	}
 	return out
 }
-
-// truncate cuts on a character boundary (a byte cut could leave invalid
-// UTF-8, which the store refuses).
-func truncate(s string, n int) string { return domain.Truncate(s, n) }

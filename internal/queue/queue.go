@@ -6,12 +6,14 @@ package queue
 import (
 	"context"
 	"time"
+
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
 
 // Queue names (function.json queueName values and the Bicep queues).
 const (
-	Provisioning = "provisioning"
-	Email        = "email"
+	Provisioning = domain.QueueProvisioning
+	Email        = domain.QueueEmail
 	Revalidation = "revalidation"
 )
 

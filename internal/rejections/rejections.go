@@ -9,8 +9,6 @@ package rejections
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"log/slog"
 	"maps"
 	"slices"
@@ -18,7 +16,6 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/queue"
 )
 
 // Limits keep the alert a valid email job however large the rejection is
@@ -27,25 +24,23 @@ const (
 	maxAlertDetail = 2000
 	maxFactValue   = 200
 	// BodyPrefixBytes is how much of a rejected body is kept.
-	BodyPrefixBytes = 1024
+	BodyPrefixBytes = domain.RejectionBodyPrefixBytes
 )
 
-// Recorder stores rejections and alerts operations.
+// Recorder stores rejections and alerts operations. It is a
+// domain.RejectionRecorder.
 type Recorder struct {
 	Store     domain.TenantStore
-	Publisher queue.Publisher
+	Outbox    domain.Outbox
 	OpsEmails []string
 	Logger    *slog.Logger
 }
 
-// ID derives a rejection ID from the message: its message ID if it has one,
-// else a hash of its body, prefixed by the source queue.
+var _ domain.RejectionRecorder = (*Recorder)(nil)
+
+// ID derives a rejection ID from the message (domain.RejectionID).
 func ID(source, messageID string, body []byte) string {
-	if messageID != "" {
-		return source + ":" + messageID
-	}
-	sum := sha256.Sum256(body)
-	return source + ":sha256-" + hex.EncodeToString(sum[:12])
+	return domain.RejectionID(source, messageID, body)
 }
 
 // Outcome says what Record did, for the caller's log and tests.
@@ -70,7 +65,7 @@ func (r *Recorder) Record(ctx context.Context, rj domain.Rejection, subject stri
 		return out, storeErr
 	}
 	if alert && len(r.OpsEmails) > 0 {
-		if err := queue.PublishEmail(ctx, r.Publisher, r.alert(rj, subject, storeErr), time.Time{}); err != nil {
+		if err := r.Outbox.SendEmail(ctx, r.alert(rj, subject, storeErr), time.Time{}); err != nil {
 			if domain.IsTransient(err) || domain.ErrorCode(err) == domain.CodeInternal {
 				r.Logger.Warn("rejection alert not queued yet; the message will be retried", "rejectionId", rj.ID, "stored", out.Stored, "err", err)
 				return out, err
@@ -94,6 +89,13 @@ func (r *Recorder) Record(ctx context.Context, rj domain.Rejection, subject stri
 	return out, nil
 }
 
+// RecordRejection implements domain.RejectionRecorder (Record without the
+// outcome).
+func (r *Recorder) RecordRejection(ctx context.Context, rj domain.Rejection, subject string, alert bool) error {
+	_, err := r.Record(ctx, rj, subject, alert)
+	return err
+}
+
 func (r *Recorder) alert(rj domain.Rejection, subject string, storeErr error) domain.EmailJob {
 	detail := rj.Reason
 	if storeErr != nil {
@@ -115,21 +117,10 @@ func (r *Recorder) alert(rj domain.Rejection, subject string, storeErr error) do
 	if _, err := domain.NormalizeTenantID("tenantId", tenantID); err != nil {
 		tenantID = ""
 	}
-	sum := sha256.Sum256([]byte(rj.ID))
-	return domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailOpsAlert, TenantID: tenantID, Recipients: capped(r.OpsEmails),
-		IdempotencyKey: AlertKeyPrefix + hex.EncodeToString(sum[:12]),
-		Alert:          &domain.Alert{Subject: subject, Detail: detail, Facts: facts}}
-}
-
-// AlertKeyPrefix starts the idempotency key of every rejection alert, so a
-// rejected alert is recognised and not alerted about again.
-const AlertKeyPrefix = "ops-alert:rejection:"
-
-func capped(r []string) []string {
-	if len(r) > 20 {
-		return r[:20]
-	}
-	return r
+	// The key starts with RejectionAlertKeyPrefix, so the email worker
+	// recognises a rejected alert and does not alert about it again.
+	return domain.OpsAlertJob(domain.RejectionAlertKeyPrefix+domain.Digest(rj.ID, 12), tenantID, r.OpsEmails,
+		domain.Alert{Subject: subject, Detail: detail, Facts: facts})
 }
 
 func errString(err error) string {

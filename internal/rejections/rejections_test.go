@@ -3,6 +3,8 @@ package rejections
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"strings"
@@ -34,7 +36,7 @@ func (p *pub) Close(context.Context) error { return nil }
 func TestRecordAlwaysAlertsAndLogsTheTruth(t *testing.T) {
 	var logs bytes.Buffer
 	p := &pub{}
-	r := Recorder{Store: refusingStore{err: domain.Errorf(domain.CodeInternal, "refused")}, Publisher: p,
+	r := Recorder{Store: refusingStore{err: domain.Errorf(domain.CodeInternal, "refused")}, Outbox: queue.Outbox{Publisher: p},
 		OpsEmails: []string{"ops@videosrv.net"}, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	rj := domain.Rejection{ID: "queue:email:m1", Source: "queue:email", Reason: strings.Repeat("é", 100_000), TenantID: "not-a-guid"}
 	out, err := r.Record(context.Background(), rj, "Email job rejected", true)
@@ -59,5 +61,32 @@ func TestRecordAlwaysAlertsAndLogsTheTruth(t *testing.T) {
 	r.Store = refusingStore{err: domain.Errorf(domain.CodeUnavailable, "storage down")}
 	if _, err := r.Record(context.Background(), rj, "x", true); !domain.IsTransient(err) {
 		t.Fatalf("transient store failure: %v; want it returned", err)
+	}
+}
+
+// The IDs and the alert key keep their historic formats: a redelivery
+// after an upgrade must find the same rejection and the same alert job.
+func TestIDAndAlertKeyKeepTheirFormats(t *testing.T) {
+	sum := sha256.Sum256([]byte("body"))
+	if got, want := ID("email", "", []byte("body")), "email:sha256-"+hex.EncodeToString(sum[:12]); got != want {
+		t.Errorf("ID = %q, want %q", got, want)
+	}
+	if got := ID("revalidation", "m-1", []byte("body")); got != "revalidation:m-1" {
+		t.Errorf("ID with a message ID = %q", got)
+	}
+	p := &pub{}
+	r := Recorder{Store: refusingStore{}, Outbox: queue.Outbox{Publisher: p}, OpsEmails: []string{"ops@videosrv.net", "ops@videosrv.net"},
+		Logger: slog.New(slog.DiscardHandler)}
+	if err := r.RecordRejection(context.Background(), domain.Rejection{ID: "queue:email:m1", Reason: "bad"}, "x", true); err != nil {
+		t.Fatal(err)
+	}
+	idSum := sha256.Sum256([]byte("queue:email:m1"))
+	if len(p.msgs) != 1 || p.msgs[0].ID != "ops-alert:rejection:"+hex.EncodeToString(idSum[:12]) ||
+		!strings.HasPrefix(p.msgs[0].ID, domain.RejectionAlertKeyPrefix) {
+		t.Fatalf("alert %+v", p.msgs)
+	}
+	job, err := domain.DecodeEmailJob(p.msgs[0].Body)
+	if err != nil || len(job.Recipients) != 1 {
+		t.Fatalf("alert job %+v, %v; want one recipient", job, err)
 	}
 }

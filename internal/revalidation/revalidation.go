@@ -180,7 +180,7 @@ func (s *Service) HandleBatch(ctx context.Context, body []byte) (BatchResult, er
 		// Its ID derives from the body, so a redelivery records it once.
 		rej := domain.Rejection{ID: rejections.ID("revalidation", "", body), At: s.Now().UTC(), Source: "queue:" + queue.Revalidation,
 			Field: domain.ErrorField(err), Reason: err.Error(), BodyPrefix: domain.BodyPrefix(body, rejections.BodyPrefixBytes)}
-		rec := rejections.Recorder{Store: s.Store, Publisher: s.Publisher, OpsEmails: s.OpsEmails, Logger: s.Logger}
+		rec := rejections.Recorder{Store: s.Store, Outbox: queue.Outbox{Publisher: s.Publisher}, OpsEmails: s.OpsEmails, Logger: s.Logger}
 		if _, err := rec.Record(ctx, rej, "Revalidation batch rejected", true); err != nil {
 			return BatchResult{}, fmt.Errorf("record rejected batch: %w", err)
 		}

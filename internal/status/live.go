@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/queue"
 )
 
 // Live records that a tenant's meeting invites carry its InstructionUri:
@@ -20,8 +19,8 @@ import (
 // instances a tenant gets at most N writes per Interval; the write itself
 // is ETag-checked and skips a record another instance refreshed already.
 type Live struct {
-	Store     domain.TenantStore
-	Publisher queue.Publisher
+	Store  domain.TenantStore
+	Outbox domain.Outbox
 	// Interval between lastInviteSeen writes per tenant (default 1 h).
 	Interval time.Duration
 	Now      func() time.Time
@@ -133,9 +132,7 @@ func (l *Live) record(ctx context.Context, s sighting) error {
 	l.Logger.Info("tenant is live", "tenantId", t.TenantID, "liveSince", t.LiveSince)
 	e := domain.AuditEvent{ID: "live-" + t.TenantID, TenantID: t.TenantID, At: t.LiveSince, Action: "tenant.live", Actor: "system:join-page",
 		Details: map[string]string{"liveSince": t.LiveSince.Format(time.RFC3339)}}
-	if err := l.Store.AppendAudit(ctx, e); err != nil && domain.ErrorCode(err) != domain.CodeConflict {
-		l.Logger.Error("audit write failed", "tenantId", t.TenantID, "action", e.Action, "err", err)
-	}
+	domain.AuditLog{Store: l.Store, Logger: l.Logger, Now: l.Now}.Record(ctx, e)
 	var to []string
 	for _, c := range t.AdminContacts() {
 		to = append(to, c.Email)
@@ -143,8 +140,7 @@ func (l *Live) record(ctx context.Context, s sighting) error {
 	if len(to) == 0 {
 		return nil
 	}
-	// The same key as the re-validation sweep's catch-up (revalidation.
-	// LiveEmailKey), which re-queues it if we die right here.
-	job := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailLive, TenantID: t.TenantID, Recipients: to, IdempotencyKey: "live:" + t.TenantID}
-	return queue.PublishEmail(ctx, l.Publisher, job, time.Time{})
+	// The same job as the re-validation sweep's catch-up, which re-queues
+	// it if we die right here.
+	return l.Outbox.SendEmail(ctx, domain.LiveJob(t.TenantID, to), time.Time{})
 }

@@ -13,10 +13,8 @@ package status
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,12 +22,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/queue"
 )
-
-// ConsentAgainKeyPrefix starts the idempotency key of a consent-link email
-// asked for from the status page: notify sends those to Degraded tenants too.
-const ConsentAgainKeyPrefix = "consent-again:"
 
 // DefaultConsentAgainInterval is the status page's rate limit on "grant
 // consent again" emails, per tenant.
@@ -48,7 +41,7 @@ func (e *ErrRateLimited) Error() string {
 // Service mints and resolves status links.
 type Service struct {
 	Store         domain.TenantStore
-	Publisher     queue.Publisher
+	Outbox        domain.Outbox
 	PublicBaseURL *url.URL
 	// ConsentAgainInterval: zero is DefaultConsentAgainInterval.
 	ConsentAgainInterval time.Duration
@@ -63,10 +56,7 @@ const dummyTenantID = "00000000-0000-0000-0000-000000000000"
 // maxTokenLen bounds what is hashed; minted tokens are 43 characters.
 const maxTokenLen = 128
 
-func hashToken(tok string) string {
-	sum := sha256.Sum256([]byte(tok))
-	return hex.EncodeToString(sum[:])
-}
+func hashToken(tok string) string { return domain.Digest(tok, 32) }
 
 // URL is the status page address of a raw token.
 func (s *Service) URL(token string) string {
@@ -118,7 +108,7 @@ func (s *Service) mint(ctx context.Context, tenantID string, rotate bool, actor,
 		return "", fmt.Errorf("store status link for tenant %s: %w", tenantID, err)
 	}
 	if rotate {
-		s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "status.link-rotated", Actor: actor, ActorName: actorName,
+		s.auditLog().Record(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "status.link-rotated", Actor: actor, ActorName: actorName,
 			Details: map[string]string{"generation": fmt.Sprint(t.StatusLinkGeneration)}})
 		s.Logger.Info("status link rotated", "tenantId", t.TenantID, "generation", t.StatusLinkGeneration)
 	}
@@ -189,22 +179,18 @@ func (s *Service) AskConsentAgain(ctx context.Context, tenantID, sourceIP string
 	for _, c := range t.AdminContacts() {
 		to = append(to, c.Email)
 	}
-	job := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentLink, TenantID: t.TenantID, Recipients: to,
-		IdempotencyKey: ConsentAgainKeyPrefix + t.TenantID + ":" + t.ConsentAgainAt.Format(time.RFC3339Nano)}
-	if err := queue.PublishEmail(ctx, s.Publisher, job, time.Time{}); err != nil {
+	// The key starts with domain.ConsentAgainKeyPrefix: notify sends these
+	// to Degraded tenants too.
+	job := domain.ConsentAgainJob(t.TenantID, to, t.ConsentAgainAt)
+	if err := s.Outbox.SendEmail(ctx, job, time.Time{}); err != nil {
 		return fmt.Errorf("queue consent email for tenant %s: %w", t.TenantID, err)
 	}
-	s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "consent.link-requested", Actor: "customer-admin", SourceIP: sourceIP,
+	s.auditLog().Record(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "consent.link-requested", Actor: "customer-admin", SourceIP: sourceIP,
 		FromState: t.Status, Details: map[string]string{"via": "status-page", "recipients": fmt.Sprint(len(to))}})
 	s.Logger.Info("consent link requested from the status page", "tenantId", t.TenantID, "recipients", len(to))
 	return nil
 }
 
-func (s *Service) audit(ctx context.Context, e domain.AuditEvent) {
-	if e.ID == "" {
-		e.ID = domain.NewID()
-	}
-	if err := s.Store.AppendAudit(ctx, e); err != nil && domain.ErrorCode(err) != domain.CodeConflict {
-		s.Logger.Error("audit write failed", "tenantId", e.TenantID, "action", e.Action, "err", err)
-	}
+func (s *Service) auditLog() domain.AuditLog {
+	return domain.AuditLog{Store: s.Store, Logger: s.Logger, Now: s.Now}
 }

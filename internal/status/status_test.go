@@ -2,39 +2,23 @@ package status
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/onemeeting/cvi-onboarding/internal/dev/azurite"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/queue"
+	"github.com/onemeeting/cvi-onboarding/internal/domain/outboxtest"
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit/teststore"
 )
 
-// azuriteConn is set once by TestMain and only read afterwards.
-var azuriteConn string
-
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	srv, err := azurite.Start(ctx, azurite.Options{})
-	cancel()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: cannot start Azurite for the status tests: %v\n", err)
-		os.Exit(1)
-	}
-	azuriteConn = srv.ConnectionString()
-	code := m.Run()
-	_ = srv.Stop()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 // countingStore records the store calls Resolve makes.
 type countingStore struct {
@@ -84,23 +68,9 @@ func (c *countingStore) count(name string) int {
 	return n
 }
 
-type nopPublisher struct{}
-
-func (nopPublisher) Publish(context.Context, string, ...queue.Message) error { return nil }
-func (nopPublisher) Close(context.Context) error                             { return nil }
-
 func newService(t *testing.T) (*Service, *countingStore, string) {
 	t.Helper()
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	prefix := "s" + fmt.Sprintf("%x", b)
-	st, err := tablestore.NewFromConnectionString(azuriteConn, tablestore.Options{TablePrefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.EnsureTables(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.New(t, tablestore.Options{})
 	id := "3f2b8c1e-6d4a-4b7e-9a51-2c0d7e8f9a10"
 	now := time.Now().UTC()
 	tn := &domain.Tenant{TenantID: id, Status: domain.StatusProvisioned, StatusChanged: now, CustomerName: "Contoso", Region: "eu",
@@ -112,7 +82,7 @@ func newService(t *testing.T) (*Service, *countingStore, string) {
 	}
 	cs := &countingStore{TenantStore: st}
 	base, _ := url.Parse("https://onboard.example/")
-	return &Service{Store: cs, Publisher: nopPublisher{}, PublicBaseURL: base, Now: time.Now, Logger: slog.New(slog.DiscardHandler)}, cs, id
+	return &Service{Store: cs, Outbox: &outboxtest.Outbox{}, PublicBaseURL: base, Now: time.Now, Logger: slog.New(slog.DiscardHandler)}, cs, id
 }
 
 // A hit and a miss make the same store calls, so timing tells nothing; an
@@ -162,7 +132,7 @@ func TestLiveThrottle(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Now().UTC()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	l := &Live{Store: s.Store, Publisher: nopPublisher{}, Now: clock, Logger: slog.New(slog.DiscardHandler)}
+	l := &Live{Store: s.Store, Outbox: &outboxtest.Outbox{}, Now: clock, Logger: slog.New(slog.DiscardHandler)}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go l.Run(ctx)
@@ -174,7 +144,7 @@ func TestLiveThrottle(t *testing.T) {
 	for range 1000 {
 		l.Seen(tn) // the stale record: only the in-process throttle stops these
 	}
-	waitFor(t, func() bool { got, _ := s.Store.GetTenant(ctx, id); return !got.LiveSince.IsZero() })
+	testkit.Eventually(t, 10*time.Second, "liveSince set", func() bool { got, _ := s.Store.GetTenant(ctx, id); return !got.LiveSince.IsZero() })
 	first, _ := s.Store.GetTenant(ctx, id)
 	if first.ETag == tn.ETag {
 		t.Fatal("no write")
@@ -188,7 +158,7 @@ func TestLiveThrottle(t *testing.T) {
 	for range 1000 {
 		l.Seen(tn)
 	}
-	waitFor(t, func() bool {
+	testkit.Eventually(t, 10*time.Second, "lastInviteSeen moved", func() bool {
 		got, _ := s.Store.GetTenant(ctx, id)
 		return got.LastInviteSeen.After(first.LastInviteSeen)
 	})
@@ -201,16 +171,5 @@ func TestLiveThrottle(t *testing.T) {
 	}
 	if len(l.queue) != 0 {
 		t.Errorf("%d sightings still queued", len(l.queue))
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
