@@ -280,7 +280,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		reader: operator{oid: newGUID(t), name: "Rita Reader", roles: []string{auth.RoleRead}},
 	}
 	base, _ := url.Parse("https://onboarding.onemeeting.example/")
-	e.consent = &consent.Service{Store: store, Checker: e.checker, Publisher: e.pub, Regions: testRegions, PublicBaseURL: base,
+	e.consent = &consent.Service{Store: store, Checker: e.checker, Outbox: queue.Outbox{Publisher: e.pub}, Regions: testRegions, PublicBaseURL: base,
 		ConsentAuthorityURL: "https://login.microsoftonline.com/", LinkTTL: 7 * 24 * time.Hour, VerifyTimeout: time.Second,
 		Rechecks: domain.RecheckSchedule{First: time.Minute, Attempts: 3}, Now: time.Now, Logger: logger}
 	deps := Deps{
@@ -289,7 +289,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		Provisioning: &provisioning.Service{Store: store, Publisher: e.pub, Regions: testRegions, ReminderDelay: 72 * time.Hour,
 			OpsEmails: []string{"ops@onemeeting.example"}, Now: time.Now, Logger: logger},
 		Consent: e.consent,
-		Revalidation: &revalidation.Service{Store: store, Checker: e.checker, Publisher: e.pub, OpsEmails: []string{"ops@onemeeting.example"},
+		Revalidation: &revalidation.Service{Store: store, Checker: e.checker, Outbox: queue.Outbox{Publisher: e.pub}, OpsEmails: []string{"ops@onemeeting.example"},
 			BatchSize: 100, Concurrency: 2, AlertAfter: 3, CheckTimeout: 5 * time.Second, Now: time.Now, Logger: logger},
 		Publisher: e.pub,
 		Regions:   testRegions,

@@ -34,6 +34,8 @@ const (
 type Recorder struct {
 	Store     domain.TenantStore
 	Publisher queue.Publisher
+	// Outbox, when set, is used instead of Publisher.
+	Outbox    domain.Outbox
 	OpsEmails []string
 	Logger    *slog.Logger
 }
@@ -70,7 +72,7 @@ func (r *Recorder) Record(ctx context.Context, rj domain.Rejection, subject stri
 		return out, storeErr
 	}
 	if alert && len(r.OpsEmails) > 0 {
-		if err := queue.PublishEmail(ctx, r.Publisher, r.alert(rj, subject, storeErr), time.Time{}); err != nil {
+		if err := r.sendEmail(ctx, r.alert(rj, subject, storeErr)); err != nil {
 			if domain.IsTransient(err) || domain.ErrorCode(err) == domain.CodeInternal {
 				r.Logger.Warn("rejection alert not queued yet; the message will be retried", "rejectionId", rj.ID, "stored", out.Stored, "err", err)
 				return out, err
@@ -92,6 +94,13 @@ func (r *Recorder) Record(ctx context.Context, rj domain.Rejection, subject stri
 		"tenantId", rj.TenantID, "field", rj.Field, "reason", domain.Truncate(rj.Reason, 500), "reasonBytes", len(rj.Reason),
 		"stored", out.Stored, "alerted", out.Alerted, "storeErr", errString(storeErr))
 	return out, nil
+}
+
+func (r *Recorder) sendEmail(ctx context.Context, job domain.EmailJob) error {
+	if r.Outbox != nil {
+		return r.Outbox.SendEmail(ctx, job, time.Time{})
+	}
+	return queue.PublishEmail(ctx, r.Publisher, job, time.Time{})
 }
 
 func (r *Recorder) alert(rj domain.Rejection, subject string, storeErr error) domain.EmailJob {
