@@ -2,7 +2,13 @@
 // schedule: the timer lists tenants (streaming) and fans out batches; each
 // batch checks its tenants with bounded concurrency. Only transitions are
 // written and alerted; transient failures never change a status and alert
-// operations only after several consecutive runs.
+// operations only after several consecutive runs. What a check result means
+// for a tenant is the domain's rule (domain.Tenant.Verdict, ApplyCheck).
+//
+// One file per job: fanout.go (the timer: runs, batches), batch.go (one
+// batch), check.go (one tenant: check, apply, notify the transition),
+// alerts.go (operations alerts, failure streaks), sweep.go (consent and
+// live emails nobody else will complete).
 package revalidation
 
 import (
@@ -60,6 +66,7 @@ type Outbox interface {
 	domain.EmailRequeuer
 }
 
+// audit records e through the one audit writer.
 func (s *Service) audit(ctx context.Context, e domain.AuditEvent) {
 	domain.AuditLog{Store: s.Store, Logger: s.Logger, Now: s.Now}.Record(ctx, e)
 }
