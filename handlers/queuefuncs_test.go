@@ -86,7 +86,7 @@ func newRetryFixture(t *testing.T) *retryFixture {
 		Provisioning: &provisioning.Service{Store: store, Outbox: queue.Outbox{Publisher: f.pub}, Regions: regions, OpsEmails: []string{"ops@videosrv.net"}, ReminderDelay: time.Hour, Now: now, Logger: logger},
 		Notify: &notify.Service{Store: store, Outbox: queue.Outbox{Publisher: f.pub}, Regions: regions, OpsEmails: []string{"ops@videosrv.net"}, Lease: time.Minute, Now: now, Logger: logger,
 			Rejections: &rejections.Recorder{Store: store, Outbox: queue.Outbox{Publisher: f.pub}, OpsEmails: []string{"ops@videosrv.net"}, Logger: logger}},
-		Revalidation: &revalidation.Service{Store: store, Publisher: f.pub, OpsEmails: []string{"ops@videosrv.net"}, BatchSize: 10, Concurrency: 2, AlertAfter: 3, CheckTimeout: time.Second, Now: now, Logger: logger},
+		Revalidation: &revalidation.Service{Store: store, Outbox: queue.Outbox{Publisher: f.pub}, OpsEmails: []string{"ops@videosrv.net"}, BatchSize: 10, Concurrency: 2, AlertAfter: 3, CheckTimeout: time.Second, Now: now, Logger: logger},
 	})
 	return f
 }

@@ -62,7 +62,7 @@ func (nopPublisher) Close(context.Context) error                             { r
 func TestRevalidateConsentSaysWhenDeduplicated(t *testing.T) {
 	now := time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC)
 	clock := func() time.Time { now = now.Add(time.Second); return now }
-	svc := &revalidation.Service{Store: &runStore{runs: map[string]domain.RevalidationRun{}}, Publisher: nopPublisher{}, BatchSize: 50, Now: clock, Logger: slog.New(slog.DiscardHandler)}
+	svc := &revalidation.Service{Store: &runStore{runs: map[string]domain.RevalidationRun{}}, Outbox: queue.Outbox{Publisher: nopPublisher{}}, BatchSize: 50, Now: clock, Logger: slog.New(slog.DiscardHandler)}
 	s := &Server{Deps: Deps{Config: &config.Config{RevalidationSchedule: "0 0 */6 * * *"}, Revalidation: svc, Now: clock, Logger: slog.New(slog.DiscardHandler)}}
 	payload := `{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":{"Last":"0001-01-01T00:00:00+00:00","Next":"2026-12-01T12:00:00+00:00","LastUpdated":"0001-01-01T00:00:00+00:00"},"IsPastDue":false}},"Metadata":{"sys":{}}}`
 	var logs []string

@@ -246,7 +246,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		reader: operator{oid: testkit.GUID(t), name: "Rita Reader", roles: []string{auth.RoleRead}},
 	}
 	base, _ := url.Parse("https://onboarding.onemeeting.example/")
-	e.consent = &consent.Service{Store: store, Checker: e.checker, Publisher: e.pub, Regions: testRegions, PublicBaseURL: base,
+	e.consent = &consent.Service{Store: store, Checker: e.checker, Outbox: queue.Outbox{Publisher: e.pub}, Regions: testRegions, PublicBaseURL: base,
 		ConsentAuthorityURL: "https://login.microsoftonline.com/", LinkTTL: 7 * 24 * time.Hour, VerifyTimeout: time.Second,
 		Rechecks: domain.RecheckSchedule{First: time.Minute, Attempts: 3}, Now: time.Now, Logger: logger}
 	deps := Deps{
@@ -254,7 +254,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		Auth:  e.id.validator(t, logger),
 		Provisioning: &provisioning.Service{Store: store, Outbox: queue.Outbox{Publisher: e.pub}, Regions: testRegions, ReminderDelay: 72 * time.Hour,
 			OpsEmails: []string{"ops@onemeeting.example"}, Now: time.Now, Logger: logger},
-		Revalidation: &revalidation.Service{Store: store, Checker: e.checker, Publisher: e.pub, OpsEmails: []string{"ops@onemeeting.example"},
+		Revalidation: &revalidation.Service{Store: store, Checker: e.checker, Outbox: queue.Outbox{Publisher: e.pub}, OpsEmails: []string{"ops@onemeeting.example"},
 			BatchSize: 100, Concurrency: 2, AlertAfter: 3, CheckTimeout: 5 * time.Second, Now: time.Now, Logger: logger},
 		Regions: testRegions,
 		Now:     time.Now,

@@ -169,7 +169,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 
 	rechecks := domain.RecheckSchedule{First: cfg.ConsentRecheckDelay, Attempts: cfg.ConsentRechecks}
 	consentSvc := &consent.Service{
-		Store: store, Checker: checkerAdapter{checker}, Publisher: pub, Regions: cfg.Regions,
+		Store: store, Checker: checkerAdapter{checker}, Outbox: queue.Outbox{Publisher: pub}, Regions: cfg.Regions,
 		PublicBaseURL: cfg.PublicBaseURL, ConsentAuthorityURL: cfg.ConsentAuthorityURL,
 		LinkTTL: cfg.ConsentLinkTTL, VerifyTimeout: cfg.ConsentVerifyTimeout, Rechecks: rechecks,
 		Now: now, Logger: logger,
@@ -180,7 +180,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		ReminderDelay: cfg.ConsentReminderDelay, OpsEmails: cfg.OperationsEmails, Now: now, Logger: logger,
 	}
 	revalidationSvc := &revalidation.Service{
-		Store: store, Checker: checkerAdapter{batchChecker}, Publisher: pub, OpsEmails: cfg.OperationsEmails,
+		Store: store, Checker: checkerAdapter{batchChecker}, Outbox: queue.Outbox{Publisher: pub}, OpsEmails: cfg.OperationsEmails,
 		BatchSize: cfg.RevalidationBatchSize, Concurrency: cfg.RevalidationConcurrency, BatchInterval: cfg.RevalidationBatchInterval,
 		AlertAfter: cfg.RevalidationAlertAfter, CheckTimeout: 2 * time.Minute, ReminderDelay: cfg.ConsentReminderDelay, Rechecks: rechecks, Now: now, Logger: logger,
 		LiveReminderAfter: cfg.LiveReminderAfter,

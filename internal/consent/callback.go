@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/queue"
 )
 
 // CallbackKind is how a consent callback ended.
@@ -106,7 +105,7 @@ func (s *Service) Callback(ctx context.Context, q url.Values, ip netip.Addr) (*C
 	if q.Has("error") {
 		code, desc := q.Get("error"), q.Get("error_description")
 		s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "consent.declined", Actor: "customer-admin", SourceIP: ip.String(),
-			Reason: code, Details: map[string]string{"errorDescription": truncate(desc, 500), "startIp": cs.ClientIP}})
+			Reason: code, Details: map[string]string{"errorDescription": ellipsize(desc, 500), "startIp": cs.ClientIP}})
 		// The record shows the decline (admin API filter consentOutcome=declined).
 		if _, err := s.updateTenant(ctx, t.TenantID, func(t *domain.Tenant) error {
 			t.RecordConsentDeclined(code, desc, now)
@@ -114,7 +113,7 @@ func (s *Service) Callback(ctx context.Context, q url.Values, ip netip.Addr) (*C
 		}); err != nil {
 			s.Logger.Error("could not record the declined consent on the tenant", "tenantId", t.TenantID, "err", err)
 		}
-		res = &CallbackResult{Kind: CallbackDeclined, Tenant: t, ErrorCode: code, ErrorDescription: truncate(desc, 1000)}
+		res = &CallbackResult{Kind: CallbackDeclined, Tenant: t, ErrorCode: code, ErrorDescription: ellipsize(desc, 1000)}
 	} else {
 		res, err = s.verify(ctx, t, cb, now)
 		var refusal *Refusal
@@ -150,7 +149,7 @@ func (s *Service) verify(ctx context.Context, t *domain.Tenant, cb callback, sta
 		check, err := s.Checker.CheckConsent(ctx, t.TenantID, t.AppID, domain.CheckOptions{Fresh: true})
 		last, lastErr = check, err
 		if err == nil && check.Outcome == domain.CheckConsented {
-			return s.recordVerified(ctx, t.TenantID, check, cb)
+			return s.record(ctx, t.TenantID, check, cb)
 		}
 		if err != nil && !domain.IsTransient(err) {
 			return nil, fmt.Errorf("verify consent of tenant %s: %w", t.TenantID, err)
@@ -163,19 +162,23 @@ func (s *Service) verify(ctx context.Context, t *domain.Tenant, cb callback, sta
 			break
 		}
 	}
-	// Our app still has no service principal in the tenant (AADSTS700016 or
-	// 7000229) after the whole wait: consent did not arrive. Nothing is
-	// recorded; the admin is told it was not granted.
-	if lastErr == nil && last.Outcome == domain.CheckRevoked {
+	if lastErr != nil {
+		return s.recordPending(ctx, t.TenantID, last, lastErr, cb)
+	}
+	switch v := t.Verdict(last, true); {
+	case v.NotGranted:
+		// Our app still has no service principal in the tenant after the
+		// whole wait: consent did not arrive. Nothing is recorded; the
+		// admin is told it was not granted.
 		return s.notGranted(ctx, t, last, cb)
+	case v.Pending:
+		// Missing roles right after a consent Microsoft reported are
+		// replication lag: re-check later, never ask the admin to
+		// consent again.
+		return s.recordPending(ctx, t.TenantID, last, lastErr, cb)
 	}
-	// A disabled service principal is a real finding. Missing roles right
-	// after a consent Microsoft reported are replication lag: re-check
-	// later, never ask the admin to consent again.
-	if lastErr == nil && last.Outcome == domain.CheckDegraded && !last.NotVisibleYet() {
-		return s.recordDegraded(ctx, t.TenantID, last, cb)
-	}
-	return s.recordPending(ctx, t.TenantID, last, lastErr, cb)
+	// Consented, or a real finding (a disabled service principal).
+	return s.record(ctx, t.TenantID, last, cb)
 }
 
 func backoff(attempt int) time.Duration {
@@ -206,30 +209,33 @@ func (s *Service) recordOnActive(ctx context.Context, tenantID string, cb callba
 	})
 }
 
-func (s *Service) recordVerified(ctx context.Context, tenantID string, check domain.ConsentCheck, cb callback) (*CallbackResult, error) {
+// record applies the verified check (domain.Tenant.ApplyConsentCallback):
+// Consented, with the consent-confirmed email, or Degraded.
+func (s *Service) record(ctx context.Context, tenantID string, check domain.ConsentCheck, cb callback) (*CallbackResult, error) {
 	now := s.Now().UTC()
-	var from domain.Status
-	changed := false
+	var applied domain.CheckApplied
 	t, err := s.recordOnActive(ctx, tenantID, cb, func(t *domain.Tenant) error {
-		from = t.Status
-		c, err := t.SetStatus(domain.StatusConsented, "admin consent verified", now)
-		if err != nil {
-			return err
+		var err error
+		applied, err = t.ApplyConsentCallback(check, now)
+		if err == nil && applied.To != domain.StatusConsented && applied.To != domain.StatusDegraded {
+			// The verdict depends on the check alone; verify decided it.
+			err = domain.Errorf(domain.CodeInternal, "consent callback of tenant %s: verdict %+v is not recordable", tenantID, applied.CheckVerdict)
 		}
-		changed = c
-		t.ConsentedAt = now
-		t.RecordCheck(check, "", now)
-		return nil
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	if applied.To == domain.StatusDegraded {
+		s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "consent.degraded", Actor: "customer-admin", SourceIP: cb.ip.String(),
+			FromState: applied.From, ToState: t.Status, Reason: check.Detail,
+			Details: map[string]string{"missingRoles": strings.Join(check.MissingRoles, " "), "startIp": cb.startIP}})
+		return &CallbackResult{Kind: CallbackDegraded, Tenant: t, GrantedRoles: check.Roles, MissingRoles: check.MissingRoles, Disabled: !check.SPEnabled}, nil
+	}
 	s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "consent.verified", Actor: "customer-admin", SourceIP: cb.ip.String(),
-		FromState: from, ToState: t.Status, Reason: "admin consent verified through Microsoft Graph",
-		Details: map[string]string{"roles": strings.Join(check.Roles, " "), "statusChanged": strconv.FormatBool(changed), "startIp": cb.startIP}})
-	job := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentConfirmed, TenantID: t.TenantID, Recipients: t.ContactEmails(),
-		IdempotencyKey: "consent-confirmed:" + t.TenantID + ":" + strconv.FormatInt(now.Unix(), 10)}
-	if err := queue.PublishEmail(ctx, s.Publisher, job, time.Time{}); err != nil {
+		FromState: applied.From, ToState: t.Status, Reason: "admin consent verified through Microsoft Graph",
+		Details: map[string]string{"roles": strings.Join(check.Roles, " "), "statusChanged": strconv.FormatBool(applied.Changed), "startIp": cb.startIP}})
+	if err := s.Outbox.SendEmail(ctx, domain.ConsentConfirmedJob(t, now), time.Time{}); err != nil {
 		// The consent is recorded; the email can be re-sent by an operator.
 		s.Logger.Error("could not enqueue consent-confirmed email", "tenantId", t.TenantID, "err", err)
 	}
@@ -239,28 +245,8 @@ func (s *Service) recordVerified(ctx context.Context, tenantID string, check dom
 func (s *Service) notGranted(ctx context.Context, t *domain.Tenant, check domain.ConsentCheck, cb callback) (*CallbackResult, error) {
 	s.Logger.Info("consent callback: app not in tenant after verification", "tenantId", t.TenantID, "aadsts", check.AADSTS, "ip", cb.ip.String())
 	s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: s.Now().UTC(), Action: "consent.not-granted", Actor: "customer-admin", SourceIP: cb.ip.String(),
-		Reason: truncate(check.Detail, 500), Details: map[string]string{"aadsts": strconv.Itoa(check.AADSTS), "startIp": cb.startIP}})
-	return &CallbackResult{Kind: CallbackDeclined, Tenant: t, ErrorDescription: truncate(check.Detail, 1000)}, nil
-}
-
-func (s *Service) recordDegraded(ctx context.Context, tenantID string, check domain.ConsentCheck, cb callback) (*CallbackResult, error) {
-	now := s.Now().UTC()
-	var from domain.Status
-	t, err := s.recordOnActive(ctx, tenantID, cb, func(t *domain.Tenant) error {
-		from = t.Status
-		if _, err := t.SetStatus(domain.StatusDegraded, check.Detail, now); err != nil {
-			return err
-		}
-		t.RecordCheck(check, "", now)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "consent.degraded", Actor: "customer-admin", SourceIP: cb.ip.String(),
-		FromState: from, ToState: t.Status, Reason: check.Detail,
-		Details: map[string]string{"missingRoles": strings.Join(check.MissingRoles, " "), "startIp": cb.startIP}})
-	return &CallbackResult{Kind: CallbackDegraded, Tenant: t, GrantedRoles: check.Roles, MissingRoles: check.MissingRoles, Disabled: !check.SPEnabled}, nil
+		Reason: ellipsize(check.Detail, 500), Details: map[string]string{"aadsts": strconv.Itoa(check.AADSTS), "startIp": cb.startIP}})
+	return &CallbackResult{Kind: CallbackDeclined, Tenant: t, ErrorDescription: ellipsize(check.Detail, 1000)}, nil
 }
 
 // recordPending keeps the status, marks verification pending and schedules
@@ -280,7 +266,7 @@ func (s *Service) recordPending(ctx context.Context, tenantID string, last domai
 			t.Emit(domain.EventVerificationPending, nil)
 		}
 		t.VerificationPending, t.VerificationPendingSince = true, now
-		t.LastCheckAt, t.LastCheckOutcome, t.LastCheckError = now, "pending", truncate(reason, 500)
+		t.LastCheckAt, t.LastCheckOutcome, t.LastCheckError = now, "pending", ellipsize(reason, 500)
 		t.UpdatedAt = now
 		return nil
 	})
@@ -289,11 +275,11 @@ func (s *Service) recordPending(ctx context.Context, tenantID string, last domai
 	}
 	rechecks := s.rechecks()
 	s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "consent.verification-pending", Actor: "customer-admin", SourceIP: cb.ip.String(),
-		Reason: truncate(reason, 500), Details: map[string]string{"startIp": cb.startIP, "rechecks": strconv.Itoa(rechecks.Attempts),
+		Reason: ellipsize(reason, 500), Details: map[string]string{"startIp": cb.startIP, "rechecks": strconv.Itoa(rechecks.Attempts),
 			"missingRoles": strings.Join(last.MissingRoles, " ")}})
 	batch := domain.RecheckBatch(t.TenantID, t.VerificationPendingSince, 1)
 	at := now.Add(rechecks.Delay(1))
-	if err := queue.PublishRevalidation(ctx, s.Publisher, []domain.RevalidationBatch{batch}, func(int) time.Time { return at }); err != nil {
+	if err := s.Outbox.ScheduleRevalidation(ctx, []domain.RevalidationBatch{batch}, func(int) time.Time { return at }); err != nil {
 		// The scheduled re-validation run still picks a pending tenant up.
 		s.Logger.Error("could not schedule consent re-check", "tenantId", t.TenantID, "err", err)
 	}
@@ -356,7 +342,7 @@ func (s *Service) replay(ctx context.Context, q url.Values, state string, ip net
 	res := &CallbackResult{Tenant: t, Replayed: true, Retry: s.retry(t, state, now)}
 	switch {
 	case q.Has("error"):
-		res.Kind, res.ErrorCode, res.ErrorDescription = CallbackDeclined, q.Get("error"), truncate(q.Get("error_description"), 1000)
+		res.Kind, res.ErrorCode, res.ErrorDescription = CallbackDeclined, q.Get("error"), ellipsize(q.Get("error_description"), 1000)
 	case t.Status == domain.StatusConsented:
 		res.Kind, res.GrantedRoles = CallbackGranted, t.GrantedRoles
 	case t.VerificationPending:
@@ -372,8 +358,9 @@ func (s *Service) replay(ctx context.Context, q url.Values, state string, ip net
 	return res, nil
 }
 
-// truncate cuts on a character boundary (domain.Truncate) and marks the cut.
-func truncate(s string, n int) string {
+// ellipsize cuts s to n bytes on a character boundary (domain.Truncate) and,
+// unlike domain.Truncate, marks the cut: the text is shown to people.
+func ellipsize(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}

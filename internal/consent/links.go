@@ -6,16 +6,13 @@ package consent
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/queue"
 )
 
 // StateTTL is how long a redirect `state` stays valid.
@@ -25,7 +22,7 @@ const StateTTL = 10 * time.Minute
 type Service struct {
 	Store               domain.TenantStore
 	Checker             domain.ConsentChecker
-	Publisher           queue.Publisher
+	Outbox              domain.Outbox
 	Regions             domain.Regions
 	PublicBaseURL       *url.URL
 	ConsentAuthorityURL string // e.g. https://login.microsoftonline.com/
@@ -48,10 +45,7 @@ func randomToken(n int) (string, error) {
 }
 
 // HashSecret is how link tokens and states are stored: only their SHA-256.
-func HashSecret(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
-}
+func HashSecret(s string) string { return domain.Digest(s, 32) }
 
 // Link is an issued consent link.
 type Link struct {
@@ -114,10 +108,5 @@ func (s *Service) updateTenant(ctx context.Context, tenantID string, change func
 }
 
 func (s *Service) audit(ctx context.Context, e domain.AuditEvent) {
-	if e.ID == "" {
-		e.ID = domain.NewID()
-	}
-	if err := s.Store.AppendAudit(ctx, e); err != nil && domain.ErrorCode(err) != domain.CodeConflict {
-		s.Logger.Error("audit write failed", "tenantId", e.TenantID, "action", e.Action, "err", err)
-	}
+	domain.AuditLog{Store: s.Store, Logger: s.Logger, Now: s.Now}.Record(ctx, e)
 }

@@ -1,41 +1,21 @@
 package consent
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/netip"
 	"net/url"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// lines returns the JSON log lines with message msg.
-func (b *logBuffer) lines(t *testing.T, msg string) []map[string]any {
+// logLines are the JSON log records with message msg.
+func logLines(t *testing.T, logs *testkit.SyncBuffer, msg string) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("log line %q: %v", l, err)
-		}
+	for _, m := range logs.Records(t) {
 		if m["msg"] == msg {
 			out = append(out, m)
 		}
@@ -49,7 +29,7 @@ func (b *logBuffer) lines(t *testing.T, msg string) []map[string]any {
 func TestBusinessEventLogLines(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	logs := &logBuffer{}
+	logs := &testkit.SyncBuffer{}
 	e.svc.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	tn := e.tenant()
 	link, err := e.svc.IssueLink(context.Background(), tn.TenantID, "test", "")
@@ -78,7 +58,7 @@ func TestBusinessEventLogLines(t *testing.T) {
 		"consent started":  {"tenantId": tn.TenantID, "ip": adminIP.String()},
 		"consent verified": {"tenantId": tn.TenantID, "outcome": "granted", "ip": adminIP.String()},
 	} {
-		lines := logs.lines(t, msg)
+		lines := logLines(t, logs, msg)
 		if len(lines) != 1 {
 			t.Errorf("%q logged %d times, want 1", msg, len(lines))
 			continue

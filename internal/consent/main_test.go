@@ -2,88 +2,86 @@ package consent
 
 import (
 	"context"
-	"crypto/rand"
-	"fmt"
+	"encoding/json"
 	"log/slog"
 	"net/netip"
 	"net/url"
-	"os"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/onemeeting/cvi-onboarding/internal/dev/azurite"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/queue"
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit/teststore"
 )
 
-// azuriteConn is set once by TestMain and only read afterwards.
-var azuriteConn string
+// The consent tests run against the test binary's one Azurite (testkit);
+// they fail, never skip, when it cannot start.
+func TestMain(m *testing.M) { testkit.Main(m) }
 
-// TestMain runs the consent tests against one real Azurite; they fail, never
-// skip, when it cannot start.
-func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	srv, err := azurite.Start(ctx, azurite.Options{})
-	cancel()
+// outbox records what the service hands to the queues, each job and batch
+// checked as the queue functions will decode it.
+type outbox struct {
+	mu        sync.Mutex
+	sent      []domain.EmailJob
+	scheduled []scheduledBatch
+}
+
+type scheduledBatch struct {
+	Batch domain.RevalidationBatch
+	At    time.Time
+}
+
+var _ domain.Outbox = (*outbox)(nil)
+
+func (o *outbox) SendEmail(_ context.Context, job domain.EmailJob, _ time.Time) error {
+	body, err := json.Marshal(job)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "FAIL: cannot start Azurite for the consent tests: %v\n", err)
-		os.Exit(1)
+		return err
 	}
-	azuriteConn = srv.ConnectionString()
-	code := m.Run()
-	_ = srv.Stop()
-	os.Exit(code)
-}
-
-func newGUID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-func newTestStore(t *testing.T) *tablestore.Store {
-	t.Helper()
-	prefix := make([]byte, 10)
-	_, _ = rand.Read(prefix)
-	for i := range prefix {
-		prefix[i] = 'a' + prefix[i]%26
+	if _, err := domain.DecodeEmailJob(body); err != nil {
+		return err
 	}
-	s, err := tablestore.NewFromConnectionString(azuriteConn, tablestore.Options{TablePrefix: string(prefix)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.EnsureTables(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// publisher records what would go to the queues.
-type publisher struct {
-	mu   sync.Mutex
-	msgs map[string][]queue.Message
-}
-
-func (p *publisher) Publish(_ context.Context, q string, msgs ...queue.Message) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.msgs == nil {
-		p.msgs = map[string][]queue.Message{}
-	}
-	p.msgs[q] = append(p.msgs[q], msgs...)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.sent = append(o.sent, job)
 	return nil
 }
 
-func (p *publisher) Close(context.Context) error { return nil }
+func (o *outbox) ScheduleRevalidation(_ context.Context, batches []domain.RevalidationBatch, at func(int) time.Time) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for i, b := range batches {
+		body, err := json.Marshal(b)
+		if err != nil {
+			return err
+		}
+		decoded, err := domain.DecodeRevalidationBatch(body)
+		if err != nil {
+			return err
+		}
+		sb := scheduledBatch{Batch: *decoded}
+		if at != nil {
+			sb.At = at(i)
+		}
+		o.scheduled = append(o.scheduled, sb)
+	}
+	return nil
+}
 
-func (p *publisher) count(q string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return len(p.msgs[q])
+// emails are the email jobs sent so far.
+func (o *outbox) emails() []domain.EmailJob {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]domain.EmailJob(nil), o.sent...)
+}
+
+// batches are the re-validation batches scheduled so far.
+func (o *outbox) batches() []scheduledBatch {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]scheduledBatch(nil), o.scheduled...)
 }
 
 // checker answers consent checks through a hook (which may change the
@@ -101,17 +99,17 @@ func (c *checker) CheckConsent(context.Context, string, string, domain.CheckOpti
 type env struct {
 	t     *testing.T
 	store *tablestore.Store
-	pub   *publisher
+	out   *outbox
 	chk   *checker
 	svc   *Service
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	store := newTestStore(t)
-	e := &env{t: t, store: store, pub: &publisher{}, chk: &checker{}}
+	store := teststore.New(t, tablestore.Options{})
+	e := &env{t: t, store: store, out: &outbox{}, chk: &checker{}}
 	base, _ := url.Parse("https://onboarding.example/")
-	e.svc = &Service{Store: store, Checker: e.chk, Publisher: e.pub, PublicBaseURL: base, ConsentAuthorityURL: "https://login.example/",
+	e.svc = &Service{Store: store, Checker: e.chk, Outbox: e.out, PublicBaseURL: base, ConsentAuthorityURL: "https://login.example/",
 		LinkTTL: 24 * time.Hour, Rechecks: domain.RecheckSchedule{First: time.Minute, Attempts: 3}, Now: time.Now,
 		Logger: slog.New(slog.DiscardHandler)}
 	return e
@@ -121,8 +119,8 @@ func newEnv(t *testing.T) *env {
 func (e *env) tenant() *domain.Tenant {
 	e.t.Helper()
 	now := time.Now().UTC()
-	tn := &domain.Tenant{TenantID: newGUID(), Status: domain.StatusProvisioned, StatusChanged: now, CustomerName: "Contoso", Region: "eu",
-		AppID: newGUID(), TenantKey: "123456789@eu.example", TenantKeyCode: "123456789", InstructionURI: "https://join.example/123456789",
+	tn := &domain.Tenant{TenantID: testkit.GUID(e.t), Status: domain.StatusProvisioned, StatusChanged: now, CustomerName: "Contoso", Region: "eu",
+		AppID: testkit.GUID(e.t), TenantKey: "123456789@eu.example", TenantKeyCode: "123456789", InstructionURI: "https://join.example/123456789",
 		AllowedIPs: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
 		Contacts:   []domain.Contact{{Email: "admin@contoso.example", Role: domain.RoleAdmin}}, CreatedAt: now, UpdatedAt: now}
 	if err := e.store.CreateTenant(context.Background(), tn); err != nil {
@@ -137,7 +135,7 @@ func (e *env) tenant() *domain.Tenant {
 // state stores a consent state as Start would, from ip.
 func (e *env) state(tenantID, ip string) string {
 	e.t.Helper()
-	state := newGUID()
+	state := testkit.GUID(e.t)
 	now := time.Now().UTC()
 	if err := e.store.PutConsentState(context.Background(), domain.ConsentState{StateHash: HashSecret(state), TenantID: tenantID, ClientIP: ip,
 		CreatedAt: now, ExpiresAt: now.Add(StateTTL)}); err != nil {

@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/queue"
 )
 
 var adminIP = netip.MustParseAddr("198.51.100.7")
@@ -38,7 +37,7 @@ func TestCallbackRacingSuspendRecordsNothing(t *testing.T) {
 	if got.Status != domain.StatusSuspended || got.SuspendedFrom != domain.StatusProvisioned || !got.ConsentedAt.IsZero() || len(got.GrantedRoles) != 0 {
 		t.Fatalf("tenant = %s from %s consentedAt %v roles %v", got.Status, got.SuspendedFrom, got.ConsentedAt, got.GrantedRoles)
 	}
-	if n := e.pub.count(queue.Email); n != 0 {
+	if n := len(e.out.emails()); n != 0 {
 		t.Errorf("%d emails queued for a suspended tenant", n)
 	}
 	a := e.actions(tn.TenantID)
@@ -70,7 +69,7 @@ func TestPendingCallbackRacingSuspendRecordsNothing(t *testing.T) {
 	if got := e.get(tn.TenantID); got.Status != domain.StatusSuspended || got.VerificationPending {
 		t.Fatalf("tenant = %s pending=%v", got.Status, got.VerificationPending)
 	}
-	if n := e.pub.count(queue.Revalidation); n != 0 {
+	if n := len(e.out.batches()); n != 0 {
 		t.Errorf("%d re-checks scheduled for a suspended tenant", n)
 	}
 }
@@ -113,16 +112,11 @@ func TestMissingRolesAfterConsentArePending(t *testing.T) {
 	if got.Status != domain.StatusProvisioned || !got.VerificationPending || got.VerificationPendingSince.IsZero() {
 		t.Fatalf("tenant = %s pending=%v since %v", got.Status, got.VerificationPending, got.VerificationPendingSince)
 	}
-	e.pub.mu.Lock()
-	defer e.pub.mu.Unlock()
-	msgs := e.pub.msgs[queue.Revalidation]
-	if len(msgs) != 1 || msgs[0].ScheduledAt.IsZero() {
+	msgs := e.out.batches()
+	if len(msgs) != 1 || msgs[0].At.IsZero() {
 		t.Fatalf("re-checks scheduled: %+v", msgs)
 	}
-	b, err := domain.DecodeRevalidationBatch(msgs[0].Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := &msgs[0].Batch
 	if rc, ok := domain.ParseRecheck(b, tn.TenantID); !ok || rc.Attempt != 1 || !rc.Of(got) {
 		t.Fatalf("first re-check = %+v %v", rc, ok)
 	}
@@ -175,13 +169,13 @@ func TestReloadShowsRecordedResult(t *testing.T) {
 	if res, err := e.svc.Callback(context.Background(), q, adminIP); err != nil || res.Kind != CallbackGranted {
 		t.Fatalf("callback = %+v, %v", res, err)
 	}
-	calls, emails := e.chk.calls, e.pub.count(queue.Email)
+	calls, emails := e.chk.calls, len(e.out.emails())
 	res, err := e.svc.Callback(context.Background(), q, netip.MustParseAddr("198.51.100.8")) // another allowed address
 	if err != nil || res.Kind != CallbackGranted || !res.Replayed {
 		t.Fatalf("reload = %+v, %v", res, err)
 	}
-	if e.chk.calls != calls || e.pub.count(queue.Email) != emails {
-		t.Errorf("reload checked %d times and queued %d emails", e.chk.calls-calls, e.pub.count(queue.Email)-emails)
+	if e.chk.calls != calls || len(e.out.emails()) != emails {
+		t.Errorf("reload checked %d times and queued %d emails", e.chk.calls-calls, len(e.out.emails())-emails)
 	}
 	// From outside the allow-list a reload shows nothing.
 	var invalid *InvalidCallback

@@ -21,6 +21,15 @@ type Outbox interface {
 	ScheduleRevalidation(ctx context.Context, batches []RevalidationBatch, at func(i int) time.Time) error
 }
 
+// EmailRequeuer is the outbox's extra for the re-validation sweep: it
+// re-queues a job it did not originate under a message ID of its own (a
+// resend with the job's key as ID inside the duplicate-detection window
+// would be dropped). The job keeps its IdempotencyKey, so SendEmail's claim
+// on it still lets one send win.
+type EmailRequeuer interface {
+	RequeueEmail(ctx context.Context, job EmailJob, messageID string) error
+}
+
 // The constructors below are the only place email jobs are built: each owns
 // its idempotency-key format, so every producer of the same job (a flow, its
 // retry, the sweep) names it the same way.

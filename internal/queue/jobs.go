@@ -12,11 +12,15 @@ import (
 // PublishEmail enqueues an email job with its idempotency key as message ID,
 // so a re-publish inside the duplicate-detection window is dropped.
 func PublishEmail(ctx context.Context, p Publisher, job domain.EmailJob, at time.Time) error {
+	return publishEmail(ctx, p, job, job.IdempotencyKey, at)
+}
+
+func publishEmail(ctx context.Context, p Publisher, job domain.EmailJob, messageID string, at time.Time) error {
 	body, err := json.Marshal(job)
 	if err != nil {
 		return domain.Wrap(domain.CodeInternal, err, "encode %s email job", job.Kind)
 	}
-	if err := p.Publish(ctx, Email, Message{ID: job.IdempotencyKey, Kind: string(job.Kind), Body: body, ScheduledAt: at}); err != nil {
+	if err := p.Publish(ctx, Email, Message{ID: messageID, Kind: string(job.Kind), Body: body, ScheduledAt: at}); err != nil {
 		return fmt.Errorf("enqueue %s email for tenant %s: %w", job.Kind, job.TenantID, err)
 	}
 	return nil
@@ -45,7 +49,10 @@ func PublishRevalidation(ctx context.Context, p Publisher, batches []domain.Reva
 // Outbox is the Service Bus (or local host) side of domain.Outbox.
 type Outbox struct{ Publisher Publisher }
 
-var _ domain.Outbox = Outbox{}
+var (
+	_ domain.Outbox        = Outbox{}
+	_ domain.EmailRequeuer = Outbox{}
+)
 
 // SendEmail implements domain.Outbox.
 func (o Outbox) SendEmail(ctx context.Context, job domain.EmailJob, at time.Time) error {
@@ -55,4 +62,9 @@ func (o Outbox) SendEmail(ctx context.Context, job domain.EmailJob, at time.Time
 // ScheduleRevalidation implements domain.Outbox.
 func (o Outbox) ScheduleRevalidation(ctx context.Context, batches []domain.RevalidationBatch, at func(i int) time.Time) error {
 	return PublishRevalidation(ctx, o.Publisher, batches, at)
+}
+
+// RequeueEmail implements domain.EmailRequeuer: the job now, under messageID.
+func (o Outbox) RequeueEmail(ctx context.Context, job domain.EmailJob, messageID string) error {
+	return publishEmail(ctx, o.Publisher, job, messageID, time.Time{})
 }

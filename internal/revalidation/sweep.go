@@ -2,13 +2,9 @@ package revalidation
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/queue"
 )
 
 // The sweep runs inside every revalidation fan-out, for the Provisioned
@@ -52,9 +48,7 @@ func (s *Service) sweepTenant(ctx context.Context, t *domain.Tenant, runID strin
 	}
 	// No link was ever issued (links are minted when the email is sent).
 	if t.InviteIssuedAt.IsZero() {
-		job := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentLink, TenantID: t.TenantID, Recipients: admins,
-			IdempotencyKey: domain.ConsentLinkKey(t.TenantID, admins)}
-		if s.sweepJob(ctx, job, runID, now, grace) {
+		if s.sweepJob(ctx, domain.ConsentLinkJob(t.TenantID, admins), runID, now, grace) {
 			res.ConsentLinks++
 		}
 	}
@@ -66,9 +60,7 @@ func (s *Service) sweepTenant(ctx context.Context, t *domain.Tenant, runID strin
 		case err != nil && domain.ErrorCode(err) != domain.CodeNotFound:
 			s.Logger.Warn("sweep: could not read the provisioning record", "tenantId", t.TenantID, "requestId", t.LastRequestID, "err", err)
 		case err == nil && rec.ReceivedAt.Equal(t.CreatedAt):
-			job := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentReminder, TenantID: t.TenantID, Recipients: admins,
-				IdempotencyKey: domain.ConsentEmailKey(domain.EmailConsentReminder, t.TenantID, t.LastRequestID)}
-			if s.sweepJob(ctx, job, runID, now, grace) {
+			if s.sweepJob(ctx, domain.ConsentReminderJob(t.TenantID, admins, t.LastRequestID), runID, now, grace) {
 				res.Reminders++
 			}
 		}
@@ -90,14 +82,7 @@ func (s *Service) sweepJob(ctx context.Context, job domain.EmailJob, runID strin
 	case now.Sub(m.UpdatedAt) < grace || now.Before(m.LeaseEnds):
 		return false // a delivery is at it, or released it recently
 	}
-	body, err := json.Marshal(job)
-	if err != nil {
-		s.Logger.Error("sweep: encode email job", "tenantId", job.TenantID, "err", err)
-		return false
-	}
-	sum := sha256.Sum256([]byte(job.IdempotencyKey + "\n" + runID))
-	msg := queue.Message{ID: "sweep:" + hex.EncodeToString(sum[:16]), Kind: string(job.Kind), Body: body}
-	if err := s.Publisher.Publish(ctx, queue.Email, msg); err != nil {
+	if err := s.Outbox.RequeueEmail(ctx, job, sweepMessageID(job.IdempotencyKey, runID)); err != nil {
 		s.Logger.Warn("sweep: could not re-queue email", "tenantId", job.TenantID, "key", job.IdempotencyKey, "err", err)
 		return false
 	}
@@ -105,19 +90,21 @@ func (s *Service) sweepJob(ctx context.Context, job domain.EmailJob, runID strin
 	return true
 }
 
+// sweepMessageID is the message ID a sweep run re-queues the job keyed key
+// under: new per run, the same for a redelivered fan-out of that run.
+func sweepMessageID(key, runID string) string { return "sweep:" + domain.Digest(key+"\n"+runID, 16) }
+
+// adminRecipients are the admins a swept email goes to, capped before the
+// consent-link key is derived from them (as provisioning does).
 func adminRecipients(t *domain.Tenant) []string {
 	var out []string
 	for _, c := range t.AdminContacts() {
-		if len(out) < 20 {
+		if len(out) < domain.MaxRecipients {
 			out = append(out, c.Email)
 		}
 	}
 	return out
 }
-
-// LiveReminderKey is the idempotency key of a tenant's one "not live yet"
-// reminder: whatever the number of runs, SendEmail sends it once.
-func LiveReminderKey(tenantID string) string { return "live-reminder:" + tenantID }
 
 // NotLiveAfterConsent reports whether t consented more than after ago and no
 // meeting invite has reached its join page since (operations' "needs
@@ -126,10 +113,6 @@ func NotLiveAfterConsent(t *domain.Tenant, after time.Duration, now time.Time) b
 	return after > 0 && (t.Status == domain.StatusConsented || t.Status == domain.StatusDegraded) &&
 		t.LiveSince.IsZero() && !t.ConsentedAt.IsZero() && now.Sub(t.ConsentedAt) >= after
 }
-
-// LiveEmailKey is the idempotency key of a tenant's one "you're live" email
-// (internal/status publishes it after recording liveSince).
-func LiveEmailKey(tenantID string) string { return "live:" + tenantID }
 
 // sweepLive queues the one live reminder (with the PowerShell link) for a
 // tenant that consented but is not live after LiveReminderAfter, and
@@ -146,13 +129,15 @@ func (s *Service) sweepLive(ctx context.Context, t *domain.Tenant, runID string)
 		grace = defaultSweepGrace
 	}
 	if !t.LiveSince.IsZero() && now.Sub(t.LiveSince) >= grace {
-		job := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailLive, TenantID: t.TenantID, Recipients: admins, IdempotencyKey: LiveEmailKey(t.TenantID)}
-		s.sweepJob(ctx, job, runID, now, grace)
+		// domain.LiveJob is what internal/status publishes after recording
+		// liveSince: the same key, so it is sent at most once.
+		s.sweepJob(ctx, domain.LiveJob(t.TenantID, admins), runID, now, grace)
 		return false
 	}
 	if !NotLiveAfterConsent(t, s.LiveReminderAfter, now) {
 		return false
 	}
-	job := domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailLiveReminder, TenantID: t.TenantID, Recipients: admins, IdempotencyKey: LiveReminderKey(t.TenantID)}
-	return s.sweepJob(ctx, job, runID, now, grace)
+	// One reminder per tenant (domain.LiveReminderJob's key), whatever the
+	// number of runs.
+	return s.sweepJob(ctx, domain.LiveReminderJob(t.TenantID, admins), runID, now, grace)
 }

@@ -1,0 +1,227 @@
+package revalidation
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit/teststore"
+)
+
+// The revalidation tests run against the test binary's one Azurite
+// (testkit); they fail, never skip, when it cannot start.
+func TestMain(m *testing.M) { testkit.Main(m) }
+
+// outbox records what the service hands to the queues, each job and batch
+// checked as the queue functions will decode it.
+type outbox struct {
+	mu        sync.Mutex
+	sent      []sentEmail
+	scheduled []scheduledBatch
+}
+
+type sentEmail struct {
+	Job       domain.EmailJob
+	MessageID string // the job's key, or the sweep's own ID
+	At        time.Time
+}
+
+type scheduledBatch struct {
+	Batch domain.RevalidationBatch
+	At    time.Time
+}
+
+var _ Outbox = (*outbox)(nil)
+
+func (o *outbox) SendEmail(_ context.Context, job domain.EmailJob, at time.Time) error {
+	return o.record(job, job.IdempotencyKey, at)
+}
+
+func (o *outbox) RequeueEmail(_ context.Context, job domain.EmailJob, messageID string) error {
+	return o.record(job, messageID, time.Time{})
+}
+
+func (o *outbox) record(job domain.EmailJob, messageID string, at time.Time) error {
+	body, err := json.Marshal(job)
+	if err != nil {
+		return err
+	}
+	if _, err := domain.DecodeEmailJob(body); err != nil {
+		return err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.sent = append(o.sent, sentEmail{Job: job, MessageID: messageID, At: at})
+	return nil
+}
+
+func (o *outbox) ScheduleRevalidation(_ context.Context, batches []domain.RevalidationBatch, at func(int) time.Time) error {
+	var out []scheduledBatch
+	for i, b := range batches {
+		body, err := json.Marshal(b)
+		if err != nil {
+			return err
+		}
+		decoded, err := domain.DecodeRevalidationBatch(body)
+		if err != nil {
+			return err
+		}
+		sb := scheduledBatch{Batch: *decoded}
+		if at != nil {
+			sb.At = at(i)
+		}
+		out = append(out, sb)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.scheduled = append(o.scheduled, out...)
+	return nil
+}
+
+// all are the email jobs handed over so far.
+func (o *outbox) all() []sentEmail {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]sentEmail(nil), o.sent...)
+}
+
+// emails are the email jobs of kind handed over so far.
+func (o *outbox) emails(kind domain.EmailKind) []domain.EmailJob {
+	var out []domain.EmailJob
+	for _, s := range o.all() {
+		if s.Job.Kind == kind {
+			out = append(out, s.Job)
+		}
+	}
+	return out
+}
+
+// batches are the re-validation batches scheduled so far.
+func (o *outbox) batches() []scheduledBatch {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]scheduledBatch(nil), o.scheduled...)
+}
+
+// checker answers consent checks through a hook (which may change the store
+// in between, as a concurrent operator would) and counts the calls.
+type checker struct {
+	mu    sync.Mutex
+	calls int
+	check func(tenantID string) (domain.ConsentCheck, error)
+}
+
+func (c *checker) CheckConsent(_ context.Context, tenantID, _ string, _ domain.CheckOptions) (domain.ConsentCheck, error) {
+	c.mu.Lock()
+	c.calls++
+	c.mu.Unlock()
+	return c.check(tenantID)
+}
+
+func (c *checker) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls
+}
+
+// env is a service on fresh tables with a recording outbox.
+type env struct {
+	t     *testing.T
+	store *tablestore.Store
+	out   *outbox
+	chk   *checker
+	svc   *Service
+}
+
+func newEnv(t *testing.T, check func(tenantID string) (domain.ConsentCheck, error)) *env {
+	t.Helper()
+	store := teststore.New(t, tablestore.Options{})
+	e := &env{t: t, store: store, out: &outbox{}, chk: &checker{check: check}}
+	e.svc = &Service{Store: store, Checker: e.chk, Outbox: e.out, OpsEmails: []string{"ops@example.net"}, BatchSize: 10, Concurrency: 2,
+		AlertAfter: 3, Attempts: 1, Rechecks: domain.RecheckSchedule{First: time.Minute, Attempts: 3}, Now: time.Now, Logger: slog.New(slog.DiscardHandler)}
+	return e
+}
+
+// tenant creates a tenant in status (verification pending since
+// pendingSince unless zero) with one admin contact; change adjusts it first.
+func (e *env) tenant(status domain.Status, pendingSince time.Time, change ...func(*domain.Tenant)) *domain.Tenant {
+	e.t.Helper()
+	now := time.Now().UTC()
+	tn := &domain.Tenant{TenantID: testkit.GUID(e.t), Status: status, StatusChanged: now, CustomerName: "Contoso", Region: "eu", AppID: testkit.GUID(e.t),
+		TenantKey: "1@eu.example", TenantKeyCode: "1", InstructionURI: "https://join.example/1",
+		Contacts: []domain.Contact{{Email: "admin@contoso.example", Role: domain.RoleAdmin}}, CreatedAt: now, UpdatedAt: now}
+	if !pendingSince.IsZero() {
+		tn.VerificationPending, tn.VerificationPendingSince = true, pendingSince
+	}
+	for _, c := range change {
+		c(tn)
+	}
+	if err := e.store.CreateTenant(context.Background(), tn); err != nil {
+		e.t.Fatal(err)
+	}
+	return tn
+}
+
+func (e *env) suspend(id string) {
+	e.t.Helper()
+	if _, err := domain.UpdateTenant(context.Background(), e.store, id, func(t *domain.Tenant) (bool, error) {
+		return t.SetStatus(domain.StatusSuspended, "operator", time.Now().UTC())
+	}); err != nil {
+		e.t.Error(err)
+	}
+}
+
+func (e *env) get(id string) *domain.Tenant {
+	e.t.Helper()
+	t, err := e.store.GetTenant(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return t
+}
+
+// handle delivers one revalidation message.
+func (e *env) handle(b domain.RevalidationBatch) BatchResult {
+	e.t.Helper()
+	body, err := json.Marshal(b)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	res, err := e.svc.HandleBatch(context.Background(), body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return res
+}
+
+// actions are the tenant's audit events by action.
+func (e *env) actions(tenantID string) map[string][]domain.AuditEvent {
+	e.t.Helper()
+	page, err := e.store.ListAudit(context.Background(), tenantID, 100, "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string][]domain.AuditEvent{}
+	for _, a := range page.Items {
+		out[a.Action] = append(out[a.Action], a)
+	}
+	return out
+}
+
+// always answers every check with c.
+func always(c domain.ConsentCheck) func(string) (domain.ConsentCheck, error) {
+	return func(string) (domain.ConsentCheck, error) { return c, nil }
+}
+
+var (
+	lagging = domain.ConsentCheck{Outcome: domain.CheckDegraded, SPEnabled: true, Roles: domain.RequiredGraphRoles[:6],
+		MissingRoles: domain.RequiredGraphRoles[6:], Detail: "missing roles"}
+	consented = domain.ConsentCheck{Outcome: domain.CheckConsented, SPEnabled: true, Roles: domain.RequiredGraphRoles}
+	revoked   = domain.ConsentCheck{Outcome: domain.CheckRevoked, Detail: "app not found"}
+)
