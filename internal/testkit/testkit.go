@@ -11,6 +11,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,6 +71,17 @@ func GUID(t testing.TB) string {
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// LogWriter is an io.Writer into the test's log, one log line per write
+// (a slog handler writes one record per call).
+func LogWriter(t testing.TB) io.Writer { return logWriter{t} }
+
+type logWriter struct{ t testing.TB }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 // SyncBuffer is an io.Writer that a logger and the test may use at once.
@@ -133,16 +146,51 @@ func Azurite(t testing.TB) *azurite.Server {
 	return sharedAzurite.srv
 }
 
+// atExit is what Main runs after the tests, latest first.
+var atExit struct {
+	mu  sync.Mutex
+	fns []func()
+}
+
+// AtExit has Main run f once the package's tests are done (latest first,
+// before Azurite stops): for what a test binary starts once and shares, as
+// Azurite is.
+func AtExit(f func()) {
+	atExit.mu.Lock()
+	defer atExit.mu.Unlock()
+	atExit.fns = append(atExit.fns, f)
+}
+
 // Main runs the package's tests, then stops what the kit started. Use it as
 // the whole of TestMain: func TestMain(m *testing.M) { testkit.Main(m) }.
 func Main(m *testing.M) {
 	code := m.Run()
+	atExit.mu.Lock()
+	fns := atExit.fns
+	atExit.fns = nil
+	atExit.mu.Unlock()
+	for i := len(fns) - 1; i >= 0; i-- {
+		fns[i]()
+	}
 	if srv := sharedAzurite.srv; srv != nil {
 		if err := srv.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "stop azurite: %v\n", err)
 		}
 	}
 	os.Exit(code)
+}
+
+// FreeAddr is a loopback address ("127.0.0.1:port") nothing listened on a
+// moment ago: for a server whose address must be known (written into
+// settings) before it starts.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free loopback port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // TablePrefix is a random table-name prefix, so tests sharing one Azurite

@@ -2,9 +2,11 @@ package testkit
 
 import (
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -38,4 +40,16 @@ func TestEventuallyReturnsOnceTrue(t *testing.T) {
 	if n != 3 {
 		t.Fatalf("polled %d times", n)
 	}
+}
+
+func TestFreeAddrCanBeListenedOn(t *testing.T) {
+	addr := FreeAddr(t)
+	if !strings.HasPrefix(addr, "127.0.0.1:") || strings.HasSuffix(addr, ":0") {
+		t.Fatalf("FreeAddr = %q", addr)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen on %s: %v", addr, err)
+	}
+	_ = l.Close()
 }
