@@ -5,9 +5,7 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/netip"
@@ -83,20 +81,8 @@ type stackOptions struct {
 	wrapLiveStore func(domain.TenantStore) domain.TenantStore
 }
 
-func randomSuffix() string {
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	return fmt.Sprintf("%x", b)
-}
-
 // newTenantID returns a fresh random tenant GUID.
-func newTenantID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+func newTenantID() string { return testkit.NewGUID() }
 
 func newStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()

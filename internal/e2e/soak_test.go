@@ -137,7 +137,7 @@ func runSoak(tb testing.TB, plan soakPlan) soakFigures {
 	}
 	hostAddr := testkit.FreeAddr(tb)
 	base := "http://" + hostAddr
-	prefix := "s" + randomSuffix()
+	prefix := "s" + testkit.TablePrefix(tb)
 	settings := map[string]string{
 		"PUBLIC_BASE_URL":                base,
 		"REGIONS":                        `[{"code":"eu","displayName":"Europe","appId":"` + euAppID + `","tenantKeyDomain":"eu.teams.videosrv.net","instructionBaseUrl":"` + base + `/api/join","directDialDomain":"eu.teams.videosrv.net"}]`,

@@ -19,9 +19,9 @@ func TestRootHoldsGoMod(t *testing.T) {
 
 func TestGUIDIsVersion4(t *testing.T) {
 	re := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
-	a, b := GUID(t), GUID(t)
-	if !re.MatchString(a) || a == b {
-		t.Fatalf("GUIDs %q, %q", a, b)
+	a, b, c := GUID(t), GUID(t), NewGUID()
+	if !re.MatchString(a) || !re.MatchString(c) || a == b || a == c {
+		t.Fatalf("GUIDs %q, %q, %q", a, b, c)
 	}
 }
 
