@@ -1,6 +1,7 @@
 // Package testkit is what the tests of every package share: the repository
 // root, polling with a deadline, a concurrency-safe log buffer, random GUIDs
-// and one Azurite per test binary. It is imported only by _test.go files.
+// and one Azurite per test binary. Only tests import it (and its test-only
+// subpackages teststore and teststack).
 package testkit
 
 import (
