@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/rejections"
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 const testTenant = "3f2b8c1e-6d4a-4b7e-9a51-2c0d7e8f9a10"
@@ -47,35 +47,17 @@ func downStore(t *testing.T) *tablestore.Store {
 	return s
 }
 
-// logBuffer collects the handler's JSON log lines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type retryFixture struct {
 	srv  *Server
 	pub  *queue.Recorder
 	now  time.Time
-	logs *logBuffer
+	logs *testkit.SyncBuffer
 }
 
 func newRetryFixture(t *testing.T) *retryFixture {
 	t.Helper()
 	store := downStore(t)
-	f := &retryFixture{pub: &queue.Recorder{}, now: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), logs: &logBuffer{}}
+	f := &retryFixture{pub: &queue.Recorder{}, now: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), logs: &testkit.SyncBuffer{}}
 	logger := slog.New(slog.NewJSONHandler(f.logs, nil))
 	now := func() time.Time { return f.now }
 	regions := domain.Regions{"eu": {Code: "eu", DisplayName: "Europe", AppID: testTenant, TenantKeyDomain: "eu.example", InstructionBaseURL: "https://join.example/eu"}}

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/onemeeting/cvi-onboarding/internal/config"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 	"github.com/onemeeting/cvi-onboarding/internal/web"
 )
 
@@ -21,31 +21,13 @@ type pingStore struct{ domain.TenantStore }
 
 func (pingStore) Ping(context.Context) error { return nil }
 
-// syncBuffer is a log sink safe for the server's concurrent requests.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func testServer(t *testing.T, maxInFlight int, level slog.Level, admin http.Handler) (*Server, *syncBuffer) {
+func testServer(t *testing.T, maxInFlight int, level slog.Level, admin http.Handler) (*Server, *testkit.SyncBuffer) {
 	t.Helper()
 	pages, err := web.NewRenderer(web.Branding{ServiceName: "OneMeeting CVI", SupportEmail: "support@example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	return New(Deps{Config: &config.Config{HTTPMaxInFlight: maxInFlight}, Store: pingStore{}, Pages: pages, Admin: admin,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: level}))}), logs
 }

@@ -6,33 +6,24 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
-}
-
 func TestParseBicepQueues(t *testing.T) {
-	main, err := os.ReadFile(filepath.Join(repoRoot(t), "infra", "main.bicep"))
+	main, err := os.ReadFile(filepath.Join(testkit.Root(t), "infra", "main.bicep"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	module, err := os.ReadFile(filepath.Join(repoRoot(t), "infra", "modules", "servicebus.bicep"))
+	module, err := os.ReadFile(filepath.Join(testkit.Root(t), "infra", "modules", "servicebus.bicep"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,23 +72,6 @@ func TestRotateOutbox(t *testing.T) {
 	}
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func copyTree(t *testing.T, src, dst string) {
 	t.Helper()
 	err := filepath.Walk(src, func(p string, info os.FileInfo, err error) error {
@@ -120,22 +94,12 @@ func copyTree(t *testing.T, src, dst string) {
 	}
 }
 
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // The first `make run` on a fresh clone works like the second: from a tree
 // with no .local/ at all, every configured region's app is registered on the
 // sandbox, earlier mail is moved aside, and a provisioned example tenant's
 // consent email reaches the outbox.
 func TestDevstackFromCleanTree(t *testing.T) {
-	repo := repoRoot(t)
+	repo := testkit.Root(t)
 	tree := t.TempDir()
 	for _, f := range []string{"host.json", "local.settings.sample.json", "go.mod"} {
 		raw, err := os.ReadFile(filepath.Join(repo, f))
@@ -158,8 +122,8 @@ func TestDevstackFromCleanTree(t *testing.T) {
 		t.Fatal("the clean tree already has .local/")
 	}
 
-	port := freeTCPPort(t)
-	hostURL := "http://127.0.0.1:" + strconv.Itoa(port)
+	addr := testkit.FreeAddr(t)
+	hostURL := "http://" + addr
 	overrides := map[string]string{
 		// Free ports everywhere, so the test runs beside a `make run`.
 		"TableStorage__connectionString": "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
@@ -171,7 +135,7 @@ func TestDevstackFromCleanTree(t *testing.T) {
 		"PUBLIC_BASE_URL":        hostURL,
 		"LOCAL_QUEUE_URL":        hostURL,
 	}
-	logs := &lockedBuffer{}
+	logs := &testkit.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -179,7 +143,7 @@ func TestDevstackFromCleanTree(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, logger, options{
-			Root: tree, ListenAddr: "127.0.0.1:" + strconv.Itoa(port), Overrides: overrides,
+			Root: tree, ListenAddr: addr, Overrides: overrides,
 			Banner: logs, HandlerOut: logs, Ready: func(s stack) { ready <- s },
 		})
 	}()
@@ -254,10 +218,15 @@ func TestDevstackFromCleanTree(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("provision = %d", resp.StatusCode)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	// The devstack's log is the diagnosis when a wait below times out.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("devstack log:\n%s", logs.String())
+		}
+	})
+	found := ""
+	testkit.Eventually(t, 15*time.Second, "the consent email in "+s.OutboxDir+" after provisioning", func() bool {
 		entries, _ := os.ReadDir(s.OutboxDir)
-		found := ""
 		for _, e := range entries {
 			if !strings.HasSuffix(e.Name(), ".eml") {
 				continue
@@ -266,35 +235,32 @@ func TestDevstackFromCleanTree(t *testing.T) {
 				found = e.Name()
 			}
 		}
-		if found != "" {
-			t.Logf("consent email %s in the outbox %s after provisioning", found, time.Since(start).Round(time.Millisecond))
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no email in %s 15 s after provisioning\n%s", s.OutboxDir, logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return found != ""
+	})
+	t.Logf("consent email %s in the outbox %s after provisioning", found, time.Since(start).Round(time.Millisecond))
 
 	// The banner names where CRM's events are, and the provisioned event is there.
 	eventsURL := s.HostURL + "/admin/topics/tenant-events/subscriptions/crm/messages"
 	if !strings.Contains(logs.String(), eventsURL) {
 		t.Errorf("banner does not name %s", eventsURL)
 	}
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	var lastStatus int
+	var lastBody []byte
+	t.Cleanup(func() {
+		if t.Failed() && lastStatus != 0 {
+			t.Logf("last read of the crm subscription: %d %s", lastStatus, lastBody)
+		}
+	})
+	testkit.Eventually(t, 15*time.Second, "the provisioned event on the crm subscription", func() bool {
 		resp, err := http.Get(eventsURL)
 		if err != nil {
 			t.Fatal(err)
 		}
-		raw, _ := io.ReadAll(resp.Body)
+		lastBody, _ = io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode == http.StatusOK && bytes.Contains(raw, []byte("net.videosrv.cvi.tenant.provisioned")) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no provisioned event on the crm subscription: %d %s", resp.StatusCode, raw)
-		}
-	}
+		lastStatus = resp.StatusCode
+		return resp.StatusCode == http.StatusOK && bytes.Contains(lastBody, []byte("net.videosrv.cvi.tenant.provisioned"))
+	})
 }
 
 func writeTestFile(t *testing.T, path string, raw []byte) {

@@ -1,7 +1,6 @@
 package auth_test
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -25,6 +24,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/onemeeting/cvi-onboarding/internal/auth"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 const (
@@ -205,28 +205,10 @@ func (c *fakeClock) Advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// syncBuffer collects log output from concurrent goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type env struct {
 	jwks  *jwksServer
 	clock *fakeClock
-	logs  *syncBuffer
+	logs  *testkit.SyncBuffer
 	v     *auth.Validator
 }
 
@@ -237,7 +219,7 @@ func newEnv(t *testing.T, mutate ...func(*auth.Config)) *env {
 	e := &env{
 		jwks:  newJWKSServer(t, rsaJWK(signingKID, &keys().signing.PublicKey, withCert(t, keys().signing))),
 		clock: &fakeClock{now: baseTime},
-		logs:  &syncBuffer{},
+		logs:  &testkit.SyncBuffer{},
 	}
 	cfg := auth.Config{
 		Issuer:             issuer,
@@ -331,16 +313,4 @@ func mintRaw(t *testing.T, header map[string]any, claims jwt.MapClaims, key cryp
 		t.Fatal(err)
 	}
 	return input + "." + b64(sig)
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", within)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

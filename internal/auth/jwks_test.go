@@ -13,6 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/onemeeting/cvi-onboarding/internal/auth"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 func TestUnknownKIDRefetchesOnceThenRateLimits(t *testing.T) {
@@ -211,7 +212,7 @@ func TestCallerContextCancelledWhileFetching(t *testing.T) {
 		_, err := e.v.Validate(ctx, token)
 		done <- err
 	}()
-	eventually(t, 5*time.Second, func() bool { return e.jwks.count() == 1 })
+	testkit.Eventually(t, 5*time.Second, "the first JWKS fetch", func() bool { return e.jwks.count() == 1 })
 	cancel()
 	select {
 	case err := <-done:
@@ -223,7 +224,7 @@ func TestCallerContextCancelledWhileFetching(t *testing.T) {
 	}
 	// The shared fetch finishes on its own; the next caller uses its result.
 	e.jwks.release()
-	eventually(t, 5*time.Second, func() bool {
+	testkit.Eventually(t, 5*time.Second, "a token that validates after the held fetch", func() bool {
 		_, err := e.validate(t, token)
 		return err == nil
 	})
@@ -277,7 +278,7 @@ func TestConcurrentValidationSharesOneFetch(t *testing.T) {
 				}()
 			}
 			started.Wait()
-			eventually(t, 5*time.Second, func() bool { return e.jwks.count() > before })
+			testkit.Eventually(t, 5*time.Second, "one more JWKS fetch", func() bool { return e.jwks.count() > before })
 			e.jwks.release()
 			finished.Wait()
 			for i, err := range errs {

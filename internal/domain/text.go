@@ -27,3 +27,13 @@ func BodyPrefix(body []byte, n int) string {
 	}
 	return Truncate(string(body), n)
 }
+
+// TruncateMarked is Truncate with "…" appended when it cut something: for
+// text a person reads (a page, an audit detail), where a silent cut would
+// pass for the whole message. The result may exceed n by the marker's 3 bytes.
+func TruncateMarked(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return Truncate(s, n) + "…"
+}

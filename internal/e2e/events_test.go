@@ -22,6 +22,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // withCRMSubscription creates the topic and the crm subscription, as
@@ -70,7 +71,7 @@ var (
 func compiledEventSchema(t testing.TB) *jsonschema.Schema {
 	t.Helper()
 	eventSchemaOnce.Do(func() {
-		raw, err := os.ReadFile(filepath.Join(repoRoot(t), "contracts", "events.v1.schema.json"))
+		raw, err := os.ReadFile(filepath.Join(testkit.Root(t), "contracts", "events.v1.schema.json"))
 		if err != nil {
 			eventSchemaErr = err
 			return

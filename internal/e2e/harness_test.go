@@ -5,12 +5,8 @@ package e2e
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
-	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -28,61 +24,21 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit/teststack"
 )
 
+// The sandbox's tenant and apps (teststack's, which its settings name).
 const (
-	operatorTenant = "0c5d2f7e-8a1b-4c3d-9e2f-1a2b3c4d5e6f"
-	euAppID        = "7d3e6a52-1f0b-4c8e-9a3d-5b2f4e6c8a10"
-	mailAppID      = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
-	appSecret      = "sandbox-only-not-a-secret"
+	operatorTenant = teststack.OperatorTenant
+	euAppID        = teststack.EUAppID
+	mailAppID      = teststack.MailAppID
+	appSecret      = teststack.AppSecret
 )
 
-// shared holds what all tests of the package share: one Azurite and one
-// sandbox (tests isolate by table prefix and random tenant IDs).
-var shared struct {
-	az *azurite.Server
-	sb *entrasim.Sandbox
-}
-
-func TestMain(m *testing.M) {
-	ctx := context.Background()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	az, err := azurite.Start(ctx, azurite.Options{Logger: logger})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "e2e: start Azurite:", err)
-		os.Exit(1)
-	}
-	fmt.Printf("e2e: azurite table service on 127.0.0.1:%d\n", az.Port())
-	// Tests read sent mail as the local outbox's .eml files, like a developer.
-	outbox, err := os.MkdirTemp("", "e2e-outbox-")
-	if err != nil {
-		_ = az.Stop()
-		fmt.Fprintln(os.Stderr, "e2e: outbox:", err)
-		os.Exit(1)
-	}
-	sb, err := entrasim.Start(ctx, entrasim.Options{
-		OutboxDir:        outbox,
-		OperatorTenantID: operatorTenant,
-		Apps: []entrasim.App{
-			{AppID: euAppID, DisplayName: "OneMeeting CVI (Europe)", ClientSecret: appSecret},
-			{AppID: mailAppID, DisplayName: "OneMeeting CVI mail", ClientSecret: appSecret},
-		},
-		AdminAPIClientID: adminAPIClientID,
-		AdminAPIAudience: "api://onemeeting-cvi-admin",
-		Logger:           logger,
-	})
-	if err != nil {
-		_ = az.Stop()
-		fmt.Fprintln(os.Stderr, "e2e: start sandbox:", err)
-		os.Exit(1)
-	}
-	shared.az, shared.sb = az, sb
-	code := m.Run()
-	_ = sb.Close()
-	_ = az.Stop()
-	_ = os.RemoveAll(outbox)
-	os.Exit(code)
-}
+// TestMain stops the Azurite and the sandbox all tests of the package share
+// (they keep apart by table prefix and random tenant IDs).
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 // clock is the service's time, movable by tests (link and state expiry).
 type clock struct {
@@ -125,159 +81,30 @@ type stackOptions struct {
 	wrapLiveStore func(domain.TenantStore) domain.TenantStore
 }
 
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-func randomSuffix() string {
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	return fmt.Sprintf("%x", b)
-}
-
 // newTenantID returns a fresh random tenant GUID.
-func newTenantID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+func newTenantID() string { return testkit.NewGUID() }
 
 func newStack(t testing.TB, o stackOptions) *stack {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	az := o.az
-	if az == nil {
-		az = shared.az
-	}
-	sb := shared.sb
-	caFile := filepath.Join(t.TempDir(), "sandbox-ca.pem")
-	if err := sb.WriteCACert(caFile); err != nil {
-		t.Fatal(err)
-	}
-	hostAddr := freeAddr(t)
-	base := "http://" + hostAddr
-	settings := map[string]string{
-		"PUBLIC_BASE_URL":                base,
-		"REGIONS":                        `[{"code":"eu","displayName":"Europe","appId":"` + euAppID + `","tenantKeyDomain":"eu.teams.videosrv.net","instructionBaseUrl":"` + base + `/api/join","directDialDomain":"eu.teams.videosrv.net"}]`,
-		"OPERATOR_TENANT_ID":             operatorTenant,
-		"MAIL_SENDER":                    "onboarding@videosrv.net",
-		"MAIL_APP_ID":                    mailAppID,
-		"OPERATIONS_EMAIL":               "ops@videosrv.net",
-		"SUPPORT_EMAIL":                  "support@videosrv.net",
-		"TableStorage__connectionString": az.ConnectionString(),
-		"TABLE_PREFIX":                   "e" + randomSuffix(),
-		"LOCAL_QUEUE_URL":                base,
-		"GRAPH_CREDENTIAL":               "secret",
-		"GRAPH_CLIENT_SECRET":            appSecret,
-		"AUTHORITY_HOST":                 sb.AuthorityHost(),
-		"CONSENT_AUTHORITY_HOST":         sb.ConsentHost(),
-		"GRAPH_BASE_URL":                 sb.GraphBaseURL(),
-		"AUTHORITY_CA_FILE":              caFile,
-		"ADMIN_API_AUDIENCE":             "api://onemeeting-cvi-admin",
-		"ADMIN_API_CLIENT_ID":            adminAPIClientID,
-		"ALLOW_PRIVATE_ADMIN_IPS":        "true",
-		"CONSENT_VERIFY_TIMEOUT":         "2s",
-		"REVALIDATION_SCHEDULE":          "0 0 0 1 1 *", // tests fire it by hand
-		"REVALIDATION_BATCH_INTERVAL":    "0s",
-		// Short back-off for transient failures, so tests see retries within seconds.
-		"RETRY_BACKOFF_BASE":      "100ms",
-		"RETRY_BACKOFF_MAX":       "1s",
-		"RETRY_BACKOFF_MAX_TOTAL": "10m",
-	}
-	for k, v := range o.settings {
-		settings[k] = v
-	}
-	cfg, err := config.Load(func(k string) (string, bool) { v, ok := settings[k]; return v, ok })
-	if err != nil {
-		t.Fatal(err)
-	}
 	clk := &clock{}
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	opts := app.Options{Logger: logger, Now: clk.Now, WrapLiveStore: o.wrapLiveStore}
-	if o.publisher != nil {
-		opts.Publisher = o.publisher(queue.NewLocal(cfg.LocalQueueURL, nil))
-	}
-	a, err := app.New(ctx, cfg, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Store.EnsureTables(ctx); err != nil {
-		t.Fatal(err)
-	}
-	handlerLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: a.Server, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(handlerLn) }()
-	t.Cleanup(func() { _ = srv.Close() })
-
-	root := repoRoot(t)
-	// nil: redelivery at once, as Service Bus does (reference §3); a test
-	// that needs the old spacing says so itself.
-	redelivery := o.redelivery
-	host, err := funchost.New(funchost.Config{
-		FunctionsDir:     filepath.Join(root, "functions"),
-		HostJSONPath:     filepath.Join(root, "host.json"),
-		HandlerURL:       "http://" + handlerLn.Addr().String(),
-		ListenAddr:       hostAddr,
-		Settings:         settings,
+	st := teststack.Start(t, teststack.Options{
+		Azurite:  o.az, // nil: the shared one
+		Settings: o.settings,
+		App:      app.Options{Now: clk.Now, WrapLiveStore: o.wrapLiveStore},
+		// nil: redelivery at once, as Service Bus does (reference §3); a test
+		// that needs the old spacing says so itself.
+		RedeliveryDelay:  o.redelivery,
 		MaxDeliveryCount: o.maxDeliveryCount,
-		RedeliveryDelay:  redelivery,
-		MaxMessageSize:   4 << 20,
-		Logger:           logger,
+		Publisher:        o.publisher,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := host.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = host.Close(closeCtx)
-	})
-	return &stack{t: t, cfg: cfg, app: a, host: host, clock: clk, sb: sb, az: az,
+	return &stack{t: t, cfg: st.Config, app: st.App, host: st.Host, clock: clk, sb: st.Sandbox, az: st.Azurite,
 		client: &http.Client{Timeout: 60 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
-}
-
-// testWriter sends service logs to the test log.
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
 
 // example returns the contract example for a fresh tenant ID.
 func example(t testing.TB, tenantID, requestID string, adminIPs ...string) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "internal", "e2e", "testdata", "provisioning.v1.example.json"))
+	raw, err := os.ReadFile(filepath.Join(testkit.Root(t), "internal", "e2e", "testdata", "provisioning.v1.example.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,16 +170,10 @@ func (s *stack) waitIdleFor(d time.Duration) {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes.
+// eventually is testkit.Eventually under the name this package's tests use.
 func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, within, what, cond)
 }
 
 // mails returns the sandbox's sent mail about a tenant (subject or body

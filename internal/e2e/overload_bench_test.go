@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // loadResult is what one open-loop phase measured.
@@ -199,7 +200,7 @@ func startHandlerProcess(b *testing.B, s *stack) (int, string) {
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "handler")
 	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Dir = repoRoot(b)
+	build.Dir = testkit.Root(b)
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -207,7 +208,7 @@ func startHandlerProcess(b *testing.B, s *stack) (int, string) {
 	if err := s.sb.WriteCACert(caFile); err != nil {
 		b.Fatal(err)
 	}
-	addr := freeAddr(b)
+	addr := testkit.FreeAddr(b)
 	_, port, _ := net.SplitHostPort(addr)
 	var list []domain.Region
 	for _, code := range s.cfg.RegionOrder {

@@ -26,6 +26,8 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit/teststack"
 )
 
 // soakPlan is one soak run: tenants, 20 % duplicate messages (most with a new
@@ -53,7 +55,7 @@ func buildHandler(tb testing.TB, dir string) string {
 	tb.Helper()
 	path := filepath.Join(dir, "handler")
 	build := exec.Command("go", "build", "-o", path, ".")
-	build.Dir = repoRoot(tb)
+	build.Dir = testkit.Root(tb)
 	if out, err := build.CombinedOutput(); err != nil {
 		tb.Fatalf("build handler: %v\n%s", err, out)
 	}
@@ -128,14 +130,14 @@ func runSoak(tb testing.TB, plan soakPlan) soakFigures {
 		}
 		_ = az.Stop()
 	})
-	sb := shared.sb
+	sb := teststack.Sandbox(tb)
 	caFile := filepath.Join(dir, "sandbox-ca.pem")
 	if err := sb.WriteCACert(caFile); err != nil {
 		tb.Fatal(err)
 	}
-	hostAddr := freeAddr(tb)
+	hostAddr := testkit.FreeAddr(tb)
 	base := "http://" + hostAddr
-	prefix := "s" + randomSuffix()
+	prefix := "s" + testkit.TablePrefix(tb)
 	settings := map[string]string{
 		"PUBLIC_BASE_URL":                base,
 		"REGIONS":                        `[{"code":"eu","displayName":"Europe","appId":"` + euAppID + `","tenantKeyDomain":"eu.teams.videosrv.net","instructionBaseUrl":"` + base + `/api/join","directDialDomain":"eu.teams.videosrv.net"}]`,
@@ -182,7 +184,7 @@ func runSoak(tb testing.TB, plan soakPlan) soakFigures {
 	for k, v := range settings {
 		env = append(env, k+"="+v)
 	}
-	root := repoRoot(tb)
+	root := testkit.Root(tb)
 	host, err := funchost.New(funchost.Config{
 		FunctionsDir: filepath.Join(root, "functions"),
 		HostJSONPath: filepath.Join(root, "host.json"),

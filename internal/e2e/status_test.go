@@ -21,6 +21,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/dev/browser"
 	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 	"github.com/onemeeting/cvi-onboarding/internal/web"
 )
 
@@ -367,7 +368,7 @@ func axeScript(t *testing.T) string {
 	t.Helper()
 	path := os.Getenv("AXE_CORE_JS")
 	if path == "" {
-		path = filepath.Join(repoRoot(t), "node_modules", "axe-core", "axe.min.js")
+		path = filepath.Join(testkit.Root(t), "node_modules", "axe-core", "axe.min.js")
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {

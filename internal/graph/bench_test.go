@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync/atomic"
 	"testing"
+
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // BenchmarkCheck measures CPU and allocations per check against the sandbox
@@ -51,7 +53,7 @@ func BenchmarkAdapter(b *testing.B) {
 	s := startSandbox(b)
 	creds := newCreds(b, s)
 	c := newChecker(b, s, creds, nil)
-	cred, err := creds.For(guid(b), testAppID)
+	cred, err := creds.For(testkit.GUID(b), testAppID)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -17,12 +17,13 @@ import (
 
 	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 func TestCheckConsentedCountsRequests(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
-	var logs logBuffer
+	var logs testkit.SyncBuffer
 	creds := newCreds(t, s)
 	c := newChecker(t, s, creds, debugLogger(&logs))
 	tenantID := consented(t, s)
@@ -148,7 +149,7 @@ func TestCheckRevokedAndTenantGone(t *testing.T) {
 	c := newChecker(t, s, newCreds(t, s), nil)
 	ctx := ctxTimeout(t, 30*time.Second)
 
-	never := guid(t)
+	never := testkit.GUID(t)
 	res, err := c.Check(ctx, never, testAppID, CheckOptions{})
 	if err != nil || res.Outcome != OutcomeRevoked || res.AADSTS != 700016 {
 		t.Errorf("never consented: %+v, %v; want revoked AADSTS700016", res, err)

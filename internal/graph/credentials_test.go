@@ -24,6 +24,7 @@ import (
 
 	"github.com/onemeeting/cvi-onboarding/internal/config"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // fakeManagedIdentity stands in for the user-assigned managed identity
@@ -157,7 +158,7 @@ func TestNewCredentialsValidates(t *testing.T) {
 		}
 	}
 	// Federation without an override builds a real ManagedIdentityCredential (no I/O yet).
-	if _, err := NewCredentials(CredentialOptions{Mode: config.CredentialFederated, ManagedIdentityClientID: guid(t)}); err != nil {
+	if _, err := NewCredentials(CredentialOptions{Mode: config.CredentialFederated, ManagedIdentityClientID: testkit.GUID(t)}); err != nil {
 		t.Errorf("federated with a user-assigned identity: %v", err)
 	}
 	c, err := NewCredentials(CredentialOptions{Mode: config.CredentialSecret, ClientSecret: "x"})

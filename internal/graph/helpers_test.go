@@ -1,17 +1,14 @@
 package graph
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/config"
 	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 const (
@@ -21,21 +18,11 @@ const (
 	mailSecret = "mail-s3cr3t"
 )
 
-func guid(t testing.TB) string {
-	t.Helper()
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-4" + h[13:16] + "-a" + h[17:20] + "-" + h[20:32]
-}
-
 // startSandbox starts the local identity platform + Graph simulator for one test.
 func startSandbox(t testing.TB) *entrasim.Sandbox {
 	t.Helper()
 	s, err := entrasim.Start(context.Background(), entrasim.Options{
-		OperatorTenantID: guid(t),
+		OperatorTenantID: testkit.GUID(t),
 		Apps: []entrasim.App{
 			{AppID: testAppID, DisplayName: "OneMeeting CVI (test)", ClientSecret: testSecret},
 			{AppID: mailAppID, DisplayName: "OneMeeting mail (test)", ClientSecret: mailSecret},
@@ -91,7 +78,7 @@ func newChecker(t testing.TB, s *entrasim.Sandbox, creds *Credentials, logger *s
 // consented returns a new tenant where our app was granted admin consent.
 func consented(t testing.TB, s *entrasim.Sandbox, sc ...entrasim.Scenario) string {
 	t.Helper()
-	tenantID := guid(t)
+	tenantID := testkit.GUID(t)
 	if len(sc) > 0 {
 		s.SetTenant(tenantID, sc[0])
 	}
@@ -112,24 +99,6 @@ func requests(s *entrasim.Sandbox, tenantID string) (token, graph int64) {
 	return st.TokenRequestsByTenant[tenantID], st.GraphRequestsByTenant[tenantID]
 }
 
-// logBuffer is a concurrency-safe log sink.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func debugLogger(b *logBuffer) *slog.Logger {
+func debugLogger(b *testkit.SyncBuffer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // A tenant without our service principal is revoked whichever code Entra
@@ -17,7 +18,7 @@ func TestCheckMissingServicePrincipalCodes(t *testing.T) {
 	c := newChecker(t, s, newCreds(t, s), nil)
 	for _, code := range []int{700016, 7000229} {
 		// Never consented.
-		never := guid(t)
+		never := testkit.GUID(t)
 		s.SetTenant(never, entrasim.Scenario{MissingSPCode: code})
 		res, err := c.Check(ctxTimeout(t, 30*time.Second), never, testAppID, CheckOptions{})
 		if err != nil || res.Outcome != OutcomeRevoked || res.AADSTS != code {

@@ -6,27 +6,14 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
-)
 
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-}
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
+)
 
 // The real repository packs into the layout the Functions host expects; a
 // stand-in binary keeps the test fast (make package builds the real one).
 func TestBuildLayout(t *testing.T) {
-	root := repoRoot(t)
+	root := testkit.Root(t)
 	out := filepath.Join(t.TempDir(), "dist")
 	res, err := Build(root, out, func(dst string) error { return os.WriteFile(dst, []byte("#!/bin/sh\n"), 0o600) })
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 func TestReserveTenantKeyRaceHasOneOwner(t *testing.T) {
@@ -198,7 +199,7 @@ func TestPing(t *testing.T) {
 	s := newTestStore(t)
 	must(t, s.Ping(context.Background()))
 	// Tables not created yet: Ping says so.
-	unready, err := NewFromConnectionString(azuriteConn, Options{TablePrefix: randomPrefix()})
+	unready, err := NewFromConnectionString(testkit.Azurite(t).ConnectionString(), Options{TablePrefix: testkit.TablePrefix(t)})
 	must(t, err)
 	if err := unready.Ping(context.Background()); err == nil {
 		t.Fatal("Ping succeeded without tables")
@@ -207,11 +208,11 @@ func TestPing(t *testing.T) {
 
 func TestConstructorsValidate(t *testing.T) {
 	t.Parallel()
-	_, err := NewFromConnectionString(azuriteConn, Options{TablePrefix: "bad-prefix"})
+	_, err := NewFromConnectionString(testkit.Azurite(t).ConnectionString(), Options{TablePrefix: "bad-prefix"})
 	wantCode(t, err, domain.CodeInvalid)
 	_, err = NewFromConnectionString("AccountName=;not a connection string", Options{})
 	wantCode(t, err, domain.CodeInvalid)
-	s, err := NewFromConnectionString(azuriteConn, Options{TablePrefix: "Ab1"})
+	s, err := NewFromConnectionString(testkit.Azurite(t).ConnectionString(), Options{TablePrefix: "Ab1"})
 	must(t, err)
 	for _, name := range s.TableNames() {
 		if !strings.HasPrefix(name, "Ab1") || len(name) > 63 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 func searchTenant(i int) *domain.Tenant {
@@ -126,7 +127,7 @@ func TestSearchTenantsFollowsChanges(t *testing.T) {
 func BenchmarkTenantSearch(b *testing.B) {
 	const n = 10000
 	retry := fastRetry
-	s, err := NewFromConnectionString(azuriteConn, Options{TablePrefix: randomPrefix(), Retry: &retry})
+	s, err := NewFromConnectionString(testkit.Azurite(b).ConnectionString(), Options{TablePrefix: testkit.TablePrefix(b), Retry: &retry})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 func fullTenant(id string) *domain.Tenant {
@@ -417,7 +418,7 @@ func TestEntityLimitsEnforcedByStore(t *testing.T) {
 // "no such tenant" and a request rejected for it.
 func TestMissingTableIsTransient(t *testing.T) {
 	retry := fastRetry
-	s, err := NewFromConnectionString(azuriteConn, Options{TablePrefix: randomPrefix(), Retry: &retry})
+	s, err := NewFromConnectionString(testkit.Azurite(t).ConnectionString(), Options{TablePrefix: testkit.TablePrefix(t), Retry: &retry})
 	if err != nil {
 		t.Fatalf("new store: %v", err)
 	}

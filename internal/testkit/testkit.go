@@ -1,6 +1,7 @@
 // Package testkit is what the tests of every package share: the repository
 // root, polling with a deadline, a concurrency-safe log buffer, random GUIDs
-// and one Azurite per test binary. It is imported only by _test.go files.
+// and one Azurite per test binary. Only tests import it (and its test-only
+// subpackages teststore and teststack).
 package testkit
 
 import (
@@ -11,6 +12,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,14 +64,29 @@ func Eventually(t testing.TB, within time.Duration, what string, cond func() boo
 // GUID is a random version-4 GUID (tenant IDs, app IDs).
 func GUID(t testing.TB) string {
 	t.Helper()
+	return NewGUID()
+}
+
+// NewGUID is GUID where no test is at hand (crypto/rand.Read never fails:
+// it crashes the program instead).
+func NewGUID() string {
 	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatalf("random GUID: %v", err)
-	}
+	_, _ = rand.Read(b[:])
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+// LogWriter is an io.Writer into the test's log, one log line per write
+// (a slog handler writes one record per call).
+func LogWriter(t testing.TB) io.Writer { return logWriter{t} }
+
+type logWriter struct{ t testing.TB }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
 
 // SyncBuffer is an io.Writer that a logger and the test may use at once.
@@ -133,16 +151,51 @@ func Azurite(t testing.TB) *azurite.Server {
 	return sharedAzurite.srv
 }
 
+// atExit is what Main runs after the tests, latest first.
+var atExit struct {
+	mu  sync.Mutex
+	fns []func()
+}
+
+// AtExit has Main run f once the package's tests are done (latest first,
+// before Azurite stops): for what a test binary starts once and shares, as
+// Azurite is.
+func AtExit(f func()) {
+	atExit.mu.Lock()
+	defer atExit.mu.Unlock()
+	atExit.fns = append(atExit.fns, f)
+}
+
 // Main runs the package's tests, then stops what the kit started. Use it as
 // the whole of TestMain: func TestMain(m *testing.M) { testkit.Main(m) }.
 func Main(m *testing.M) {
 	code := m.Run()
+	atExit.mu.Lock()
+	fns := atExit.fns
+	atExit.fns = nil
+	atExit.mu.Unlock()
+	for i := len(fns) - 1; i >= 0; i-- {
+		fns[i]()
+	}
 	if srv := sharedAzurite.srv; srv != nil {
 		if err := srv.Stop(); err != nil {
 			fmt.Fprintf(os.Stderr, "stop azurite: %v\n", err)
 		}
 	}
 	os.Exit(code)
+}
+
+// FreeAddr is a loopback address ("127.0.0.1:port") nothing listened on a
+// moment ago: for a server whose address must be known (written into
+// settings) before it starts.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free loopback port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 // TablePrefix is a random table-name prefix, so tests sharing one Azurite

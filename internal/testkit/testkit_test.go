@@ -2,9 +2,11 @@ package testkit
 
 import (
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -17,9 +19,9 @@ func TestRootHoldsGoMod(t *testing.T) {
 
 func TestGUIDIsVersion4(t *testing.T) {
 	re := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
-	a, b := GUID(t), GUID(t)
-	if !re.MatchString(a) || a == b {
-		t.Fatalf("GUIDs %q, %q", a, b)
+	a, b, c := GUID(t), GUID(t), NewGUID()
+	if !re.MatchString(a) || !re.MatchString(c) || a == b || a == c {
+		t.Fatalf("GUIDs %q, %q, %q", a, b, c)
 	}
 }
 
@@ -38,4 +40,16 @@ func TestEventuallyReturnsOnceTrue(t *testing.T) {
 	if n != 3 {
 		t.Fatalf("polled %d times", n)
 	}
+}
+
+func TestFreeAddrCanBeListenedOn(t *testing.T) {
+	addr := FreeAddr(t)
+	if !strings.HasPrefix(addr, "127.0.0.1:") || strings.HasSuffix(addr, ":0") {
+		t.Fatalf("FreeAddr = %q", addr)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen on %s: %v", addr, err)
+	}
+	_ = l.Close()
 }

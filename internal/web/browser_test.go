@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/onemeeting/cvi-onboarding/internal/dev/browser"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 const browserTimeout = 90 * time.Second
@@ -239,7 +240,7 @@ func TestCopyButtonsAndDownload(t *testing.T) {
 				t.Fatalf("%s: click copy: %v", where, err)
 			}
 			announcement := "Copied " + target.label + " to the clipboard."
-			eventually(t, 5*time.Second, where+" status announcement", func() bool {
+			testkit.Eventually(t, 5*time.Second, where+" status announcement", func() bool {
 				s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('copy-status').textContent`))
 				return err == nil && s == announcement
 			})
@@ -281,7 +282,7 @@ func TestCopyButtonsAndDownload(t *testing.T) {
 			t.Fatal(err)
 		}
 		path := filepath.Join(downloads, fileName)
-		eventually(t, 10*time.Second, tc.name+" downloaded file", func() bool {
+		testkit.Eventually(t, 10*time.Second, tc.name+" downloaded file", func() bool {
 			b, err := os.ReadFile(path)
 			return err == nil && string(b) == tc.page.Script
 		})

@@ -5,7 +5,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 )
 
 // Hostile values a customer record, a query string or Microsoft's error
@@ -226,18 +225,6 @@ func newPageServer(t testing.TB, r *Renderer, cases []pageCase) *httptest.Server
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	return srv
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval, not a wait for an event
-	}
 }
 
 func containsAll(t testing.TB, where, got string, want []string) {

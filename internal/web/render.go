@@ -25,6 +25,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/powershell"
 )
 
@@ -143,8 +144,10 @@ func templateFuncs() template.FuncMap {
 		"scriptFileName": scriptFileName,
 		"directDial":     DirectDialAddress,
 		"consentHelp":    ExplainConsentError,
-		"truncate":       truncate,
-		"safeLink":       safeLink,
+		// Bytes on a character boundary, the cut marked: a bound on the page's
+		// size (consent already keeps at most 1000 bytes of a description).
+		"truncate": domain.TruncateMarked,
+		"safeLink": safeLink,
 		// Shown on pages next to the script, which runs it too.
 		"executionPolicy": func() string { return powershell.ExecutionPolicyLine },
 	}
@@ -374,15 +377,6 @@ func scriptFileName(name string) string {
 		out = out[:80]
 	}
 	return out + ".ps1"
-}
-
-// truncate shortens s to at most n runes, marking the cut.
-func truncate(n int, s string) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n]) + "…"
 }
 
 // safeLink returns link if it is an http(s) URL or a root-relative path, else

@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/onemeeting/cvi-onboarding/internal/dev/browser"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // TestConsentPageInBrowser clicks through the page in Chromium: the CSP must
@@ -31,7 +32,7 @@ func TestConsentPageInBrowser(t *testing.T) {
 	ctx := browser.New(t, 90*time.Second)
 
 	for _, button := range []string{"accept", "cancel"} {
-		tenantID := guid(t)
+		tenantID := testkit.GUID(t)
 		if err := chromedp.Do(ctx, chromedp.Navigate(s.AdminConsentURL(tenantID, testAppID, cb.URL+"/cb", "state-"+button))); err != nil {
 			t.Fatal(err)
 		}

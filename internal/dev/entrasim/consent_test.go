@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 const callback = "http://127.0.0.1:7071/api/adminconsent/callback"
@@ -16,7 +17,7 @@ const callback = "http://127.0.0.1:7071/api/adminconsent/callback"
 func TestConsentPageRendersForm(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
-	tenantID := guid(t)
+	tenantID := testkit.GUID(t)
 	resp, err := http.Get(s.AdminConsentURL(tenantID, testAppID, callback, "st<ate>1"))
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +66,7 @@ func postConsent(t *testing.T, s *entrasim.Sandbox, tenantID string, form url.Va
 func TestConsentAcceptRedirectsAndGrants(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
-	tenantID := guid(t)
+	tenantID := testkit.GUID(t)
 	form := url.Values{"client_id": {testAppID}, "scope": {"https://graph.microsoft.com/.default"}, "redirect_uri": {callback}, "state": {"abc 123"}, "action": {"accept"}}
 	resp := postConsent(t, s, tenantID, form)
 	if resp.StatusCode != http.StatusFound {
@@ -85,7 +86,7 @@ func TestConsentAcceptRedirectsAndGrants(t *testing.T) {
 func TestConsentAcceptFollowsScenario(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
-	tenantID := guid(t)
+	tenantID := testkit.GUID(t)
 	s.SetTenant(tenantID, entrasim.Scenario{GrantRoles: []string{"User.Read.All"}})
 	form := url.Values{"client_id": {testAppID}, "scope": {"https://graph.microsoft.com/.default"}, "redirect_uri": {"http://localhost:8080/cb?x=1"}, "action": {"accept"}}
 	resp := postConsent(t, s, tenantID, form)
@@ -102,7 +103,7 @@ func TestConsentAcceptFollowsScenario(t *testing.T) {
 func TestConsentCancelRedirectsWithError(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
-	tenantID := guid(t)
+	tenantID := testkit.GUID(t)
 	form := url.Values{"client_id": {testAppID}, "scope": {"https://graph.microsoft.com/.default"}, "redirect_uri": {callback}, "state": {"xyz"}, "action": {"cancel"}}
 	resp := postConsent(t, s, tenantID, form)
 	if resp.StatusCode != http.StatusFound {
@@ -125,15 +126,15 @@ func TestConsentErrorsShowPageWithoutRedirect(t *testing.T) {
 	s := startSandbox(t, func(o *entrasim.Options) {
 		o.AllowedRedirectPrefixes = []string{"http://127.0.0.1:7071/api/adminconsent/callback"}
 	})
-	deleted := guid(t)
+	deleted := testkit.GUID(t)
 	s.DeleteTenant(deleted)
-	tenantID := guid(t)
+	tenantID := testkit.GUID(t)
 	cases := []struct {
 		name, tenant, clientID, scope, redirect, want string
 	}{
 		{"bad redirect", tenantID, testAppID, graphScope, "http://127.0.0.1:9999/steal", "AADSTS50011"},
 		{"https elsewhere", tenantID, testAppID, graphScope, "https://evil.example/cb", "AADSTS50011"},
-		{"unknown app", tenantID, guid(t), graphScope, callback, "AADSTS700016"},
+		{"unknown app", tenantID, testkit.GUID(t), graphScope, callback, "AADSTS700016"},
 		{"missing client_id", tenantID, "", graphScope, callback, "AADSTS90014"},
 		{"missing scope", tenantID, testAppID, "", callback, "AADSTS90014"},
 		{"missing redirect", tenantID, testAppID, graphScope, "", "AADSTS90014"},
@@ -178,7 +179,7 @@ func TestConsentErrorsShowPageWithoutRedirect(t *testing.T) {
 func TestControlSurface(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
-	tenantID := guid(t)
+	tenantID := testkit.GUID(t)
 	s.Consent(tenantID, testAppID)
 
 	resp, err := http.Get(s.ControlURL())

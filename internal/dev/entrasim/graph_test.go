@@ -13,6 +13,7 @@ import (
 	stduritemplate "github.com/std-uritemplate/std-uritemplate/go/v2"
 
 	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // Real permission IDs from reference identity-graph.md §3.
@@ -53,7 +54,7 @@ type spBody struct {
 func TestGraphServicePrincipalRead(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
-	tenantID := guid(t)
+	tenantID := testkit.GUID(t)
 	s.Consent(tenantID, testAppID)
 	tok := tokenFor(t, s, tenantID, testAppID, testSecret)
 
@@ -110,7 +111,7 @@ func TestGraphServicePrincipalRead(t *testing.T) {
 func TestGraphAuthentication(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
-	tenantID := guid(t)
+	tenantID := testkit.GUID(t)
 	s.Consent(tenantID, testAppID)
 	s.Consent(tenantID, anySecretApp)
 	spURL := s.GraphBaseURL() + "/servicePrincipals(appId='" + testAppID + "')"
@@ -160,7 +161,7 @@ func TestGraphAuthentication(t *testing.T) {
 func TestGraphAppRoleAssignments(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
-	tenantA, tenantB := guid(t), guid(t)
+	tenantA, tenantB := testkit.GUID(t), testkit.GUID(t)
 	s.Consent(tenantA, testAppID)
 	s.SetTenant(tenantB, entrasim.Scenario{GrantRoles: []string{"Calls.AccessMedia.All"}})
 	s.Consent(tenantB, testAppID)
@@ -213,7 +214,7 @@ func TestGraphAppRoleAssignments(t *testing.T) {
 		t.Error("Graph's resource SP id must differ per tenant")
 	}
 	tok := tokenFor(t, s, tenantA, testAppID, testSecret)
-	if res := graphDo(t, http.MethodGet, s.GraphBaseURL()+"/servicePrincipals/"+guid(t)+"/appRoleAssignments", tok, nil); res.Status != http.StatusNotFound {
+	if res := graphDo(t, http.MethodGet, s.GraphBaseURL()+"/servicePrincipals/"+testkit.GUID(t)+"/appRoleAssignments", tok, nil); res.Status != http.StatusNotFound {
 		t.Errorf("unknown SP: %d", res.Status)
 	}
 }
@@ -221,7 +222,7 @@ func TestGraphAppRoleAssignments(t *testing.T) {
 func TestGraphFaults(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
-	tenantID, calm := guid(t), guid(t)
+	tenantID, calm := testkit.GUID(t), testkit.GUID(t)
 	s.Consent(tenantID, testAppID)
 	s.Consent(calm, testAppID)
 	tok := tokenFor(t, s, tenantID, testAppID, testSecret)
@@ -295,7 +296,7 @@ func TestGraphRate429IsDeterministic(t *testing.T) {
 func TestGraphStatsPriorityAndConcurrency(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
-	tenantID := guid(t)
+	tenantID := testkit.GUID(t)
 	s.Consent(tenantID, testAppID)
 	tok := tokenFor(t, s, tenantID, testAppID, testSecret)
 	spURL := s.GraphBaseURL() + "/servicePrincipals(appId='" + testAppID + "')"

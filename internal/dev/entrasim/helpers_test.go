@@ -2,9 +2,7 @@ package entrasim_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,6 +18,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 const (
@@ -29,23 +28,13 @@ const (
 	graphScope   = "https://graph.microsoft.com/.default"
 )
 
-func guid(t testing.TB) string {
-	t.Helper()
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-4" + h[13:16] + "-a" + h[17:20] + "-" + h[20:32]
-}
-
 func noEnv(string) (string, bool) { return "", false }
 
 // startSandbox starts a sandbox that is closed at the end of the test.
 func startSandbox(t testing.TB, mutate ...func(*entrasim.Options)) *entrasim.Sandbox {
 	t.Helper()
 	opts := entrasim.Options{
-		OperatorTenantID: guid(t),
+		OperatorTenantID: testkit.GUID(t),
 		Apps: []entrasim.App{
 			{AppID: testAppID, DisplayName: "OneMeeting CVI (test)", ClientSecret: testSecret},
 			{AppID: anySecretApp, DisplayName: "Any-secret app"},

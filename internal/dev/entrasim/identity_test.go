@@ -21,12 +21,13 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 func TestStartRefusesInsideAzure(t *testing.T) {
 	t.Parallel()
 	_, err := entrasim.Start(context.Background(), entrasim.Options{
-		OperatorTenantID: guid(t),
+		OperatorTenantID: testkit.GUID(t),
 		LookupEnv: func(name string) (string, bool) {
 			if name == "WEBSITE_SITE_NAME" {
 				return "cvi-onboarding-prod", true
@@ -44,7 +45,7 @@ func TestStartValidatesOptions(t *testing.T) {
 	if _, err := entrasim.Start(context.Background(), entrasim.Options{OperatorTenantID: "contoso", LookupEnv: noEnv}); err == nil {
 		t.Error("non-GUID operator tenant accepted")
 	}
-	if _, err := entrasim.Start(context.Background(), entrasim.Options{OperatorTenantID: guid(t), LookupEnv: noEnv, HTTPAddr: "0.0.0.0:0"}); err == nil {
+	if _, err := entrasim.Start(context.Background(), entrasim.Options{OperatorTenantID: testkit.GUID(t), LookupEnv: noEnv, HTTPAddr: "0.0.0.0:0"}); err == nil {
 		t.Error("non-loopback listen address accepted")
 	}
 }
@@ -52,7 +53,7 @@ func TestStartValidatesOptions(t *testing.T) {
 func TestAzidentityTokenAfterConsent(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
-	tenantID := guid(t)
+	tenantID := testkit.GUID(t)
 	ctx := t.Context()
 
 	_, err := getToken(ctx, credential(t, s, tenantID, testAppID, testSecret))
@@ -102,7 +103,7 @@ func TestAzidentityRevokedDisabledDeleted(t *testing.T) {
 	s := startSandbox(t)
 	ctx := t.Context()
 
-	removed := guid(t)
+	removed := testkit.GUID(t)
 	s.Consent(removed, testAppID)
 	if _, err := getToken(ctx, credential(t, s, removed, testAppID, testSecret)); err != nil {
 		t.Fatalf("consented tenant: %v", err)
@@ -113,14 +114,14 @@ func TestAzidentityRevokedDisabledDeleted(t *testing.T) {
 		t.Errorf("after RemoveServicePrincipal: %+v", e)
 	}
 
-	disabled := guid(t)
+	disabled := testkit.GUID(t)
 	s.Consent(disabled, testAppID)
 	s.SetSPEnabled(disabled, testAppID, false)
 	_, err = getToken(ctx, credential(t, s, disabled, testAppID, testSecret))
 	if e := aadErrorOf(t, err); !e.hasCode(7000112) || e.Error != "unauthorized_client" || !strings.Contains(e.ErrorDescription, "is disabled") {
 		t.Errorf("disabled SP: %+v", e)
 	}
-	scenarioDisabled := guid(t)
+	scenarioDisabled := testkit.GUID(t)
 	s.SetTenant(scenarioDisabled, entrasim.Scenario{SPDisabled: true})
 	s.Consent(scenarioDisabled, testAppID)
 	_, err = getToken(ctx, credential(t, s, scenarioDisabled, testAppID, testSecret))
@@ -128,14 +129,14 @@ func TestAzidentityRevokedDisabledDeleted(t *testing.T) {
 		t.Errorf("SPDisabled scenario: %+v", e)
 	}
 
-	deleted := guid(t)
+	deleted := testkit.GUID(t)
 	s.Consent(deleted, testAppID)
 	s.DeleteTenant(deleted)
 	_, err = getToken(ctx, credential(t, s, deleted, testAppID, testSecret))
 	if e := aadErrorOf(t, err); !e.hasCode(90002) || e.Error != "invalid_tenant" || e.Status != http.StatusBadRequest || e.TraceID == "" || e.Timestamp == "" {
 		t.Errorf("deleted tenant: %+v", e)
 	}
-	deletedByScenario := guid(t)
+	deletedByScenario := testkit.GUID(t)
 	s.SetTenant(deletedByScenario, entrasim.Scenario{Deleted: true})
 	_, err = getToken(ctx, credential(t, s, deletedByScenario, testAppID, testSecret))
 	if e := aadErrorOf(t, err); !e.hasCode(90002) {
@@ -146,7 +147,7 @@ func TestAzidentityRevokedDisabledDeleted(t *testing.T) {
 func TestAzidentityWrongSecretAndUnknownApp(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
-	tenantID := guid(t)
+	tenantID := testkit.GUID(t)
 	s.Consent(tenantID, testAppID)
 	s.Consent(tenantID, anySecretApp)
 
@@ -157,7 +158,7 @@ func TestAzidentityWrongSecretAndUnknownApp(t *testing.T) {
 	if _, err := getToken(t.Context(), credential(t, s, tenantID, anySecretApp, "whatever")); err != nil {
 		t.Errorf("app without configured secret should accept any secret: %v", err)
 	}
-	_, err = getToken(t.Context(), credential(t, s, tenantID, guid(t), "x"))
+	_, err = getToken(t.Context(), credential(t, s, tenantID, testkit.GUID(t), "x"))
 	if e := aadErrorOf(t, err); !e.hasCode(700016) {
 		t.Errorf("unregistered app: %+v", e)
 	}
@@ -166,7 +167,7 @@ func TestAzidentityWrongSecretAndUnknownApp(t *testing.T) {
 func TestAzidentityGrantRolesSubsetAndNoRoles(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
-	partial := guid(t)
+	partial := testkit.GUID(t)
 	subset := []string{"User.Read.All", "Calls.AccessMedia.All"}
 	s.SetTenant(partial, entrasim.Scenario{GrantRoles: subset})
 	s.Consent(partial, testAppID)
@@ -178,7 +179,7 @@ func TestAzidentityGrantRolesSubsetAndNoRoles(t *testing.T) {
 		t.Errorf("roles = %v, want %v", got, subset)
 	}
 
-	none := guid(t)
+	none := testkit.GUID(t)
 	s.SetTenant(none, entrasim.Scenario{GrantRoles: []string{}})
 	s.Consent(none, testAppID)
 	tok, err = getToken(t.Context(), credential(t, s, none, testAppID, testSecret))
@@ -203,7 +204,7 @@ func TestAzidentityGrantRolesSubsetAndNoRoles(t *testing.T) {
 func TestAzidentityClientAssertion(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
-	tenantID := guid(t)
+	tenantID := testkit.GUID(t)
 	s.Consent(tenantID, testAppID)
 	cred, err := azidentity.NewClientAssertionCredential(tenantID, testAppID,
 		func(context.Context) (string, error) { return "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJtaSJ9.c2ln", nil },
@@ -229,7 +230,7 @@ func TestAzidentityClientAssertion(t *testing.T) {
 func TestTokenEndpointDownAndThrottled(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
-	tenantID := guid(t)
+	tenantID := testkit.GUID(t)
 	s.Consent(tenantID, testAppID)
 
 	s.SetFaults(entrasim.Faults{TokenEndpointDown: true, ApplyToGraph: true})
@@ -274,7 +275,7 @@ func aadErrorOfStatus(t *testing.T, err error) int {
 func TestTokenEndpointRequestValidation(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
-	tenantID := guid(t)
+	tenantID := testkit.GUID(t)
 	s.Consent(tenantID, testAppID)
 	base := url.Values{"grant_type": {"client_credentials"}, "client_id": {testAppID}, "client_secret": {testSecret}, "scope": {graphScope}}
 	with := func(k, v string) url.Values {
@@ -327,7 +328,7 @@ func TestTokenEndpointRequestValidation(t *testing.T) {
 func TestOpenIDConfigurationAndJWKS(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
-	tenantID := guid(t)
+	tenantID := testkit.GUID(t)
 	var cfg map[string]any
 	getJSON(t, s.HTTPClient(), s.OpenIDConfigurationURL(tenantID), http.StatusOK, &cfg)
 	base := s.AuthorityHost() + tenantID
@@ -459,7 +460,7 @@ func TestCACertificate(t *testing.T) {
 		t.Error("CACertPEM is not PEM")
 	}
 	// A client without the CA must refuse the TLS listener.
-	if _, err := http.Get(s.OpenIDConfigurationURL(guid(t))); err == nil {
+	if _, err := http.Get(s.OpenIDConfigurationURL(testkit.GUID(t))); err == nil {
 		t.Error("default client trusted the sandbox certificate")
 	}
 	pool := s.CertPool()
@@ -468,7 +469,7 @@ func TestCACertificate(t *testing.T) {
 	}
 	// localhost is in the certificate too.
 	host := strings.Replace(s.AuthorityHost(), "127.0.0.1", "localhost", 1)
-	resp, err := s.HTTPClient().Get(host + guid(t) + "/discovery/v2.0/keys")
+	resp, err := s.HTTPClient().Get(host + testkit.GUID(t) + "/discovery/v2.0/keys")
 	if err != nil {
 		t.Fatalf("localhost TLS: %v", err)
 	}
@@ -478,7 +479,7 @@ func TestCACertificate(t *testing.T) {
 func TestContextCancelStopsSandbox(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
-	s, err := entrasim.Start(ctx, entrasim.Options{OperatorTenantID: guid(t), LookupEnv: noEnv, SigningKeyBits: 1024})
+	s, err := entrasim.Start(ctx, entrasim.Options{OperatorTenantID: testkit.GUID(t), LookupEnv: noEnv, SigningKeyBits: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -488,18 +489,14 @@ func TestContextCancelStopsSandbox(t *testing.T) {
 		resp.Body.Close()
 	}
 	cancel()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testkit.Eventually(t, 5*time.Second, "the sandbox to stop serving after its context was cancelled", func() bool {
 		resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Get(s.ControlURL())
 		if err != nil {
-			break
+			return true
 		}
 		resp.Body.Close()
-		if time.Now().After(deadline) {
-			t.Fatal("sandbox still serving after its context was cancelled")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return false
+	})
 	if err := s.Close(); err != nil {
 		t.Errorf("Close after cancel: %v", err)
 	}

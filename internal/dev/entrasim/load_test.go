@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // checkTenant does what a revalidation does per tenant: one token, one SP read.
@@ -53,7 +54,7 @@ func TestManyTenantsConcurrently(t *testing.T) {
 	s := startSandbox(t, func(o *entrasim.Options) { o.SigningKeyBits = 1024 })
 	tenants := make([]string, 300)
 	for i := range tenants {
-		tenants[i] = guid(t)
+		tenants[i] = testkit.GUID(t)
 		s.Consent(tenants[i], testAppID)
 	}
 	if ok := runTenants(t, s, tenants, 16); ok != int64(len(tenants)) {
@@ -76,7 +77,7 @@ func BenchmarkTenantCheck(b *testing.B) {
 			s := startSandbox(b, func(o *entrasim.Options) { o.SigningKeyBits = bits })
 			tenants := make([]string, b.N)
 			for i := range tenants {
-				tenants[i] = guid(b)
+				tenants[i] = testkit.GUID(b)
 			}
 			// Heap per tenant: consented state plus what the run leaves behind.
 			var before, after runtime.MemStats

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 const mailJSON = `{"message":{"subject":"Consent your tenant — Contoso","body":{"contentType":"HTML","content":"<p>Hello <b>admin</b>, click here.</p>"},
@@ -185,7 +186,7 @@ func TestSendMailValidationAndAuthorization(t *testing.T) {
 	// Only the operator tenant sends mail. A token without a Mail.Send role
 	// is fine: Exchange RBAC for Applications grants it in Exchange, and the
 	// token carries none (issue 10 item 10).
-	customer := guid(t)
+	customer := testkit.GUID(t)
 	s.Consent(customer, testAppID)
 	if res := graphDo(t, http.MethodPost, url, tokenFor(t, s, customer, testAppID, testSecret), strings.NewReader(mailJSON)); res.Status != http.StatusNotFound {
 		t.Errorf("customer-tenant token: %d %s", res.Status, res.Body)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // With a replication lag, tokens issued right after consent carry no roles;
@@ -13,7 +14,7 @@ import (
 func TestRoleReplicationLag(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
-	tenantID := guid(t)
+	tenantID := testkit.GUID(t)
 	const lag = 1500 * time.Millisecond
 	s.SetTenant(tenantID, entrasim.Scenario{RoleReplicationLag: lag})
 	consented := time.Now()

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // The missing-service-principal answer per tenant: 700016 is HTTP 400
@@ -23,7 +24,7 @@ func TestMissingServicePrincipalCodes(t *testing.T) {
 		{700016, http.StatusBadRequest, "unauthorized_client", "AADSTS700016: "},
 		{7000229, http.StatusUnauthorized, "invalid_client", "AADSTS7000229: The client application " + testAppID + " is missing service principal in the tenant "},
 	} {
-		tenantID := guid(t)
+		tenantID := testkit.GUID(t)
 		s.SetTenant(tenantID, entrasim.Scenario{MissingSPCode: tc.code})
 		_, err := getToken(t.Context(), credential(t, s, tenantID, testAppID, testSecret))
 		e := aadErrorOf(t, err)
@@ -37,9 +38,9 @@ func TestMissingServicePrincipalCodes(t *testing.T) {
 		}
 	}
 	// An app registered nowhere is 700016 whatever the knob says.
-	tenantID := guid(t)
+	tenantID := testkit.GUID(t)
 	s.SetTenant(tenantID, entrasim.Scenario{MissingSPCode: 7000229})
-	_, err := getToken(t.Context(), credential(t, s, tenantID, guid(t), "x"))
+	_, err := getToken(t.Context(), credential(t, s, tenantID, testkit.GUID(t), "x"))
 	if e := aadErrorOf(t, err); !e.hasCode(700016) {
 		t.Errorf("unknown app: %+v", e)
 	}
@@ -60,13 +61,13 @@ func TestGraphDisabledByMicrosoftStatus(t *testing.T) {
 		v, ok := body["disabledByMicrosoftStatus"]
 		return v, ok
 	}
-	plain := guid(t)
+	plain := testkit.GUID(t)
 	s.Consent(plain, testAppID)
 	if v, ok := read(plain); !ok || string(v) != "null" {
 		t.Errorf("default: disabledByMicrosoftStatus = %s (present %v), want null", v, ok)
 	}
 	for _, status := range []string{"NotDisabled", "DisabledDueToViolationOfServicesAgreement"} {
-		tenantID := guid(t)
+		tenantID := testkit.GUID(t)
 		s.SetTenant(tenantID, entrasim.Scenario{DisabledByMicrosoftStatus: status})
 		s.Consent(tenantID, testAppID)
 		if v, _ := read(tenantID); string(v) != `"`+status+`"` {
@@ -83,7 +84,7 @@ func TestGraphDisabledByMicrosoftStatus(t *testing.T) {
 func TestOpaqueGraphTokens(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t)
-	tenantID := guid(t)
+	tenantID := testkit.GUID(t)
 	s.SetTenant(tenantID, entrasim.Scenario{OpaqueTokens: true})
 	s.Consent(tenantID, testAppID)
 	tok, err := getToken(t.Context(), credential(t, s, tenantID, testAppID, testSecret))

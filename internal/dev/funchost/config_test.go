@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 func TestTimerFiresEverySecond(t *testing.T) {
@@ -16,7 +18,7 @@ func TestTimerFiresEverySecond(t *testing.T) {
 	f := startHost(t, map[string]string{
 		"Tick": `{"bindings":[{"type":"timerTrigger","direction":"in","name":"myTimer","schedule":"%TICK%"}]}`,
 	}, nil, func(c *Config) { c.Settings = map[string]string{"TICK": "* * * * * *"} })
-	eventually(t, 8*time.Second, "two timer ticks", func() bool { return len(f.fake.requests("/Tick")) >= 2 })
+	testkit.Eventually(t, 8*time.Second, "two timer ticks", func() bool { return len(f.fake.requests("/Tick")) >= 2 })
 	reqs := f.fake.requests("/Tick")
 	checkTimerPayload(t, reqs[0], "myTimer", "Tick", true, false)
 	checkTimerPayload(t, reqs[1], "myTimer", "Tick", false, false)
@@ -29,12 +31,12 @@ func TestTimerRunOnStartup(t *testing.T) {
 	}, func(w http.ResponseWriter, _ *http.Request, _ []byte) {
 		w.WriteHeader(http.StatusInternalServerError) // failures are logged, not retried
 	}, nil)
-	eventually(t, 5*time.Second, "runOnStartup invocation", func() bool { return len(f.fake.requests("/Nightly")) == 1 })
+	testkit.Eventually(t, 5*time.Second, "runOnStartup invocation", func() bool { return len(f.fake.requests("/Nightly")) == 1 })
 	waitIdle(t, f.h)
 	if n := len(f.fake.requests("/Nightly")); n != 1 {
 		t.Errorf("invocations = %d, want 1 (no retry)", n)
 	}
-	eventually(t, 5*time.Second, "failure logged", func() bool {
+	testkit.Eventually(t, 5*time.Second, "failure logged", func() bool {
 		return strings.Contains(f.logs.String(), `"msg":"invocation failed (timers are not retried)"`)
 	})
 }
@@ -157,7 +159,7 @@ func TestSettingsResolution(t *testing.T) {
 
 func TestUnknownBindingWarnedAndDisabledSkipped(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	dir := functionsDir(t, map[string]string{
 		"WithBlob": `{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"m","queueName":"q"},{"type":"blob","direction":"in","name":"b","path":"x/y"}]}`,
 		"Off":      `{"disabled":true,"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"m","queueName":"off"}]}`,

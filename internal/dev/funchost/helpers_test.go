@@ -14,61 +14,13 @@ import (
 	"sync"
 	"testing"
 	"time"
-)
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-deadline.C:
-			t.Fatalf("timed out after %s waiting for: %s", timeout, what)
-		case <-tick.C:
-		}
-	}
-}
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
+)
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func notInAzure(string) (string, bool) { return "", false }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// logLines decodes the captured JSON log records.
-func (s *syncBuffer) records(t *testing.T) []map[string]any {
-	t.Helper()
-	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(s.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var rec map[string]any
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line is not JSON: %q", line)
-		}
-		out = append(out, rec)
-	}
-	return out
-}
 
 type recorded struct {
 	Method     string
@@ -177,14 +129,14 @@ func functionsDir(t *testing.T, fns map[string]string) string {
 type fixture struct {
 	h    *Host
 	fake *fakeHandler
-	logs *syncBuffer
+	logs *testkit.SyncBuffer
 }
 
 // startHost starts a Host on a free loopback port in front of a fake handler.
 func startHost(t *testing.T, fns map[string]string, respond respondFunc, configure func(*Config)) *fixture {
 	t.Helper()
 	fake := newFakeHandler(t, respond)
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	cfg := Config{
 		FunctionsDir: functionsDir(t, fns),
 		HandlerURL:   fake.srv.URL,

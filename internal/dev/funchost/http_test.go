@@ -132,7 +132,7 @@ func TestHTTPForwarding(t *testing.T) {
 	// Invocations are logged with function, invocation id, trigger, status and
 	// duration in ms, at debug level: the handler logs each request itself.
 	logged := false
-	for _, rec := range f.logs.records(t) {
+	for _, rec := range f.logs.Records(t) {
 		if rec["function"] == "Echo" && rec["trigger"] == "httpTrigger" && rec["status"] == float64(201) &&
 			rec["invocationId"] != nil && rec["durationMs"] != nil && rec["level"] == "DEBUG" {
 			logged = true

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // The test binary doubles as a custom handler process: with
@@ -23,7 +25,7 @@ func TestMain(m *testing.M) {
 		runTestHandler(mode)
 		return
 	}
-	os.Exit(m.Run())
+	testkit.Main(m)
 }
 
 // runTestHandler: every start appends its pid to $STATE/pids. Mode "crash-once"
@@ -86,10 +88,10 @@ func readLines(t *testing.T, path string) []string {
 func processAlive(pid int) bool { return syscall.Kill(pid, 0) == nil }
 
 // startProcessHost starts a Host that runs the test binary as its handler.
-func startProcessHost(t *testing.T, mode string) (*Host, *syncBuffer, string, error) {
+func startProcessHost(t *testing.T, mode string) (*Host, *testkit.SyncBuffer, string, error) {
 	t.Helper()
 	state := t.TempDir()
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	h, err := New(Config{
 		FunctionsDir: functionsDir(t, map[string]string{"ProvisionTenant": provisionFn}),
 		Handler: &HandlerProcess{

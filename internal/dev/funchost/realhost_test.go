@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // Service Bus redelivers an abandoned message at once: ten failures take
@@ -24,7 +26,7 @@ func TestRedeliveryIsImmediateAndDefaultMaxDeliveryCountIsTen(t *testing.T) {
 	if _, err := f.h.Enqueue("provisioning", Message{MessageID: "m", Body: `{}`}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "dead-lettered", func() bool { return len(f.h.DeadLetters("provisioning")) == 1 })
+	testkit.Eventually(t, 10*time.Second, "dead-lettered", func() bool { return len(f.h.DeadLetters("provisioning")) == 1 })
 	reqs := f.fake.requests("/ProvisionTenant")
 	if len(reqs) != 10 {
 		t.Fatalf("deliveries = %d, want the default maxDeliveryCount 10", len(reqs))
@@ -166,7 +168,7 @@ func TestTimerPastDueAfterDowntime(t *testing.T) {
 		nil, func(c *Config) {
 			c.TimerStatus = map[string]TimerScheduleStatus{"Nightly": {Last: last, Next: last.Add(24 * time.Hour), LastUpdated: last}}
 		})
-	eventually(t, 5*time.Second, "past-due run at start", func() bool { return len(f.fake.requests("/Nightly")) == 1 })
+	testkit.Eventually(t, 5*time.Second, "past-due run at start", func() bool { return len(f.fake.requests("/Nightly")) == 1 })
 	r := f.fake.requests("/Nightly")[0]
 	checkTimerPayload(t, r, "timer", "Nightly", false, true)
 	var p struct{ ScheduleStatus struct{ Last string } }
@@ -188,7 +190,7 @@ func TestTimerPastDueAfterMissedOccurrence(t *testing.T) {
 			}
 			okResponse(w, r, b)
 		}, nil)
-	eventually(t, 10*time.Second, "two timer runs", func() bool { return len(f.fake.requests("/Tick")) >= 2 })
+	testkit.Eventually(t, 10*time.Second, "two timer runs", func() bool { return len(f.fake.requests("/Tick")) >= 2 })
 	reqs := f.fake.requests("/Tick")
 	checkTimerPayload(t, reqs[0], "timer", "Tick", true, false)
 	checkTimerPayload(t, reqs[1], "timer", "Tick", false, true)
@@ -267,7 +269,7 @@ func TestReservedRouteDropsOnlyThatFunction(t *testing.T) {
 		t.Errorf("GET /api/adminconsent = %d, want 404 (function not loaded)", resp.Status)
 	}
 	logged := false
-	for _, rec := range f.logs.records(t) {
+	for _, rec := range f.logs.Records(t) {
 		if rec["msg"] == "function not loaded: reserved route" && rec["function"] == "AdminConsent" && rec["level"] == "ERROR" {
 			logged = true
 		}
@@ -306,7 +308,7 @@ func TestCloseEndsHangingEmptyResult(t *testing.T) {
 	if _, err := f.h.Enqueue("provisioning", Message{Body: `{}`}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "delivered", func() bool { return len(f.fake.requests("/ProvisionTenant")) == 1 })
+	testkit.Eventually(t, 5*time.Second, "delivered", func() bool { return len(f.fake.requests("/ProvisionTenant")) == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 var (
@@ -135,7 +137,7 @@ func TestServiceBusPayloadShape(t *testing.T) {
 
 	// The handler's Logs are logged at Info with the function and invocation id.
 	found := false
-	for _, rec := range f.logs.records(t) {
+	for _, rec := range f.logs.Records(t) {
 		if rec["msg"] == "hello from handler" {
 			found = rec["level"] == "INFO" && rec["function"] == "ProvisionTenant" && rec["invocationId"] == invocationID
 		}
@@ -337,7 +339,7 @@ func TestScheduledMessageHeldUntilDue(t *testing.T) {
 	if err := f.h.WaitIdle(ctx); err != nil {
 		t.Errorf("WaitIdle with only a future scheduled message: %v", err)
 	}
-	eventually(t, 10*time.Second, "scheduled message delivered", func() bool {
+	testkit.Eventually(t, 10*time.Second, "scheduled message delivered", func() bool {
 		return len(f.fake.requests("/ProvisionTenant")) == 1
 	})
 	r := f.fake.requests("/ProvisionTenant")[0]
@@ -437,7 +439,7 @@ func TestConcurrencyBoundedAndNoDoubleDelivery(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 5*time.Second, "two invocations in flight", func() bool { return running.Load() == 2 })
+	testkit.Eventually(t, 5*time.Second, "two invocations in flight", func() bool { return running.Load() == 2 })
 	if s := f.h.QueueStats("provisioning"); s.InFlight != 2 || s.Active != 4 {
 		t.Errorf("stats with the gate closed = %+v, want 2 in flight and 4 active", s)
 	}
@@ -482,7 +484,7 @@ func TestCloseCancelsInFlightWhenContextEnds(t *testing.T) {
 	}
 	// In flight is counted before the POST reaches the handler; wait for the
 	// handler itself, or Close may cancel a request never sent.
-	eventually(t, 5*time.Second, "message in flight", func() bool { return h.QueueStats("provisioning").InFlight == 1 })
+	testkit.Eventually(t, 5*time.Second, "message in flight", func() bool { return h.QueueStats("provisioning").InFlight == 1 })
 	select {
 	case <-started:
 	case <-time.After(5 * time.Second):
@@ -493,7 +495,7 @@ func TestCloseCancelsInFlightWhenContextEnds(t *testing.T) {
 	if err := h.Close(ctx); err == nil || !strings.Contains(err.Error(), "cancelled") {
 		t.Errorf("Close with an ended context = %v, want in-flight invocations cancelled", err)
 	}
-	eventually(t, 5*time.Second, "handler sees its request cancelled", func() bool {
+	testkit.Eventually(t, 5*time.Second, "handler sees its request cancelled", func() bool {
 		select {
 		case <-cancelled:
 			return true
