@@ -130,8 +130,8 @@ func provisioningCorpus(t testing.TB) []corpusCase {
 		}
 	}
 	// schemaVersion
-	for i, raw := range []string{"1.0", "1e0", "10e-1", "2", `"1"`, "1e400", "-1", "0", "1.0000000000000000001", "100000000000000000000000"} {
-		add(fmt.Sprintf("schemaVersion raw %d", i), strings.Replace(example, `"schemaVersion": 1`, `"schemaVersion": `+raw, 1))
+	for _, raw := range []string{"1.0", "1e0", "10e-1", "2", `"1"`, "1e400", "-1", "0", "1.0000000000000000001", "100000000000000000000000", "0.99999999999999999999"} {
+		add("schemaVersion "+raw, strings.Replace(example, `"schemaVersion": 1`, `"schemaVersion": `+raw, 1))
 	}
 	// requestId
 	for i, s := range []string{strings.Repeat("a", 128), strings.Repeat("a", 129), "CRM 1", "é", "a\x00", "a\n", "CRM-1:2.3_4", "CRM/1"} {
@@ -250,6 +250,13 @@ func provisioningCorpus(t testing.TB) []corpusCase {
 	} {
 		add(fmt.Sprintf("body %d", i), s)
 	}
+	// escaped U+FFFD and control characters get past the body's UTF-8 check
+	add("customerName 201 escaped U+FFFD", strings.Replace(example, `"Contoso Ltd"`, `"`+strings.Repeat(`\ufffd`, 201)+`"`, 1))
+	add("customerName 200 escaped U+FFFD", strings.Replace(example, `"Contoso Ltd"`, `"`+strings.Repeat(`\ufffd`, 200)+`"`, 1))
+	add("contact name 201 escaped U+FFFD", strings.Replace(example, `"Contoso IT Admin"`, `"`+strings.Repeat(`\ufffd`, 201)+`"`, 1))
+	add("contact name 201 escaped U+0001", strings.Replace(example, `"Contoso IT Admin"`, `"`+strings.Repeat(`\u0001`, 201)+`"`, 1))
+	add("email 255 escaped U+FFFD", strings.Replace(example, `"it-admin@Contoso.com"`, `"`+strings.Repeat(`\ufffd`, 255)+`"`, 1))
+	add("region escaped U+FFFD", strings.Replace(example, `"eu"`, `"\ufffd"`, 1))
 	for i, s := range []string{`[{"email":"a@contoso.com","role":"admin","role":"admin"}]`, `[{"email":"a@contoso.com","role":"admin"},{"role":"x","role":"y"},{"email":"b"}]`,
 		`[{"email":"a@contoso.com","role":"admin"}] x`, `[1,2`, `null`, ` [] `} {
 		cs = append(cs, corpusCase{name: fmt.Sprintf("part contacts raw %d", i), body: s, part: "contacts"})
