@@ -324,17 +324,6 @@ func joinField(parent, key string) string {
 	return parent + "." + key
 }
 
-func decodeString(field string, raw json.RawMessage) (string, error) {
-	var s string
-	if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		return "", FieldError(field, "must be a string, not null")
-	}
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", FieldError(field, "must be a string")
-	}
-	return s, nil
-}
-
 func sortedKeys(m map[string]json.RawMessage) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {

@@ -118,7 +118,7 @@ func provisioningCorpus(t testing.TB) []corpusCase {
 		return c
 	}
 	admin := contact("name", "A", "email", "a@contoso.com", "role", "admin")
-	generic := []any{nil, 5, 1.5, true, false, []any{}, map[string]any{}, "", "x", []any{1}, map[string]any{"a": 1}, -0.0}
+	generic := []any{nil, 5, 1.5, true, false, []any{}, map[string]any{}, "", "x", []any{1}, map[string]any{"a": 1}, 0}
 	fields := []string{"schemaVersion", "requestId", "tenantId", "customerName", "primaryDomain", "region", "adminIps", "contacts"}
 
 	add("example", example)
