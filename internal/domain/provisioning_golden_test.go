@@ -299,7 +299,7 @@ const goldenFile = "testdata/provisioning_decode.golden.json"
 // TestDecodeProvisioningGolden pins what every corpus body decodes to:
 // the request, or the code, field, message and order of each rejection.
 // The golden file was written by the hand-written decoder this one replaced
-// (commit d558169 and the next); changedOnPurpose lists where it differs.
+// (the first two commits of this file); changedOnPurpose lists where it differs.
 func TestDecodeProvisioningGolden(t *testing.T) {
 	cases := provisioningCorpus(t)
 	got := map[string]decodeOutcome{}
