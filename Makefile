@@ -84,6 +84,7 @@ bench: deps-go deps-node
 	$(GO) test -run '^$$' -bench 'BenchmarkRevalidation/tenants=10000$$' -benchtime 1x -timeout 30m ./internal/e2e
 	$(GO) test -run '^$$' -bench 'BenchmarkSoak$$' -benchtime 1x -timeout 20m ./internal/e2e
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/graph ./internal/dev/entrasim
+	$(GO) test -run '^$$' -bench 'BenchmarkDecodeProvisioning' -benchmem ./internal/domain
 	$(GO) test -run '^$$' -bench 'BenchmarkTenantSearch' -benchtime 1x -timeout 20m ./internal/tablestore
 
 package: console

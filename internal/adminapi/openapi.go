@@ -5,21 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/onemeeting/cvi-onboarding/contracts"
 	"go.yaml.in/yaml/v3"
 )
 
 // openAPIYAML is the API description, authored in YAML. Its
 // components.schemas.ProvisioningRequestV1 is a placeholder that
-// OpenAPIJSON fills with provisioningSchema, so the contract is written once.
+// OpenAPIJSON fills with contracts/provisioning.v1.schema.json (JSON Schema
+// 2020-12, which OpenAPI 3.1 schemas are), so the contract is written once.
 //
 //go:embed openapi.yaml
 var openAPIYAML []byte
-
-// provisioningSchema is a copy of contracts/provisioning.v1.schema.json
-// (JSON Schema 2020-12, which OpenAPI 3.1 schemas are).
-//
-//go:embed provisioning.v1.schema.json
-var provisioningSchema []byte
 
 // provisioningSchemaName is the component the placeholder stands for.
 const provisioningSchemaName = "ProvisioningRequestV1"
@@ -36,8 +32,8 @@ func OpenAPIJSON() ([]byte, error) {
 		return nil, fmt.Errorf("openapi.yaml is not a mapping")
 	}
 	var schema map[string]any
-	if err := json.Unmarshal(provisioningSchema, &schema); err != nil {
-		return nil, fmt.Errorf("parse provisioning.v1.schema.json: %w", err)
+	if err := json.Unmarshal(contracts.ProvisioningV1Schema(), &schema); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", contracts.ProvisioningV1, err)
 	}
 	// $id would make the embedded schema a separate resource with its own
 	// base URI; $schema is redundant (OpenAPI 3.1's default dialect is

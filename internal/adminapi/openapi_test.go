@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -177,36 +176,6 @@ func describeValidation(errs []*verrors.ValidationError) string {
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
-}
-
-// TestProvisioningSchemaCopy: the embedded contract names the same fields
-// as the domain decoder, and the served document carries it.
-func TestProvisioningSchemaCopy(t *testing.T) {
-	t.Parallel()
-	var schema struct {
-		Properties map[string]any `json:"properties"`
-	}
-	if err := json.Unmarshal(provisioningSchema, &schema); err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for k := range schema.Properties {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	want := domain.ProvisioningFieldNames()
-	slices.Sort(want)
-	if !slices.Equal(names, want) {
-		t.Errorf("schema fields %v, domain fields %v", names, want)
-	}
-	doc := specDoc(t)
-	served := doc["components"].(map[string]any)["schemas"].(map[string]any)[provisioningSchemaName].(map[string]any)
-	if _, ok := served["properties"].(map[string]any)["adminIps"]; !ok {
-		t.Errorf("served %s is not the provisioning schema: %v", provisioningSchemaName, served)
-	}
-	if _, ok := served["$id"]; ok {
-		t.Errorf("served schema keeps $id")
-	}
 }
 
 // TestResponseCheckCatchesDrift proves the per-response spec check the

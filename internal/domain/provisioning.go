@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"slices"
 	"unicode/utf8"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // MaxMessageBytes caps every inbound message and request body.
@@ -29,19 +31,15 @@ type ProvisioningRequest struct {
 	PrimaryDomainUnicode string `json:"-"`
 }
 
-var (
-	provisioningFields   = []string{"schemaVersion", "requestId", "tenantId", "customerName", "primaryDomain", "region", "adminIps", "contacts"}
-	provisioningRequired = []string{"schemaVersion", "requestId", "tenantId", "customerName", "region", "adminIps", "contacts"}
-	contactFields        = []string{"name", "email", "role"}
-)
-
-// ProvisioningFieldNames returns the contract's top-level field names (for
-// consistency tests against the JSON schema).
-func ProvisioningFieldNames() []string { return slices.Clone(provisioningFields) }
-
 // DecodeProvisioningRequest strictly decodes and validates a provisioning v1
 // body. Every problem found is reported with the field it concerns; unknown
 // fields are rejected. knownRegion says whether a region is configured.
+//
+// The contract (contracts/provisioning.v1.schema.json) decides the shape:
+// fields, types, lengths, patterns, counts. Go adds what a schema cannot
+// say: the size and UTF-8 of the body, duplicate keys, the all-zero GUID,
+// the IP policy, configured regions, display-text cleaning, domain and
+// email syntax (punycode, DNS labels), and byte (not character) limits.
 func DecodeProvisioningRequest(body []byte, ips IPPolicy, knownRegion func(string) bool) (*ProvisioningRequest, error) {
 	if len(body) > MaxMessageBytes {
 		return nil, FieldError("(body)", "is %d bytes; the limit is %d", len(body), MaxMessageBytes)
@@ -55,83 +53,88 @@ func DecodeProvisioningRequest(body []byte, ips IPPolicy, knownRegion func(strin
 	if err != nil {
 		return nil, err
 	}
+	// decodeObject has checked the syntax and that no key repeats, so this
+	// second, generic decoding (the one the schema library reads) has the
+	// same keys and values.
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+	inst, ok := doc.(map[string]any)
+	if err != nil || !ok {
+		return nil, FieldError("(body)", "is not valid JSON: %v", err)
+	}
+	contract := provisioningSchema()
+	vs := checkContract(contract.message, inst, "")
+
 	var errs Errors
 	add := func(err error) {
 		if err != nil {
 			errs = append(errs, asFieldError(err))
 		}
 	}
+	// Unknown fields first, then missing ones, then field by field: the
+	// first problem names the rejection's field.
 	for _, k := range sortedKeys(obj) {
-		if !slices.Contains(provisioningFields, k) {
-			add(FieldError(k, "is not a field of provisioning v1"))
+		if v := vs[k]; v.unknown {
+			add(v.err)
 		}
 	}
-	for _, k := range provisioningRequired {
-		if _, ok := obj[k]; !ok {
-			add(FieldError(k, "is required"))
+	for _, k := range contract.message.Required {
+		if v := vs[k]; v.missing {
+			add(v.err)
 		}
+	}
+	// valid returns a field's value if it is present and the contract
+	// accepts it, else reports what the contract says.
+	valid := func(k string) (any, bool) {
+		val, present := inst[k]
+		if !present {
+			return nil, false
+		}
+		if v, broken := vs[k]; broken {
+			add(v.err)
+			return nil, false
+		}
+		return val, true
 	}
 	req := &ProvisioningRequest{}
-	if raw, ok := obj["schemaVersion"]; ok {
-		var v float64
-		if json.Unmarshal(raw, &v) != nil || v != 1 {
-			add(FieldError("schemaVersion", "must be 1"))
-		} else {
-			req.SchemaVersion = 1
-		}
+	if _, ok := valid("schemaVersion"); ok {
+		req.SchemaVersion = 1
 	}
-	if raw, ok := obj["requestId"]; ok {
-		if s, err := decodeString("requestId", raw); err != nil {
-			add(err)
-		} else if err := ValidateRequestID("requestId", s); err != nil {
-			add(err)
-		} else {
-			req.RequestID = s
-		}
+	if v, ok := valid("requestId"); ok {
+		req.RequestID = v.(string)
 	}
-	if raw, ok := obj["tenantId"]; ok {
-		if s, err := decodeString("tenantId", raw); err != nil {
-			add(err)
-		} else if id, err := NormalizeTenantID("tenantId", s); err != nil {
+	if v, ok := valid("tenantId"); ok {
+		if id, err := NormalizeTenantID("tenantId", v.(string)); err != nil {
 			add(err)
 		} else {
 			req.TenantID = id
 		}
 	}
-	if raw, ok := obj["customerName"]; ok {
-		if s, err := decodeString("customerName", raw); err != nil {
-			add(err)
-		} else if c, err := ValidateCustomerName("customerName", s); err != nil {
+	if v, ok := valid("customerName"); ok {
+		if c, err := ValidateCustomerName("customerName", v.(string)); err != nil {
 			add(err)
 		} else {
 			req.CustomerName = c
 		}
 	}
-	if raw, ok := obj["primaryDomain"]; ok {
-		if s, err := decodeString("primaryDomain", raw); err != nil {
-			add(err)
-		} else if a, u, err := ValidatePrimaryDomain("primaryDomain", s); err != nil {
+	if v, ok := valid("primaryDomain"); ok {
+		if a, u, err := ValidatePrimaryDomain("primaryDomain", v.(string)); err != nil {
 			add(err)
 		} else {
 			req.PrimaryDomain, req.PrimaryDomainUnicode = a, u
 		}
 	}
-	if raw, ok := obj["region"]; ok {
-		if s, err := decodeString("region", raw); err != nil {
-			add(err)
-		} else if err := ValidateRegionCode("region", s); err != nil {
-			add(err)
-		} else if knownRegion != nil && !knownRegion(s) {
+	if v, ok := valid("region"); ok {
+		if s := v.(string); knownRegion != nil && !knownRegion(s) {
 			add(FieldError("region", "%q is not a region this deployment serves", s))
 		} else {
 			req.Region = s
 		}
 	}
-	if raw, ok := obj["adminIps"]; ok {
-		req.AdminIPs = DecodeAllowedIPs("adminIps", raw, ips, add)
+	if v, ok := inst["adminIps"]; ok {
+		req.AdminIPs = allowedIPs("adminIps", v, vs, ips, add)
 	}
-	if raw, ok := obj["contacts"]; ok {
-		req.Contacts = DecodeContacts(raw, add)
+	if v, ok := inst["contacts"]; ok {
+		req.Contacts = contactList(obj["contacts"], v, vs, add)
 	}
 	if err := errs.Err(); err != nil {
 		return nil, err
@@ -143,24 +146,30 @@ func DecodeProvisioningRequest(body []byte, ips IPPolicy, knownRegion func(strin
 // (the contract's adminIps; the admin API's allowedIps), reporting each
 // problem to add with its field. Duplicates are dropped.
 func DecodeAllowedIPs(name string, raw json.RawMessage, ips IPPolicy, add func(error)) []netip.Prefix {
-	var items []json.RawMessage
-	if json.Unmarshal(raw, &items) != nil || items == nil {
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
 		add(FieldError(name, "must be an array of IP addresses or CIDR ranges"))
 		return nil
 	}
-	if len(items) < 1 || len(items) > 20 {
-		add(FieldError(name, "must hold 1 to 20 entries, not %d", len(items)))
+	return allowedIPs(name, inst, checkContract(provisioningSchema().adminIPs, inst, name), ips, add)
+}
+
+// allowedIPs applies the IP policy to the entries the contract accepts.
+func allowedIPs(name string, inst any, vs violations, ips IPPolicy, add func(error)) []netip.Prefix {
+	if v, broken := vs[name]; broken {
+		add(v.err)
 		return nil
 	}
 	var out []netip.Prefix
-	for i, item := range items {
+	for i, item := range inst.([]any) {
 		field := fmt.Sprintf("%s[%d]", name, i)
-		s, err := decodeString(field, item)
-		if err != nil {
-			add(err)
+		if v, broken := vs[field]; broken {
+			add(v.err)
 			continue
 		}
+		s := item.(string)
 		if len(s) > 49 {
+			// The contract counts characters; the limit is on bytes.
 			add(FieldError(field, "must be at most 49 characters"))
 			continue
 		}
@@ -179,74 +188,82 @@ func DecodeAllowedIPs(name string, raw json.RawMessage, ips IPPolicy, add func(e
 // DecodeContacts decodes a JSON array of 1–10 contacts of which at least one
 // is an admin, reporting each problem to add with its field.
 func DecodeContacts(raw json.RawMessage, add func(error)) []Contact {
-	var items []json.RawMessage
-	if json.Unmarshal(raw, &items) != nil || items == nil {
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
 		add(FieldError("contacts", "must be an array of contacts"))
 		return nil
 	}
-	if len(items) < 1 || len(items) > 10 {
-		add(FieldError("contacts", "must hold 1 to 10 contacts, not %d", len(items)))
+	return contactList(raw, inst, checkContract(provisioningSchema().contacts, inst, "contacts"), add)
+}
+
+// contactList turns the contacts the contract accepts into Contacts,
+// adding what it cannot check: duplicate keys, text, email syntax.
+func contactList(raw json.RawMessage, inst any, vs violations, add func(error)) []Contact {
+	if v, broken := vs["contacts"]; broken && !v.contains {
+		add(v.err)
+		return nil
+	}
+	items := inst.([]any)
+	var raws []json.RawMessage
+	if err := json.Unmarshal(raw, &raws); err != nil || len(raws) != len(items) {
+		add(FieldError("contacts", "must be an array of contacts"))
 		return nil
 	}
 	var out []Contact
-	hasAdmin := false
 	for i, item := range items {
 		prefix := fmt.Sprintf("contacts[%d]", i)
-		obj, err := decodeObject(prefix, item)
+		if v, broken := vs[prefix]; broken {
+			add(v.err)
+			continue
+		}
+		obj, err := decodeObject(prefix, raws[i])
 		if err != nil {
-			add(err)
+			add(err) // a key twice: the schema sees only the last
 			continue
 		}
 		ok := true
 		for _, k := range sortedKeys(obj) {
-			if !slices.Contains(contactFields, k) {
-				add(FieldError(prefix+"."+k, "is not a field of a contact"))
+			if v := vs[prefix+"."+k]; v.unknown {
+				add(v.err)
 				ok = false
 			}
 		}
-		var c Contact
-		if raw, present := obj["name"]; present {
-			s, err := decodeString(prefix+".name", raw)
-			if err == nil {
-				err = ValidateText(prefix+".name", s, 0, 200)
+		m := item.(map[string]any)
+		// valid reports what the contract says of a contact field, if anything.
+		valid := func(k string) (string, bool) {
+			if v, broken := vs[prefix+"."+k]; broken {
+				add(v.err)
+				ok = false
+				return "", false
 			}
-			if err != nil {
+			s, present := m[k].(string)
+			return s, present
+		}
+		var c Contact
+		if s, present := valid("name"); present {
+			if err := ValidateText(prefix+".name", s, 0, 200); err != nil {
 				add(err)
 				ok = false
 			}
 			c.Name = CleanDisplayText(s)
 		}
-		if raw, present := obj["email"]; !present {
-			add(FieldError(prefix+".email", "is required"))
-			ok = false
-		} else if s, err := decodeString(prefix+".email", raw); err != nil {
-			add(err)
-			ok = false
-		} else if e, err := NormalizeEmail(prefix+".email", s); err != nil {
-			add(err)
-			ok = false
-		} else {
-			c.Email = e
+		if s, present := valid("email"); present {
+			if e, err := NormalizeEmail(prefix+".email", s); err != nil {
+				add(err)
+				ok = false
+			} else {
+				c.Email = e
+			}
 		}
-		if raw, present := obj["role"]; !present {
-			add(FieldError(prefix+".role", "is required"))
-			ok = false
-		} else if s, err := decodeString(prefix+".role", raw); err != nil {
-			add(err)
-			ok = false
-		} else if r := ContactRole(s); r != RoleAdmin && r != RoleTechnical && r != RoleBilling {
-			add(FieldError(prefix+".role", "must be one of admin, technical, billing"))
-			ok = false
-		} else {
-			c.Role = r
+		if s, present := valid("role"); present {
+			c.Role = ContactRole(s)
 		}
 		if ok {
-			hasAdmin = hasAdmin || c.Role == RoleAdmin
 			out = append(out, c)
 		}
 	}
-	if len(out) == len(items) && !hasAdmin {
-		add(FieldError("contacts", "must include at least one contact with role admin (they receive the consent link)"))
+	if v := vs["contacts"]; len(out) == len(items) && v.contains {
+		add(v.err)
 	}
 	return out
 }
@@ -295,17 +312,6 @@ func joinField(parent, key string) string {
 		return key
 	}
 	return parent + "." + key
-}
-
-func decodeString(field string, raw json.RawMessage) (string, error) {
-	var s string
-	if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		return "", FieldError(field, "must be a string, not null")
-	}
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", FieldError(field, "must be a string")
-	}
-	return s, nil
 }
 
 func sortedKeys(m map[string]json.RawMessage) []string {
