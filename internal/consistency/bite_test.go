@@ -11,6 +11,7 @@ import (
 
 	"github.com/onemeeting/cvi-onboarding/handlers"
 	"github.com/onemeeting/cvi-onboarding/internal/config"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // These tests prove every check fails on a broken copy of the repository. The
@@ -93,7 +94,7 @@ func fixtureSample(t *testing.T) map[string]string {
 // writeFixture builds the repository copy in a temp dir and returns its root.
 func writeFixture(t *testing.T, sample map[string]string) string {
 	t.Helper()
-	src := findRepoRoot(t)
+	src := testkit.Root(t)
 	dst := t.TempDir()
 	write := func(rel string, data []byte) {
 		t.Helper()

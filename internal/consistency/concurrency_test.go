@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/onemeeting/cvi-onboarding/internal/config"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // TestHTTPConcurrencyAgrees: the handler's in-flight bound (HTTP_MAX_IN_FLIGHT
@@ -17,7 +18,7 @@ import (
 // scaleAndConcurrency.triggers.http.perInstanceConcurrency) are one number,
 // so neither the host nor Flex sends an instance more than it admits.
 func TestHTTPConcurrencyAgrees(t *testing.T) {
-	root := findRepoRoot(t)
+	root := testkit.Root(t)
 	var def int
 	for _, s := range config.Settings {
 		if s.Name == "HTTP_MAX_IN_FLIGHT" {

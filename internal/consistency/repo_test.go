@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/onemeeting/cvi-onboarding/handlers"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // repo is the part of the repository the checks read, as file contents keyed
@@ -60,25 +61,6 @@ func (f function) trigger() (binding, bool) {
 func (f function) isHTTP() bool {
 	b, ok := f.trigger()
 	return ok && strings.EqualFold(b.Type, "httpTrigger")
-}
-
-// findRepoRoot walks up from the working directory to the directory holding go.mod.
-func findRepoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatalf("working directory: %v", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod found above the test's working directory")
-		}
-		dir = parent
-	}
 }
 
 // loadRepo reads the files the checks need. Missing optional files are left
@@ -172,7 +154,7 @@ func report(t *testing.T, problems []string) {
 // loadRealRepo is the repository with the real handler's function table.
 func loadRealRepo(t *testing.T) repo {
 	t.Helper()
-	r := loadRepo(findRepoRoot(t))
+	r := loadRepo(testkit.Root(t))
 	r.Table, r.Served = handlerTable()
 	return r
 }

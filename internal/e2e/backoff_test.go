@@ -15,6 +15,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // sendLog wraps the handler's local-host publisher and remembers every
@@ -88,7 +89,7 @@ func TestStorageOutageBacksOffInsteadOfDeadLettering(t *testing.T) {
 		}
 	}
 	// More attempts per message than a default queue's 10 deliveries.
-	eventually(t, 90*time.Second, "12 back-off attempts per message while storage is down", func() bool {
+	testkit.Eventually(t, 90*time.Second, "12 back-off attempts per message while storage is down", func() bool {
 		for _, id := range ids {
 			if len(log.retries("backoff-"+id)) < 12 {
 				return false
@@ -113,7 +114,7 @@ func TestStorageOutageBacksOffInsteadOfDeadLettering(t *testing.T) {
 	if err := az.Restart(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "every tenant provisioned with one consent email", func() bool {
+	testkit.Eventually(t, 60*time.Second, "every tenant provisioned with one consent email", func() bool {
 		for _, id := range ids {
 			if len(s.mailsTo(adminEmail(id), before)) == 0 {
 				return false
@@ -159,7 +160,7 @@ func TestDeadLetterResubmitThroughAdminAPI(t *testing.T) {
 	if _, err := s.host.Enqueue(queue.Provisioning, funchost.Message{MessageID: msgID, Body: mustJSON(t, example(t, id, "CRM-doomed-"+id[:8]))}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "dead-lettering after the retry budget", func() bool {
+	testkit.Eventually(t, 60*time.Second, "dead-lettering after the retry budget", func() bool {
 		return len(s.host.DeadLetters(queue.Provisioning)) == 1 && len(s.host.DeadLetters(queue.Email)) == 1
 	})
 	dl := s.host.DeadLetters(queue.Provisioning)[0]
@@ -215,7 +216,7 @@ func TestDeadLetterResubmitThroughAdminAPI(t *testing.T) {
 	if code, body = call("POST", "/api/admin/deadletters/email/resubmit", `{"all":true}`); code != http.StatusOK {
 		t.Fatalf("resubmit email: %d %s", code, body)
 	}
-	eventually(t, 60*time.Second, "the resubmitted request provisioned and the ops alert sent", func() bool {
+	testkit.Eventually(t, 60*time.Second, "the resubmitted request provisioned and the ops alert sent", func() bool {
 		alerted := false
 		for _, m := range s.mailsTo("ops@videosrv.net", before) {
 			alerted = alerted || strings.Contains(m.HTMLBody, msgID)

@@ -12,6 +12,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/dev/browser"
 	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // fastRechecks: verify for 1 s in the callback, then re-check after 1, 2,
@@ -48,7 +49,7 @@ func TestConsentReplicationLagInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("accept")), chromedp.Click(chromedp.ID("accept"))); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, "pending page", func() bool {
+	testkit.Eventually(t, 20*time.Second, "pending page", func() bool {
 		return strings.Contains(browser.BodyText(t, ctx), "still applying the grant")
 	})
 	browser.Screenshot(t, ctx, "consent-pending")
@@ -61,14 +62,14 @@ func TestConsentReplicationLagInBrowser(t *testing.T) {
 		t.Fatalf("after callback: %s pending=%v", tn.Status, tn.VerificationPending)
 	}
 
-	eventually(t, 30*time.Second, "Consented after re-checks", func() bool { return s.tenant(id).Status == domain.StatusConsented })
+	testkit.Eventually(t, 30*time.Second, "Consented after re-checks", func() bool { return s.tenant(id).Status == domain.StatusConsented })
 	tn = s.tenant(id)
 	if tn.VerificationPending || len(tn.GrantedRoles) != len(domain.RequiredGraphRoles) || len(tn.MissingRoles) != 0 {
 		t.Fatalf("after re-checks: pending=%v roles=%v missing=%v", tn.VerificationPending, tn.GrantedRoles, tn.MissingRoles)
 	}
-	eventually(t, 10*time.Second, "consent-confirmed email", func() bool { return s.confirmedMails(id, before) > 0 })
+	testkit.Eventually(t, 10*time.Second, "consent-confirmed email", func() bool { return s.confirmedMails(id, before) > 0 })
 	// Let any re-check still scheduled run out: still one email, no alert.
-	eventually(t, 40*time.Second, "re-check chain to end", func() bool {
+	testkit.Eventually(t, 40*time.Second, "re-check chain to end", func() bool {
 		return s.host.QueueStats("revalidation").Scheduled == 0
 	})
 	s.waitIdle()
@@ -98,7 +99,7 @@ func TestConsentRolesMissingAfterLastRecheck(t *testing.T) {
 	if tn := s.tenant(id); tn.Status != domain.StatusProvisioned || !tn.VerificationPending {
 		t.Fatalf("after callback: %s pending=%v", tn.Status, tn.VerificationPending)
 	}
-	eventually(t, 30*time.Second, "ops alert after the last re-check", func() bool {
+	testkit.Eventually(t, 30*time.Second, "ops alert after the last re-check", func() bool {
 		return len(s.opsAlerts(id, "Consent verification incomplete", before)) > 0
 	})
 	s.waitIdle()

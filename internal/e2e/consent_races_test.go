@@ -10,6 +10,7 @@ import (
 
 	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // operatorCall sends an admin-API request with a sandbox operator token.
@@ -135,7 +136,7 @@ func TestConsentCallbackRacingSuspend(t *testing.T) {
 		resp, body := s.callback(url.Values{"admin_consent": {"True"}, "tenant": {id}, "state": {state}})
 		done <- answer{resp.StatusCode, body}
 	}()
-	eventually(t, 10*time.Second, "the callback's token request", func() bool { return s.sb.Stats().TokenRequestsByTenant[id] > 0 })
+	testkit.Eventually(t, 10*time.Second, "the callback's token request", func() bool { return s.sb.Stats().TokenRequestsByTenant[id] > 0 })
 	s.suspend(id)
 	a := <-done
 	if a.status != http.StatusForbidden || strings.Contains(a.body, "New-CsVideoInteropServiceProvider") {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/onemeeting/cvi-onboarding/internal/dev/browser"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // provisioned provisions a tenant through the host and returns its consent
@@ -22,7 +23,7 @@ func (s *stack) provisioned(id string, adminIPs ...string) string {
 	before := lastSeq(s.sb)
 	s.runFunction("ProvisionTenant", mustJSON(s.t, example(s.t, id, "CRM-"+id[:8], adminIPs...)))
 	var link string
-	eventually(s.t, 5*time.Second, "consent-link email", func() bool {
+	testkit.Eventually(s.t, 5*time.Second, "consent-link email", func() bool {
 		for _, m := range s.mailsTo(adminEmail(id), before) {
 			if l := linkPattern.FindString(m.HTMLBody); l != "" {
 				link = l
@@ -105,7 +106,7 @@ func TestConsentFlowInBrowser(t *testing.T) {
 	if tn.Status != domain.StatusConsented || len(tn.GrantedRoles) != len(domain.RequiredGraphRoles) {
 		t.Fatalf("tenant = %s roles %v", tn.Status, tn.GrantedRoles)
 	}
-	eventually(t, 5*time.Second, "consent-confirmed email", func() bool {
+	testkit.Eventually(t, 5*time.Second, "consent-confirmed email", func() bool {
 		for _, m := range s.mailsTo(adminEmail(id), before) {
 			// No attachment: Outlook blocks .ps1; the email links to the download (issue 10 item 8).
 			if strings.Contains(m.HTMLBody, tn.TenantKey) && len(m.Attachments) == 0 && strings.Contains(m.TextBody, "/powershell?tenant="+id) {
@@ -127,7 +128,7 @@ func TestConsentCancelledInBrowser(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.ID("cancel")), chromedp.Click(chromedp.ID("cancel"))); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "declined page", func() bool {
+	testkit.Eventually(t, 10*time.Second, "declined page", func() bool {
 		loc, err := chromedp.Run(ctx, chromedp.Location())
 		if err != nil || !strings.Contains(loc, "/api/adminconsent/callback") {
 			return false

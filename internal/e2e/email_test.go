@@ -21,6 +21,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // A redelivered email job (same idempotency key, new message ID, so Service
@@ -119,7 +120,7 @@ func TestConsentConfirmedEmailLinksToScriptDownload(t *testing.T) {
 	s.consentedTenant(id)
 	tn := s.tenant(id)
 	var confirmed *entrasim.SentMail
-	eventually(t, 10*time.Second, "consent-confirmed email", func() bool {
+	testkit.Eventually(t, 10*time.Second, "consent-confirmed email", func() bool {
 		for _, m := range s.mailsTo(adminEmail(id), before) {
 			if m.Kind == string(domain.EmailConsentConfirmed) {
 				confirmed = &m

@@ -176,7 +176,7 @@ func TestLifecycleEventsInOrderOncePerChange(t *testing.T) {
 			t.Fatalf("join page: %d", resp.StatusCode)
 		}
 	}
-	eventually(t, 10*time.Second, "liveSince recorded", func() bool { return !s.tenant(id).LiveSince.IsZero() })
+	testkit.Eventually(t, 10*time.Second, "liveSince recorded", func() bool { return !s.tenant(id).LiveSince.IsZero() })
 	s.waitIdle()
 
 	// Degraded, with the batch delivered twice.

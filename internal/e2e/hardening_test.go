@@ -11,6 +11,7 @@ import (
 
 	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // adminCall calls the admin API through the local host as an operator.
@@ -51,7 +52,7 @@ func TestProvisioningCleansNamesAndKeepsBothDomainForms(t *testing.T) {
 	before := lastSeq(s.sb)
 	s.runFunction("ProvisionTenant", mustJSON(t, msg))
 	var mailHTML string
-	eventually(t, 5*time.Second, "consent-link email", func() bool {
+	testkit.Eventually(t, 5*time.Second, "consent-link email", func() bool {
 		for _, m := range s.mailsTo(adminEmail(id), before) {
 			mailHTML = m.Subject + m.HTMLBody
 			return true

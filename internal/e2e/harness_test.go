@@ -170,12 +170,6 @@ func (s *stack) waitIdleFor(d time.Duration) {
 	}
 }
 
-// eventually is testkit.Eventually under the name this package's tests use.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	testkit.Eventually(t, within, what, cond)
-}
-
 // mails returns the sandbox's sent mail about a tenant (subject or body
 // mentions it) or to a recipient.
 func (s *stack) mailsTo(addr string, since int) []entrasim.SentMail {

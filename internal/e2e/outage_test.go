@@ -9,6 +9,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // Table Storage goes away mid-run: deliveries fail transiently and are
@@ -38,14 +39,14 @@ func TestStorageOutageThenRecovery(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 30*time.Second, "redeliveries while storage is down", func() bool {
+	testkit.Eventually(t, 30*time.Second, "redeliveries while storage is down", func() bool {
 		return s.host.QueueStats(queue.Provisioning).Deliveries >= 3*n
 	})
 	if err := az.Restart(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	// Back-off copies wait as scheduled messages, which WaitIdle ignores.
-	eventually(t, 60*time.Second, "every consent email", func() bool {
+	testkit.Eventually(t, 60*time.Second, "every consent email", func() bool {
 		for _, id := range ids {
 			if len(s.mailsTo(adminEmail(id), before)) == 0 {
 				return false
@@ -88,7 +89,7 @@ func TestPersistentFailureIsDeadLettered(t *testing.T) {
 	if _, err := s.host.Enqueue(queue.Provisioning, funchost.Message{MessageID: "doomed-" + id, Body: mustJSON(t, example(t, id, "CRM-doomed"))}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, "dead-lettering", func() bool { return len(s.host.DeadLetters(queue.Provisioning)) == 1 })
+	testkit.Eventually(t, 60*time.Second, "dead-lettering", func() bool { return len(s.host.DeadLetters(queue.Provisioning)) == 1 })
 	dl := s.host.DeadLetters(queue.Provisioning)[0]
 	if dl.DeliveryCount != 3 || dl.ApplicationProperties[queue.PropOriginalMessageID] != "doomed-"+id {
 		t.Fatalf("dead letter = %+v", dl)

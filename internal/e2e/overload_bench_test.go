@@ -255,7 +255,7 @@ func startHandlerProcess(b *testing.B, s *stack) (int, string) {
 		_ = cmd.Wait()
 	})
 	base := "http://" + addr
-	eventually(b, 30*time.Second, "handler process answering GET /", func() bool {
+	testkit.Eventually(b, 30*time.Second, "handler process answering GET /", func() bool {
 		resp, err := http.Get(base + "/")
 		if err != nil {
 			return false

@@ -13,6 +13,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 var (
@@ -32,7 +33,7 @@ func TestProvisionExampleThroughTheLocalHost(t *testing.T) {
 	s.runFunction("ProvisionTenant", mustJSON(t, example(t, id, "CRM-"+id[:8])))
 
 	var link string
-	eventually(t, 2*time.Second, "the consent-link email", func() bool {
+	testkit.Eventually(t, 2*time.Second, "the consent-link email", func() bool {
 		for _, m := range s.mailsTo(adminEmail(id), before) {
 			if l := linkPattern.FindString(m.HTMLBody); l != "" && strings.Contains(m.Subject, "approve") {
 				link = l

@@ -12,6 +12,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
 	"github.com/onemeeting/cvi-onboarding/internal/rejections"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // manyUnknownFields is a ~60 KB JSON object: 2,500 unknown fields and then
@@ -112,7 +113,7 @@ func TestBadMessagesAreRecordedAndAlertedInEveryQueueFunction(t *testing.T) {
 		}
 		// The alert names the rejection.
 		rejID := found.ID
-		eventually(t, 10*time.Second, "ops alert for "+rejID, func() bool {
+		testkit.Eventually(t, 10*time.Second, "ops alert for "+rejID, func() bool {
 			for _, m := range s.mailsTo("ops@videosrv.net", before) {
 				if strings.Contains(m.Subject, "rejected") && strings.Contains(m.HTMLBody, rejID) {
 					return true

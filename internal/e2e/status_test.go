@@ -32,7 +32,7 @@ var statusLinkPattern = regexp.MustCompile(`http://127\.0\.0\.1:\d+/api/status/[
 func (s *stack) statusLinkIn(addr string, since int, subject string) string {
 	s.t.Helper()
 	var link string
-	eventually(s.t, 10*time.Second, "email "+subject+" with a status link", func() bool {
+	testkit.Eventually(s.t, 10*time.Second, "email "+subject+" with a status link", func() bool {
 		for _, m := range s.mailsTo(addr, since) {
 			if strings.Contains(m.Subject, subject) {
 				h, txt := statusLinkPattern.FindString(m.HTMLBody), statusLinkPattern.FindString(m.TextBody)
@@ -147,7 +147,7 @@ func TestStatusPageThroughTheHost(t *testing.T) {
 			t.Fatalf("join page: %d", resp.StatusCode)
 		}
 	}
-	eventually(t, 10*time.Second, "liveSince recorded", func() bool { return !s.tenant(id).LiveSince.IsZero() })
+	testkit.Eventually(t, 10*time.Second, "liveSince recorded", func() bool { return !s.tenant(id).LiveSince.IsZero() })
 	tn = s.tenant(id)
 	liveURL := s.statusLinkIn(admin, beforeLive, "You're live")
 	if _, body := s.get(liveURL, nil); !strings.Contains(body, "Live since") || !strings.Contains(body, web.FormatPageTime(tn.LiveSince)) {
@@ -252,7 +252,7 @@ func TestStatusPageConsentAgain(t *testing.T) {
 	if resp, body := s.post(statusURL, origin); resp.StatusCode != http.StatusOK || !strings.Contains(body, "We have emailed a new consent link") {
 		t.Fatalf("consent again: %d %s", resp.StatusCode, body)
 	}
-	eventually(t, 10*time.Second, "fresh consent-link email", func() bool {
+	testkit.Eventually(t, 10*time.Second, "fresh consent-link email", func() bool {
 		for _, m := range s.mailsTo(admin, beforeAgain) {
 			if linkPattern.MatchString(m.HTMLBody) {
 				return true
@@ -342,7 +342,7 @@ func TestJoinPageUnderLoadWritesOncePerHour(t *testing.T) {
 	start := time.Now()
 	load(1000)
 	t.Logf("1000 join requests in %s", time.Since(start))
-	eventually(t, 10*time.Second, "liveSince recorded", func() bool { return !s.tenant(id).LiveSince.IsZero() })
+	testkit.Eventually(t, 10*time.Second, "liveSince recorded", func() bool { return !s.tenant(id).LiveSince.IsZero() })
 	s.waitIdle()
 	if n := counter.updates.Load(); n != 1 {
 		t.Fatalf("%d live-tracking writes in the first hour, want 1", n)
@@ -352,7 +352,7 @@ func TestJoinPageUnderLoadWritesOncePerHour(t *testing.T) {
 	// An hour later the next request refreshes lastInviteSeen, once.
 	s.clock.Advance(61 * time.Minute)
 	load(500)
-	eventually(t, 10*time.Second, "lastInviteSeen refreshed", func() bool { return s.tenant(id).LastInviteSeen.After(first.LastInviteSeen) })
+	testkit.Eventually(t, 10*time.Second, "lastInviteSeen refreshed", func() bool { return s.tenant(id).LastInviteSeen.After(first.LastInviteSeen) })
 	s.waitIdle()
 	if n := counter.updates.Load(); n != 2 {
 		t.Fatalf("%d live-tracking writes over two hours, want 2", n)
@@ -416,7 +416,7 @@ func TestStatusPageAccessibility(t *testing.T) {
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("consent-again")), chromedp.WaitVisible(chromedp.ID("step-live"))); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "consent-again notice", func() bool {
+	testkit.Eventually(t, 10*time.Second, "consent-again notice", func() bool {
 		return strings.Contains(browser.BodyText(t, ctx), "We have emailed a new consent link")
 	})
 }

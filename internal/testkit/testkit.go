@@ -9,18 +9,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/onemeeting/cvi-onboarding/internal/dev/azurite"
 )
 
@@ -28,20 +27,11 @@ import (
 // working directory (its package) that holds go.mod.
 func Root(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
+	root, err := azurite.RepoRoot()
 	if err != nil {
-		t.Fatalf("working directory: %v", err)
+		t.Fatal(err)
 	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test's directory")
-		}
-		dir = parent
-	}
+	return root
 }
 
 // Eventually polls cond until it holds, failing the test with what after
@@ -67,16 +57,8 @@ func GUID(t testing.TB) string {
 	return NewGUID()
 }
 
-// NewGUID is GUID where no test is at hand (crypto/rand.Read never fails:
-// it crashes the program instead).
-func NewGUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
-}
+// NewGUID is GUID where no test is at hand.
+func NewGUID() string { return uuid.NewString() }
 
 // LogWriter is an io.Writer into the test's log, one log line per write
 // (a slog handler writes one record per call).

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/onemeeting/cvi-onboarding/internal/azureenv"
 	"io"
 	"log/slog"
 	"net"
@@ -21,6 +20,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/onemeeting/cvi-onboarding/internal/azureenv"
 )
 
 // AccountName and AccountKey are the emulator's well-known development
@@ -78,7 +79,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	root := opts.RepoRoot
 	if root == "" {
 		var err error
-		if root, err = findRepoRoot(); err != nil {
+		if root, err = RepoRoot(); err != nil {
 			return nil, err
 		}
 	}
@@ -301,7 +302,10 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func findRepoRoot() (string, error) {
+// RepoRoot is the nearest directory above the working directory holding
+// go.mod: where node_modules (and so azurite-table) is. Tests find the
+// repository the same way (testkit.Root).
+func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", fmt.Errorf("azurite: working directory: %w", err)

@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // pageCSS is inlined and allowed by its hash, so the pages need no other
@@ -270,8 +272,8 @@ func (s *Sandbox) renderConsentError(w http.ResponseWriter, r *http.Request, mes
 	s.render(w, r, http.StatusBadRequest, "error", errorPage{
 		Title:         "Sign in — SANDBOX error",
 		Message:       message,
-		RequestID:     newGUID(),
-		CorrelationID: newGUID(),
+		RequestID:     uuid.NewString(),
+		CorrelationID: uuid.NewString(),
 		Timestamp:     now.Format("2006-01-02T15:04:05Z"),
 	})
 }

@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 const graphEntityContentType = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
@@ -279,7 +281,7 @@ func (s *Sandbox) handleAppRoleAssignments(w http.ResponseWriter, r *http.Reques
 
 // setGraphHeaders sets the correlation headers Graph returns on every response.
 func (s *Sandbox) setGraphHeaders(w http.ResponseWriter, r *http.Request) (requestID, clientRequestID string) {
-	requestID = newGUID()
+	requestID = uuid.NewString()
 	clientRequestID = r.Header.Get("client-request-id")
 	if clientRequestID == "" {
 		clientRequestID = requestID

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 const (
@@ -247,7 +249,7 @@ func (s *Sandbox) handleToken(w http.ResponseWriter, r *http.Request) {
 		Sub:               sp.id,
 		TenantRegionScope: region,
 		TID:               t.id,
-		UTI:               newGUID()[:22],
+		UTI:               uuid.NewString()[:22],
 		Ver:               "1.0",
 	}
 	var token string
@@ -403,10 +405,10 @@ type aadErrorBody struct {
 // suffix Entra appends to error_description.
 func (s *Sandbox) writeAADError(w http.ResponseWriter, r *http.Request, status int, errCode string, code int, description string) {
 	now := time.Now().UTC()
-	traceID := newGUID()
+	traceID := uuid.NewString()
 	correlationID := r.Header.Get("client-request-id")
 	if !isGUID(correlationID) {
-		correlationID = newGUID()
+		correlationID = uuid.NewString()
 	}
 	ts := now.Format("2006-01-02 15:04:05Z")
 	body := aadErrorBody{
@@ -526,7 +528,7 @@ func (s *Sandbox) MintOperatorToken(p OperatorClaims) (string, error) {
 	c := operatorTokenClaims{
 		Aud: p.Audience, Iss: p.Issuer, Iat: iat.Unix(), Nbf: nbf.Unix(), Exp: exp.Unix(),
 		Name: p.Name, OID: p.OID, Roles: p.Roles, Scp: p.Scopes,
-		TID: p.TenantID, UTI: newGUID()[:22], Ver: version,
+		TID: p.TenantID, UTI: uuid.NewString()[:22], Ver: version,
 	}
 	client := p.ClientAppID
 	if client == "" {
@@ -554,7 +556,7 @@ func (s *Sandbox) MintOperatorToken(p OperatorClaims) (string, error) {
 		}
 	}
 	if c.OID == "" {
-		c.OID = newGUID()
+		c.OID = uuid.NewString()
 	}
 	c.Sub = c.OID
 	token, err := s.signer.sign(c)

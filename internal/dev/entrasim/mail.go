@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // MailKindHeader is the internetMessageHeaders name whose value (e.g.
@@ -524,7 +526,7 @@ func (s *Sandbox) buildEML(m *SentMail) ([]byte, error) {
 	}
 	header("Subject", mime.QEncoding.Encode("utf-8", strings.NewReplacer("\r", " ", "\n", " ").Replace(m.Subject)))
 	header("Date", m.At.Format(time.RFC1123Z))
-	header("Message-ID", "<"+strconv.Itoa(m.Seq)+"."+newGUID()+"@sandbox.invalid>")
+	header("Message-ID", "<"+strconv.Itoa(m.Seq)+"."+uuid.NewString()+"@sandbox.invalid>")
 	header("MIME-Version", "1.0")
 	header("X-Sandbox", "simulated Microsoft Graph sendMail; not delivered")
 	for _, h := range m.Headers {

@@ -34,6 +34,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/onemeeting/cvi-onboarding/internal/azureenv"
 )
 
@@ -613,7 +614,7 @@ func (t *tenant) upsertSP(app App, roles []string, enabled bool, at time.Time) {
 
 func (t *tenant) upsertSPLocked(app App, roles []string, enabled bool, at time.Time) {
 	if t.graphResourceID == "" {
-		t.graphResourceID = newGUID()
+		t.graphResourceID = uuid.NewString()
 	}
 	if sp := t.spByAppLocked(app.AppID); sp != nil {
 		sp.roles = slices.Clone(roles)
@@ -622,7 +623,7 @@ func (t *tenant) upsertSPLocked(app App, roles []string, enabled bool, at time.T
 		return
 	}
 	t.sps = append(t.sps, &servicePrincipal{
-		id: newGUID(), appID: app.AppID, displayName: app.DisplayName,
+		id: uuid.NewString(), appID: app.AppID, displayName: app.DisplayName,
 		enabled: enabled, roles: slices.Clone(roles), grantedAt: at,
 	})
 }

@@ -1,7 +1,6 @@
 package entrasim
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -50,14 +49,6 @@ func appRoleID(name string) string {
 	}
 	sum := sha256.Sum256([]byte("sandbox-role:" + name))
 	return formatGUID(sum[:16])
-}
-
-func newGUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return formatGUID(b[:])
 }
 
 func formatGUID(b []byte) string {
