@@ -6,6 +6,7 @@ package provisioning
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -76,67 +77,76 @@ func (s *Service) ensureTenant(ctx context.Context, req *domain.ProvisioningRequ
 }
 
 // applyUpdate applies a later request to an existing tenant: contacts, IPs,
-// name and domain change; the key, region and app never do.
+// name and domain change; the key, region and app never do. It runs in
+// domain.UpdateLoadedTenant's bounded loop: the checks and the change are
+// applied again to a fresh read when another writer got there first.
 func (s *Service) applyUpdate(ctx context.Context, t *domain.Tenant, req *domain.ProvisioningRequest, rec *domain.ProvisioningRecord, src Source) (tenantChange, error) {
-	for {
+	var (
+		applied, createdByThis bool
+		changes                map[string]string
+		before                 []domain.Contact
+	)
+	t, err := domain.UpdateLoadedTenant(ctx, s.Store, t, func(t *domain.Tenant) (bool, error) {
 		if t.Status == domain.StatusOffboarded {
-			return tenantChange{}, &domain.Error{Code: domain.CodeConflict, Field: "tenantId", Message: "tenant " + t.TenantID + " was offboarded; it cannot be provisioned again"}
+			return false, &domain.Error{Code: domain.CodeConflict, Field: "tenantId", Message: "tenant " + t.TenantID + " was offboarded; it cannot be provisioned again"}
 		}
 		if t.Region != req.Region {
-			return tenantChange{}, &domain.Error{Code: domain.CodeConflict, Field: "region",
+			return false, &domain.Error{Code: domain.CodeConflict, Field: "region",
 				Message: fmt.Sprintf("tenant %s is served from region %q; moving it to %q needs an operator", t.TenantID, t.Region, req.Region)}
 		}
 		// A tenant created at this request's receipt time was created by
 		// it, even when a later request has been applied since (this
 		// attempt's predecessor died before publishing the consent emails):
 		// then it is done too, and must not put its older values back.
-		createdByThis := t.CreatedAt.Equal(rec.ReceivedAt)
-		if t.LastRequestID == req.RequestID || createdByThis {
-			// Applied already (a redelivery, or a concurrent delivery
-			// that won). Whether admins changed is not known any
-			// more, so the link is re-published; its key de-duplicates
-			// it. The audit row is written again in case the earlier
-			// attempt died before it: same ID and time, so at most once.
-			if createdByThis {
-				s.auditProvisioned(ctx, t, req, rec, src)
-			} else {
-				s.auditLog().Record(ctx, domain.AuditEvent{
-					ID: "updated-" + req.RequestID, TenantID: t.TenantID, At: rec.ReceivedAt,
-					Action: "tenant.updated", Actor: actor(src, req), ActorName: src.ActorName,
-					Reason:  "provisioning request " + req.RequestID,
-					Details: map[string]string{"recordedBy": "a retry; the changes were applied by an attempt that did not audit them"},
-				})
-			}
-			return tenantChange{tenant: t, created: createdByThis, adminsChanged: true}, nil
+		createdByThis = t.CreatedAt.Equal(rec.ReceivedAt)
+		applied = t.LastRequestID == req.RequestID || createdByThis
+		if applied {
+			return false, nil
 		}
-		changes := diff(t, req)
-		before := t.AdminContacts()
+		changes = diff(t, req)
+		before = t.AdminContacts()
 		t.CustomerName, t.PrimaryDomain, t.PrimaryDomainUnicode = req.CustomerName, req.PrimaryDomain, req.PrimaryDomainUnicode
 		t.Contacts, t.AllowedIPs = req.Contacts, req.AdminIPs
 		t.LastRequestID = req.RequestID
 		t.UpdatedAt = rec.ReceivedAt
 		t.Emit(domain.EventUpdated, domain.ChangedFields(changes))
-		err := s.Store.UpdateTenant(ctx, t)
-		if domain.ErrorCode(err) == domain.CodePreconditionFailed {
-			if t, err = s.Store.GetTenant(ctx, req.TenantID); err != nil {
-				return tenantChange{}, fmt.Errorf("reload tenant %s: %w", req.TenantID, err)
-			}
-			continue
-		}
-		if err != nil {
-			return tenantChange{}, fmt.Errorf("update tenant %s: %w", req.TenantID, err)
-		}
-		adminsChanged := !slices.Equal(before, t.AdminContacts())
-		if adminsChanged {
-			changes["adminContactsChanged"] = "true"
-		}
-		s.auditLog().Record(ctx, domain.AuditEvent{
-			ID: "updated-" + req.RequestID, TenantID: t.TenantID, At: rec.ReceivedAt,
-			Action: "tenant.updated", Actor: actor(src, req), ActorName: src.ActorName,
-			Reason: "provisioning request " + req.RequestID, Details: changes,
-		})
-		return tenantChange{tenant: t, adminsChanged: adminsChanged}, nil
+		return true, nil
+	})
+	if errors.Is(err, domain.ErrUpdateContended) {
+		// Not the request's fault: let the message be redelivered.
+		return tenantChange{}, domain.Wrap(domain.CodeUnavailable, err, "update tenant %s", req.TenantID)
 	}
+	if err != nil {
+		return tenantChange{}, err
+	}
+	if applied {
+		// Applied already (a redelivery, or a concurrent delivery that
+		// won). Whether admins changed is not known any more, so the link
+		// is re-published; its key de-duplicates it. The audit row is
+		// written again in case the earlier attempt died before it: same
+		// ID and time, so at most once.
+		if createdByThis {
+			s.auditProvisioned(ctx, t, req, rec, src)
+		} else {
+			s.auditLog().Record(ctx, domain.AuditEvent{
+				ID: "updated-" + req.RequestID, TenantID: t.TenantID, At: rec.ReceivedAt,
+				Action: "tenant.updated", Actor: actor(src, req), ActorName: src.ActorName,
+				Reason:  "provisioning request " + req.RequestID,
+				Details: map[string]string{"recordedBy": "a retry; the changes were applied by an attempt that did not audit them"},
+			})
+		}
+		return tenantChange{tenant: t, created: createdByThis, adminsChanged: true}, nil
+	}
+	adminsChanged := !slices.Equal(before, t.AdminContacts())
+	if adminsChanged {
+		changes["adminContactsChanged"] = "true"
+	}
+	s.auditLog().Record(ctx, domain.AuditEvent{
+		ID: "updated-" + req.RequestID, TenantID: t.TenantID, At: rec.ReceivedAt,
+		Action: "tenant.updated", Actor: actor(src, req), ActorName: src.ActorName,
+		Reason: "provisioning request " + req.RequestID, Details: changes,
+	})
+	return tenantChange{tenant: t, adminsChanged: adminsChanged}, nil
 }
 
 // auditProvisioned writes the tenant.provisioned event. Its ID and time come
