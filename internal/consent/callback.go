@@ -105,7 +105,7 @@ func (s *Service) Callback(ctx context.Context, q url.Values, ip netip.Addr) (*C
 	if q.Has("error") {
 		code, desc := q.Get("error"), q.Get("error_description")
 		s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "consent.declined", Actor: "customer-admin", SourceIP: ip.String(),
-			Reason: code, Details: map[string]string{"errorDescription": ellipsize(desc, 500), "startIp": cs.ClientIP}})
+			Reason: code, Details: map[string]string{"errorDescription": domain.TruncateMarked(desc, 500), "startIp": cs.ClientIP}})
 		// The record shows the decline (admin API filter consentOutcome=declined).
 		if _, err := s.updateTenant(ctx, t.TenantID, func(t *domain.Tenant) error {
 			t.RecordConsentDeclined(code, desc, now)
@@ -113,7 +113,7 @@ func (s *Service) Callback(ctx context.Context, q url.Values, ip netip.Addr) (*C
 		}); err != nil {
 			s.Logger.Error("could not record the declined consent on the tenant", "tenantId", t.TenantID, "err", err)
 		}
-		res = &CallbackResult{Kind: CallbackDeclined, Tenant: t, ErrorCode: code, ErrorDescription: ellipsize(desc, 1000)}
+		res = &CallbackResult{Kind: CallbackDeclined, Tenant: t, ErrorCode: code, ErrorDescription: domain.TruncateMarked(desc, 1000)}
 	} else {
 		res, err = s.verify(ctx, t, cb, now)
 		var refusal *Refusal
@@ -245,8 +245,8 @@ func (s *Service) record(ctx context.Context, tenantID string, check domain.Cons
 func (s *Service) notGranted(ctx context.Context, t *domain.Tenant, check domain.ConsentCheck, cb callback) (*CallbackResult, error) {
 	s.Logger.Info("consent callback: app not in tenant after verification", "tenantId", t.TenantID, "aadsts", check.AADSTS, "ip", cb.ip.String())
 	s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: s.Now().UTC(), Action: "consent.not-granted", Actor: "customer-admin", SourceIP: cb.ip.String(),
-		Reason: ellipsize(check.Detail, 500), Details: map[string]string{"aadsts": strconv.Itoa(check.AADSTS), "startIp": cb.startIP}})
-	return &CallbackResult{Kind: CallbackDeclined, Tenant: t, ErrorDescription: ellipsize(check.Detail, 1000)}, nil
+		Reason: domain.TruncateMarked(check.Detail, 500), Details: map[string]string{"aadsts": strconv.Itoa(check.AADSTS), "startIp": cb.startIP}})
+	return &CallbackResult{Kind: CallbackDeclined, Tenant: t, ErrorDescription: domain.TruncateMarked(check.Detail, 1000)}, nil
 }
 
 // recordPending keeps the status, marks verification pending and schedules
@@ -266,16 +266,16 @@ func (s *Service) recordPending(ctx context.Context, tenantID string, last domai
 			t.Emit(domain.EventVerificationPending, nil)
 		}
 		t.VerificationPending, t.VerificationPendingSince = true, now
-		t.LastCheckAt, t.LastCheckOutcome, t.LastCheckError = now, "pending", ellipsize(reason, 500)
+		t.LastCheckAt, t.LastCheckOutcome, t.LastCheckError = now, "pending", domain.TruncateMarked(reason, 500)
 		t.UpdatedAt = now
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	rechecks := s.rechecks()
+	rechecks := s.Rechecks.OrDefault()
 	s.audit(ctx, domain.AuditEvent{TenantID: t.TenantID, At: now, Action: "consent.verification-pending", Actor: "customer-admin", SourceIP: cb.ip.String(),
-		Reason: ellipsize(reason, 500), Details: map[string]string{"startIp": cb.startIP, "rechecks": strconv.Itoa(rechecks.Attempts),
+		Reason: domain.TruncateMarked(reason, 500), Details: map[string]string{"startIp": cb.startIP, "rechecks": strconv.Itoa(rechecks.Attempts),
 			"missingRoles": strings.Join(last.MissingRoles, " ")}})
 	batch := domain.RecheckBatch(t.TenantID, t.VerificationPendingSince, 1)
 	at := now.Add(rechecks.Delay(1))
@@ -284,13 +284,6 @@ func (s *Service) recordPending(ctx context.Context, tenantID string, last domai
 		s.Logger.Error("could not schedule consent re-check", "tenantId", t.TenantID, "err", err)
 	}
 	return &CallbackResult{Kind: CallbackPending, Tenant: t, MissingRoles: last.MissingRoles}, nil
-}
-
-func (s *Service) rechecks() domain.RecheckSchedule {
-	if s.Rechecks.Attempts <= 0 || s.Rechecks.First <= 0 {
-		return domain.DefaultRecheckSchedule
-	}
-	return s.Rechecks
 }
 
 // receiptHash is where a finished callback's receipt is stored: derived
@@ -342,7 +335,7 @@ func (s *Service) replay(ctx context.Context, q url.Values, state string, ip net
 	res := &CallbackResult{Tenant: t, Replayed: true, Retry: s.retry(t, state, now)}
 	switch {
 	case q.Has("error"):
-		res.Kind, res.ErrorCode, res.ErrorDescription = CallbackDeclined, q.Get("error"), ellipsize(q.Get("error_description"), 1000)
+		res.Kind, res.ErrorCode, res.ErrorDescription = CallbackDeclined, q.Get("error"), domain.TruncateMarked(q.Get("error_description"), 1000)
 	case t.Status == domain.StatusConsented:
 		res.Kind, res.GrantedRoles = CallbackGranted, t.GrantedRoles
 	case t.VerificationPending:
@@ -356,13 +349,4 @@ func (s *Service) replay(ctx context.Context, q url.Values, state string, ip net
 	}
 	s.Logger.Info("consent result shown again", "tenantId", t.TenantID, "outcome", string(res.Kind), "ip", ip.String())
 	return res, nil
-}
-
-// ellipsize cuts s to n bytes on a character boundary (domain.Truncate) and,
-// unlike domain.Truncate, marks the cut: the text is shown to people.
-func ellipsize(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return domain.Truncate(s, n) + "…"
 }

@@ -3,16 +3,18 @@ package consent
 import (
 	"testing"
 	"unicode/utf8"
+
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
 
 // Audit reasons are cut to a size; the cut must not split a character
 // (error descriptions from Microsoft can be localised).
 func TestTruncateKeepsCharactersWhole(t *testing.T) {
-	got := ellipsize("Zustimmung für ‘Contoso’ verweigert", 17)
+	got := domain.TruncateMarked("Zustimmung für ‘Contoso’ verweigert", 17)
 	if !utf8.ValidString(got) || got != "Zustimmung für …" {
-		t.Errorf("ellipsize = %q, want the cut before the split character, marked", got)
+		t.Errorf("TruncateMarked = %q, want the cut before the split character, marked", got)
 	}
-	if got := ellipsize("short", 17); got != "short" {
-		t.Errorf("ellipsize of a short string = %q", got)
+	if got := domain.TruncateMarked("short", 17); got != "short" {
+		t.Errorf("TruncateMarked of a short string = %q", got)
 	}
 }

@@ -24,6 +24,15 @@ type RecheckSchedule struct {
 // DefaultRecheckSchedule is 2, 4, … 64 minutes: about two hours in all.
 var DefaultRecheckSchedule = RecheckSchedule{First: 2 * time.Minute, Attempts: 6}
 
+// OrDefault is s, or DefaultRecheckSchedule when s has no attempts or no
+// first wait (a zero schedule in a service's configuration).
+func (s RecheckSchedule) OrDefault() RecheckSchedule {
+	if s.Attempts <= 0 || s.First <= 0 {
+		return DefaultRecheckSchedule
+	}
+	return s
+}
+
 // Delay is the wait before re-check attempt (1-based).
 func (s RecheckSchedule) Delay(attempt int) time.Duration {
 	if attempt < 1 {

@@ -70,7 +70,7 @@ func (s *Service) CheckTenant(ctx context.Context, tenantID string, o CheckOptio
 		}
 		out.TransientFailure, out.Error = true, err.Error()
 		// A failed re-check does not end the chain: the next one is due.
-		if attempt := recheckAttempt(t, o); attempt > 0 && attempt < s.rechecks().Attempts {
+		if attempt := recheckAttempt(t, o); attempt > 0 && attempt < s.Rechecks.OrDefault().Attempts {
 			if err := s.scheduleRecheck(ctx, t, attempt+1); err != nil {
 				return out, err
 			}
@@ -209,13 +209,6 @@ func (s *Service) apply(ctx context.Context, t *domain.Tenant, c domain.ConsentC
 
 var errRaced = errors.New("tenant changed by another check")
 
-func (s *Service) rechecks() domain.RecheckSchedule {
-	if s.Rechecks.Attempts <= 0 || s.Rechecks.First <= 0 {
-		return domain.DefaultRecheckSchedule
-	}
-	return s.Rechecks
-}
-
 // recheckAttempt is the attempt number when o re-checks the verification t
 // has pending now, else 0 (a scheduled or manual check, or a re-check left
 // over from an earlier pending callback).
@@ -229,7 +222,7 @@ func recheckAttempt(t *domain.Tenant, o CheckOptions) int {
 // scheduleRecheck publishes re-check `attempt`; its message ID is fixed per
 // attempt, so a redelivered batch schedules it once.
 func (s *Service) scheduleRecheck(ctx context.Context, t *domain.Tenant, attempt int) error {
-	at := s.Now().UTC().Add(s.rechecks().Delay(attempt))
+	at := s.Now().UTC().Add(s.Rechecks.OrDefault().Delay(attempt))
 	b := domain.RecheckBatch(t.TenantID, t.VerificationPendingSince, attempt)
 	if err := s.Outbox.ScheduleRevalidation(ctx, []domain.RevalidationBatch{b}, func(int) time.Time { return at }); err != nil {
 		return fmt.Errorf("schedule consent re-check %d of tenant %s: %w", attempt, t.TenantID, err)
@@ -245,7 +238,7 @@ func (s *Service) scheduleRecheck(ctx context.Context, t *domain.Tenant, attempt
 // consent again.
 func (s *Service) applyPending(ctx context.Context, t *domain.Tenant, c domain.ConsentCheck, o CheckOptions, out CheckOutcome) (CheckOutcome, error) {
 	now := s.Now().UTC()
-	sched := s.rechecks()
+	sched := s.Rechecks.OrDefault()
 	attempt := recheckAttempt(t, o)
 	final := attempt >= sched.Attempts || (attempt == 0 && !now.Before(t.VerificationPendingSince.Add(sched.Window())))
 	since := t.VerificationPendingSince
