@@ -60,15 +60,16 @@ func newRetryFixture(t *testing.T) *retryFixture {
 	f := &retryFixture{pub: &queue.Recorder{}, now: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC), logs: &testkit.SyncBuffer{}}
 	logger := slog.New(slog.NewJSONHandler(f.logs, nil))
 	now := func() time.Time { return f.now }
+	rejected := &rejections.Recorder{Store: store, Outbox: queue.Outbox{Publisher: f.pub}, OpsEmails: []string{"ops@videosrv.net"}, Logger: logger}
 	regions := domain.Regions{"eu": {Code: "eu", DisplayName: "Europe", AppID: testTenant, TenantKeyDomain: "eu.example", InstructionBaseURL: "https://join.example/eu"}}
 	f.srv = New(Deps{
 		Config: &config.Config{OperationsEmails: []string{"ops@videosrv.net"}},
 		Store:  store, Logger: logger, Now: now, Publisher: f.pub, Admin: http.NotFoundHandler(),
 		Retry:        queue.Backoff{Base: 10 * time.Second, Max: time.Minute, MaxTotal: time.Hour, Jitter: func() float64 { return 0.5 }},
-		Provisioning: &provisioning.Service{Store: store, Outbox: queue.Outbox{Publisher: f.pub}, Regions: regions, OpsEmails: []string{"ops@videosrv.net"}, ReminderDelay: time.Hour, Now: now, Logger: logger},
+		Provisioning: &provisioning.Service{Store: store, Outbox: queue.Outbox{Publisher: f.pub}, Regions: regions, Rejections: rejected, ReminderDelay: time.Hour, Now: now, Logger: logger},
 		Notify: &notify.Service{Store: store, Outbox: queue.Outbox{Publisher: f.pub}, Regions: regions, OpsEmails: []string{"ops@videosrv.net"}, Lease: time.Minute, Now: now, Logger: logger,
-			Rejections: &rejections.Recorder{Store: store, Outbox: queue.Outbox{Publisher: f.pub}, OpsEmails: []string{"ops@videosrv.net"}, Logger: logger}},
-		Revalidation: &revalidation.Service{Store: store, Outbox: queue.Outbox{Publisher: f.pub}, OpsEmails: []string{"ops@videosrv.net"}, BatchSize: 10, Concurrency: 2, AlertAfter: 3, CheckTimeout: time.Second, Now: now, Logger: logger},
+			Rejections: rejected},
+		Revalidation: &revalidation.Service{Store: store, Outbox: queue.Outbox{Publisher: f.pub}, OpsEmails: []string{"ops@videosrv.net"}, Rejections: rejected, BatchSize: 10, Concurrency: 2, AlertAfter: 3, CheckTimeout: time.Second, Now: now, Logger: logger},
 	})
 	return f
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/operations"
 	"github.com/onemeeting/cvi-onboarding/internal/provisioning"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
+	"github.com/onemeeting/cvi-onboarding/internal/rejections"
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
 	"github.com/onemeeting/cvi-onboarding/internal/status"
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
@@ -249,12 +250,13 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	e.consent = &consent.Service{Store: store, Checker: e.checker, Outbox: queue.Outbox{Publisher: e.pub}, Regions: testRegions, PublicBaseURL: base,
 		ConsentAuthorityURL: "https://login.microsoftonline.com/", LinkTTL: 7 * 24 * time.Hour, VerifyTimeout: time.Second,
 		Rechecks: domain.RecheckSchedule{First: time.Minute, Attempts: 3}, Now: time.Now, Logger: logger}
+	rejected := &rejections.Recorder{Store: store, Outbox: queue.Outbox{Publisher: e.pub}, OpsEmails: []string{"ops@onemeeting.example"}, Logger: logger}
 	deps := Deps{
 		Store: store,
 		Auth:  e.id.validator(t, logger),
 		Provisioning: &provisioning.Service{Store: store, Outbox: queue.Outbox{Publisher: e.pub}, Regions: testRegions, ReminderDelay: 72 * time.Hour,
-			OpsEmails: []string{"ops@onemeeting.example"}, Now: time.Now, Logger: logger},
-		Revalidation: &revalidation.Service{Store: store, Checker: e.checker, Outbox: queue.Outbox{Publisher: e.pub}, OpsEmails: []string{"ops@onemeeting.example"},
+			Rejections: rejected, Now: time.Now, Logger: logger},
+		Revalidation: &revalidation.Service{Store: store, Checker: e.checker, Outbox: queue.Outbox{Publisher: e.pub}, OpsEmails: []string{"ops@onemeeting.example"}, Rejections: rejected,
 			BatchSize: 100, Concurrency: 2, AlertAfter: 3, CheckTimeout: 5 * time.Second, Now: time.Now, Logger: logger},
 		Regions: testRegions,
 		Now:     time.Now,

@@ -114,6 +114,8 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	}
 
 	outbox := queue.Outbox{Publisher: pub}
+	// One recorder for every flow's messages that can never succeed.
+	rejected := &rejections.Recorder{Store: store, Outbox: outbox, OpsEmails: cfg.OperationsEmails, Logger: logger}
 
 	// Lifecycle events: the store commits them with each change and tells
 	// the relay, which publishes to the topic (a test publisher without
@@ -177,10 +179,10 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	ipPolicy := domain.IPPolicy{AllowPrivate: cfg.AllowPrivateAdminIPs}
 	provisioningSvc := &provisioning.Service{
 		Store: store, Outbox: outbox, Regions: cfg.Regions, IPPolicy: ipPolicy,
-		ReminderDelay: cfg.ConsentReminderDelay, OpsEmails: cfg.OperationsEmails, Now: now, Logger: logger,
+		ReminderDelay: cfg.ConsentReminderDelay, Rejections: rejected, Now: now, Logger: logger,
 	}
 	revalidationSvc := &revalidation.Service{
-		Store: store, Checker: checkerAdapter{batchChecker}, Outbox: queue.Outbox{Publisher: pub}, OpsEmails: cfg.OperationsEmails,
+		Store: store, Checker: checkerAdapter{batchChecker}, Outbox: queue.Outbox{Publisher: pub}, OpsEmails: cfg.OperationsEmails, Rejections: rejected,
 		BatchSize: cfg.RevalidationBatchSize, Concurrency: cfg.RevalidationConcurrency, BatchInterval: cfg.RevalidationBatchInterval,
 		AlertAfter: cfg.RevalidationAlertAfter, CheckTimeout: 2 * time.Minute, ReminderDelay: cfg.ConsentReminderDelay, Rechecks: rechecks, Now: now, Logger: logger,
 		LiveReminderAfter: cfg.LiveReminderAfter,
@@ -221,7 +223,6 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("admin API: %w", err)
 	}
-	rejected := &rejections.Recorder{Store: store, Outbox: outbox, OpsEmails: cfg.OperationsEmails, Logger: logger}
 	srv := handlers.New(handlers.Deps{
 		Config: cfg, Store: store, Logger: logger, Now: now, Version: o.Version, Pages: pages, Admin: admin,
 		Publisher: pub, Retry: queue.Backoff{Base: cfg.RetryBackoffBase, Max: cfg.RetryBackoffMax, MaxTotal: cfg.RetryBackoffMaxTotal},

@@ -20,7 +20,9 @@ type Service struct {
 	Regions       domain.Regions
 	IPPolicy      domain.IPPolicy
 	ReminderDelay time.Duration
-	OpsEmails     []string
+	// Rejections records a request that can never succeed (and alerts
+	// operations).
+	Rejections domain.RejectionRecorder
 	Now           func() time.Time
 	Logger        *slog.Logger
 }

@@ -52,8 +52,9 @@ func newService(t *testing.T) (*Service, *crashingStore, *tablestore.Store, *out
 	pub := &outboxtest.Outbox{}
 	s := &Service{Store: cs, Outbox: pub,
 		Regions:  domain.Regions{"eu": {Code: "eu", DisplayName: "Europe", AppID: appID, TenantKeyDomain: "eu.teams.videosrv.net", InstructionBaseURL: "https://x.example/api/join"}},
-		IPPolicy: domain.IPPolicy{}, ReminderDelay: 72 * time.Hour, OpsEmails: []string{"ops@videosrv.net"},
+		IPPolicy: domain.IPPolicy{}, ReminderDelay: 72 * time.Hour,
 		Now: time.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	s.Rejections = rejectionsOf(s)
 	return s, cs, store, pub
 }
 

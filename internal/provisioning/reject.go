@@ -1,5 +1,5 @@
 // Reject: a request that can never succeed is recorded once under its
-// message (internal/rejections) and operations alerted.
+// message (the Rejections port) and operations alerted.
 
 package provisioning
 
@@ -9,10 +9,9 @@ import (
 	"fmt"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/rejections"
 )
 
-// reject records a permanent failure (internal/rejections: stored, ops
+// reject records a permanent failure (the Rejections port: stored, ops
 // alerted, logged as it happened) and returns the original error, unless
 // recording failed transiently (then that error, so the message is retried
 // and the retry records it once).
@@ -25,8 +24,7 @@ func (s *Service) reject(ctx context.Context, body []byte, src Source, requestID
 	if rej.RequestID == "" {
 		rej.RequestID, rej.TenantID = bestEffortIDs(body)
 	}
-	rec := rejections.Recorder{Store: s.Store, Outbox: s.Outbox, OpsEmails: s.OpsEmails, Logger: s.Logger}
-	if _, err := rec.Record(ctx, rej, "Provisioning request rejected", true); err != nil {
+	if err := s.Rejections.RecordRejection(ctx, rej, "Provisioning request rejected", true); err != nil {
 		return fmt.Errorf("record rejection of %s: %w", rej.ID, err)
 	}
 	return cause

@@ -91,6 +91,7 @@ func TestRejectionNotStoredIsRetried(t *testing.T) {
 	t.Parallel()
 	s, _, _, pub := newService(t)
 	s.Store = refusingRejections{s.Store}
+	s.Rejections = rejectionsOf(s)
 	bad := strings.Replace(body, `"schemaVersion":1`, `"schemaVersion":2`, 1)
 	_, err := s.Provision(context.Background(), []byte(bad), Source{Kind: "queue", MessageID: "bad-1"})
 	if !domain.IsTransient(err) {

@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/rejections"
 )
 
 // A batch: the tenants of one revalidation message, checked side by side
@@ -27,10 +26,9 @@ func (s *Service) HandleBatch(ctx context.Context, body []byte) (BatchResult, er
 	b, err := domain.DecodeRevalidationBatch(body)
 	if err != nil {
 		// Its ID derives from the body, so a redelivery records it once.
-		rej := domain.Rejection{ID: rejections.ID("revalidation", "", body), At: s.Now().UTC(), Source: batchSource,
-			Field: domain.ErrorField(err), Reason: err.Error(), BodyPrefix: domain.BodyPrefix(body, rejections.BodyPrefixBytes)}
-		rec := rejections.Recorder{Store: s.Store, Outbox: s.Outbox, OpsEmails: s.OpsEmails, Logger: s.Logger}
-		if _, err := rec.Record(ctx, rej, "Revalidation batch rejected", true); err != nil {
+		rej := domain.Rejection{ID: domain.RejectionID("revalidation", "", body), At: s.Now().UTC(), Source: batchSource,
+			Field: domain.ErrorField(err), Reason: err.Error(), BodyPrefix: domain.BodyPrefix(body, domain.RejectionBodyPrefixBytes)}
+		if err := s.Rejections.RecordRejection(ctx, rej, "Revalidation batch rejected", true); err != nil {
 			return BatchResult{}, fmt.Errorf("record rejected batch: %w", err)
 		}
 		return BatchResult{}, nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/rejections"
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
 	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 	"github.com/onemeeting/cvi-onboarding/internal/testkit/teststore"
@@ -145,6 +146,7 @@ func newEnv(t *testing.T, check func(tenantID string) (domain.ConsentCheck, erro
 	e := &env{t: t, store: store, out: &outbox{}, chk: &checker{check: check}}
 	e.svc = &Service{Store: store, Checker: e.chk, Outbox: e.out, OpsEmails: []string{"ops@example.net"}, BatchSize: 10, Concurrency: 2,
 		AlertAfter: 3, Attempts: 1, Rechecks: domain.RecheckSchedule{First: time.Minute, Attempts: 3}, Now: time.Now, Logger: slog.New(slog.DiscardHandler)}
+	e.svc.Rejections = &rejections.Recorder{Store: store, Outbox: e.out, OpsEmails: e.svc.OpsEmails, Logger: e.svc.Logger}
 	return e
 }
 

@@ -26,6 +26,8 @@ type Service struct {
 	Checker   domain.ConsentChecker
 	Outbox    Outbox
 	OpsEmails []string
+	// Rejections records a batch message that can never be handled.
+	Rejections domain.RejectionRecorder
 	// BatchSize tenants per message; Concurrency checks at once per batch;
 	// BatchInterval spaces scheduled batches to spread Graph load.
 	BatchSize     int
