@@ -23,8 +23,8 @@ type Service struct {
 	// Rejections records a request that can never succeed (and alerts
 	// operations).
 	Rejections domain.RejectionRecorder
-	Now           func() time.Time
-	Logger        *slog.Logger
+	Now        func() time.Time
+	Logger     *slog.Logger
 }
 
 // Source says where a request came from, for audit and rejections.
