@@ -6,10 +6,12 @@ package contracts
 
 import _ "embed"
 
-// The contracts' file names, which are also the schemas' $id.
+// The contracts' file names, which are also the schemas' $id, and the
+// provisioning example's.
 const (
-	ProvisioningV1 = "provisioning.v1.schema.json"
-	EventsV1       = "events.v1.schema.json"
+	ProvisioningV1            = "provisioning.v1.schema.json"
+	EventsV1                  = "events.v1.schema.json"
+	ProvisioningV1ExampleFile = "provisioning.v1.example.json"
 )
 
 // Strings, not byte slices: callers get a fresh copy and cannot edit the

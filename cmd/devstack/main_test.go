@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/onemeeting/cvi-onboarding/contracts"
 	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
@@ -198,12 +199,8 @@ func TestDevstackFromCleanTree(t *testing.T) {
 	}
 
 	// Provision the contract example for 127.0.0.1: the consent email arrives.
-	example, err := os.ReadFile(filepath.Join(repo, "contracts", "provisioning.v1.example.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var msg map[string]any
-	if err := json.Unmarshal(example, &msg); err != nil {
+	if err := json.Unmarshal(contracts.ProvisioningV1Example(), &msg); err != nil {
 		t.Fatal(err)
 	}
 	msg["adminIps"] = []string{"127.0.0.1"}

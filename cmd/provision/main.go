@@ -23,6 +23,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/messaging/azservicebus"
+	"github.com/onemeeting/cvi-onboarding/contracts"
 )
 
 func main() {
@@ -31,6 +32,10 @@ func main() {
 		os.Exit(1)
 	}
 }
+
+// exampleFile, the default request, is the contract's example: the contracts
+// package serves its bytes, so the command runs from any directory.
+const exampleFile = "contracts/" + contracts.ProvisioningV1ExampleFile
 
 type options struct {
 	File      string
@@ -48,7 +53,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("provision", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.File, "file", "contracts/provisioning.v1.example.json", "provisioning request (JSON, contract provisioning.v1)")
+	fs.StringVar(&o.File, "file", exampleFile, "provisioning request (JSON, contract provisioning.v1)")
 	fs.StringVar(&o.AdminIPs, "admin-ip", "", "replace adminIps with these comma-separated IPs/CIDRs (e.g. 127.0.0.1 for a local run)")
 	fs.StringVar(&o.TenantID, "tenant-id", "", "replace tenantId (Microsoft Entra tenant ID)")
 	fs.StringVar(&o.RequestID, "request-id", "", "replace requestId (also the Service Bus message ID)")
@@ -81,15 +86,18 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 // buildRequest reads the file and applies the flag overrides; the result is
 // the compact JSON body to send and its requestId.
 func buildRequest(o options) ([]byte, string, error) {
-	raw, err := os.ReadFile(o.File)
-	if err != nil {
-		return nil, "", fmt.Errorf("read the request: %w", err)
+	raw, name := contracts.ProvisioningV1Example(), o.File
+	if o.File != exampleFile {
+		var err error
+		if raw, err = os.ReadFile(o.File); err != nil {
+			return nil, "", fmt.Errorf("read the request: %w", err)
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var req map[string]any
 	if err := dec.Decode(&req); err != nil || req == nil {
-		return nil, "", fmt.Errorf("%s: not a JSON object: %v", o.File, err)
+		return nil, "", fmt.Errorf("%s: not a JSON object: %v", name, err)
 	}
 	if o.AdminIPs != "" {
 		var ips []string
@@ -107,7 +115,7 @@ func buildRequest(o options) ([]byte, string, error) {
 	}
 	requestID, _ := req["requestId"].(string)
 	if strings.TrimSpace(requestID) == "" {
-		return nil, "", fmt.Errorf("%s: requestId is missing (it identifies the request and is the message ID)", o.File)
+		return nil, "", fmt.Errorf("%s: requestId is missing (it identifies the request and is the message ID)", name)
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

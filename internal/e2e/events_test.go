@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/onemeeting/cvi-onboarding/contracts"
 	"github.com/onemeeting/cvi-onboarding/internal/dev/entrasim"
 	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
@@ -71,19 +70,14 @@ var (
 func compiledEventSchema(t testing.TB) *jsonschema.Schema {
 	t.Helper()
 	eventSchemaOnce.Do(func() {
-		raw, err := os.ReadFile(filepath.Join(testkit.Root(t), "contracts", "events.v1.schema.json"))
-		if err != nil {
-			eventSchemaErr = err
-			return
-		}
-		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(contracts.EventsV1Schema()))
 		if err != nil {
 			eventSchemaErr = err
 			return
 		}
 		c := jsonschema.NewCompiler()
-		if eventSchemaErr = c.AddResource("events.v1.schema.json", doc); eventSchemaErr == nil {
-			eventSchema, eventSchemaErr = c.Compile("events.v1.schema.json")
+		if eventSchemaErr = c.AddResource(contracts.EventsV1, doc); eventSchemaErr == nil {
+			eventSchema, eventSchemaErr = c.Compile(contracts.EventsV1)
 		}
 	})
 	if eventSchemaErr != nil {

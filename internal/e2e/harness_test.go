@@ -9,14 +9,13 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/onemeeting/cvi-onboarding/contracts"
 	"github.com/onemeeting/cvi-onboarding/internal/app"
 	"github.com/onemeeting/cvi-onboarding/internal/config"
 	"github.com/onemeeting/cvi-onboarding/internal/dev/azurite"
@@ -104,12 +103,8 @@ func newStack(t testing.TB, o stackOptions) *stack {
 // example returns the contract example for a fresh tenant ID.
 func example(t testing.TB, tenantID, requestID string, adminIPs ...string) map[string]any {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(testkit.Root(t), "internal", "e2e", "testdata", "provisioning.v1.example.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil {
+	if err := json.Unmarshal(contracts.ProvisioningV1Example(), &m); err != nil {
 		t.Fatal(err)
 	}
 	m["tenantId"] = tenantID

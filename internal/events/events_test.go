@@ -16,24 +16,21 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/onemeeting/cvi-onboarding/contracts"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
 
 func compileSchema(t *testing.T) *jsonschema.Schema {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "contracts", "events.v1.schema.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(contracts.EventsV1Schema()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := jsonschema.NewCompiler()
-	if err := c.AddResource("events.v1.schema.json", doc); err != nil {
+	if err := c.AddResource(contracts.EventsV1, doc); err != nil {
 		t.Fatal(err)
 	}
-	sch, err := c.Compile("events.v1.schema.json")
+	sch, err := c.Compile(contracts.EventsV1)
 	if err != nil {
 		t.Fatal(err)
 	}
