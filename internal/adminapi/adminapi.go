@@ -14,7 +14,7 @@
 // are relative to its one server URL, which must equal Prefix).
 //
 // The OpenAPI document is authored as openapi.yaml (embedded, with the
-// provisioning v1 JSON Schema spliced in from provisioning.v1.schema.json)
+// provisioning v1 JSON Schema spliced in from contracts/provisioning.v1.schema.json)
 // and served as JSON, without authentication, at GET /api/admin/openapi.json.
 // OpenAPIJSON returns the same bytes for tooling.
 package adminapi

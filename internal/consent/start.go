@@ -198,7 +198,7 @@ type Retry struct {
 }
 
 // retry is the "try again" of a finished callback. The tenant's status page
-// link is added next to it by the callback handler (handlers/consent.go
+// link is added next to it by the callback handler (handlers/consentcallback.go
 // statusLink), which has the request context to mint one.
 func (s *Service) retry(t *domain.Tenant, state string, now time.Time) Retry {
 	if t == nil || !t.ConsentLinkUsable() {

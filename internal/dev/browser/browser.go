@@ -1,4 +1,4 @@
-// Package browsertest runs pages in headless Debian Chromium for tests:
+// Package browser runs pages in headless Debian Chromium for tests:
 // every page test goes through a real browser, never a string match alone.
 package browser
 

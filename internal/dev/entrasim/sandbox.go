@@ -1,4 +1,4 @@
-// Package sandbox is a local simulator of the Microsoft identity platform
+// Package entrasim is a local simulator of the Microsoft identity platform
 // (admin-consent page, OpenID metadata, token endpoint, JWKS) and of the
 // Microsoft Graph endpoints the service uses. It speaks the real wire formats
 // so that azidentity and msgraph-sdk-go work against it unchanged. It is for

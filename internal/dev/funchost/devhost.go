@@ -1,4 +1,4 @@
-// Package devhost is a local Azure Functions host emulator: it reads
+// Package funchost is a local Azure Functions host emulator: it reads
 // functions/*/function.json, starts the Go custom handler (and restarts it when
 // it exits) and drives it the way the Functions host does, with the real host's
 // payload shapes: HTTP forwarding, Service Bus queue triggers with immediate
