@@ -12,11 +12,8 @@ import (
 // check → one-time state → 302 to Microsoft's admin-consent endpoint.
 func (s *Server) handleAdminConsent() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ip, err := ClientIP(r, s.Config.TrustedProxyHops)
-		if err != nil {
-			s.Logger.Warn("consent start without a usable client address", "err", err)
-			s.Pages.Render(w, http.StatusBadRequest, web.ConsentErrorPage{Heading: "We could not tell where your request came from",
-				Message: "Please open the consent link from your email again. If this keeps happening, contact support."})
+		ip, ok := s.consentClientIP(w, r, "consent start", "Please open the consent link from your email again. If this keeps happening, contact support.")
+		if !ok {
 			return
 		}
 		q := r.URL.Query()
@@ -24,7 +21,10 @@ func (s *Server) handleAdminConsent() http.Handler {
 		if len(token) > 256 {
 			token = "invalid"
 		}
-		var res *consent.StartResult
+		var (
+			res *consent.StartResult
+			err error
+		)
 		if retry := q.Get("retry"); retry != "" && token == "" {
 			res, err = s.Consent.StartAgain(r.Context(), retry, ip)
 		} else {

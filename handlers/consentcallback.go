@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
 
 	"github.com/onemeeting/cvi-onboarding/internal/consent"
@@ -10,6 +11,20 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/powershell"
 	"github.com/onemeeting/cvi-onboarding/internal/web"
 )
+
+// consentClientIP is the caller's address on a consent page (start or
+// callback, both of which check it against the allow-list). Without a usable
+// one it logs that step, answers 400 telling the admin how to start again,
+// and reports false.
+func (s *Server) consentClientIP(w http.ResponseWriter, r *http.Request, step, startAgain string) (netip.Addr, bool) {
+	ip, err := ClientIP(r, s.Config.TrustedProxyHops)
+	if err != nil {
+		s.Logger.Warn(step+" without a usable client address", "err", err)
+		s.Pages.Render(w, http.StatusBadRequest, web.ConsentErrorPage{Heading: "We could not tell where your request came from", Message: startAgain})
+		return netip.Addr{}, false
+	}
+	return ip, true
+}
 
 // renderRefusal shows a refused start or callback: 410 for an offboarded
 // tenant (the service has ended), 403 otherwise.
@@ -51,11 +66,8 @@ func refusalPage(r *consent.Refusal) web.ConsentRefusedPage {
 // shown. A reload shows the recorded result again.
 func (s *Server) handleConsentCallback() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ip, err := ClientIP(r, s.Config.TrustedProxyHops)
-		if err != nil {
-			s.Logger.Warn("consent callback without a usable client address", "err", err)
-			s.Pages.Render(w, http.StatusBadRequest, web.ConsentErrorPage{Heading: "We could not tell where your request came from",
-				Message: "Please start again from the consent link in your email."})
+		ip, ok := s.consentClientIP(w, r, "consent callback", "Please start again from the consent link in your email.")
+		if !ok {
 			return
 		}
 		q, err := url.ParseQuery(r.URL.RawQuery)
