@@ -45,7 +45,6 @@ const Prefix = "/api/admin/"
 
 // Deps are the API's collaborators.
 type Deps struct {
-	Store        domain.TenantStore
 	Auth         *auth.Validator
 	Provisioning *provisioning.Service
 	Revalidation *revalidation.Service
@@ -79,8 +78,6 @@ type API struct {
 // New checks deps, loads the OpenAPI document and builds the routes.
 func New(deps Deps) (*API, error) {
 	switch {
-	case deps.Store == nil:
-		return nil, errors.New("adminapi: Store is required")
 	case deps.Auth == nil:
 		return nil, errors.New("adminapi: Auth is required")
 	case deps.Provisioning == nil:
@@ -283,11 +280,4 @@ func (a *API) getOpenAPI(c *call) error {
 	c.w.Header().Set("Content-Type", "application/json")
 	_, _ = c.w.Write(a.openAPI) // a failed write means the client left
 	return nil
-}
-
-// audit appends an operator event through the one audit writer, stamped
-// with the caller.
-func (a *API) audit(c *call, e domain.AuditEvent) {
-	e.Actor, e.ActorName = c.actor(), c.principal.Name
-	domain.AuditLog{Store: a.deps.Store, Logger: a.log, Now: a.now}.Record(c.ctx, e)
 }

@@ -202,7 +202,7 @@ func TestSigningKeysUnavailable(t *testing.T) {
 	down := httptest.NewServer(http.NotFoundHandler())
 	downURL := down.URL
 	down.Close()
-	e := newEnv(t, func(d *Deps) {
+	e := newEnv(t, func(d *envDeps) {
 		v, err := auth.NewValidator(auth.Config{Issuer: "https://login.microsoftonline.com/" + operatorTenant + "/v2.0",
 			ClientID: sampleAdminAPI().clientID, JWKSURL: downURL + "/keys"})
 		if err != nil {

@@ -12,7 +12,7 @@ import (
 )
 
 func withDeadLetters(dl domain.DeadLetters) envOption {
-	return func(d *Deps) { d.Operations.DeadLetters = dl }
+	return func(d *envDeps) { d.Operations.DeadLetters = dl }
 }
 
 func TestListDeadLetters(t *testing.T) {

@@ -233,7 +233,14 @@ type env struct {
 	readerToken    string
 }
 
-type envOption func(*Deps)
+// envDeps is what an option may change: the API's dependencies, and the
+// store the services behind it use (an option may wrap it).
+type envDeps struct {
+	Deps
+	Store domain.TenantStore
+}
+
+type envOption func(*envDeps)
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
@@ -251,9 +258,8 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		ConsentAuthorityURL: "https://login.microsoftonline.com/", LinkTTL: 7 * 24 * time.Hour, VerifyTimeout: time.Second,
 		Rechecks: domain.RecheckSchedule{First: time.Minute, Attempts: 3}, Now: time.Now, Logger: logger}
 	rejected := &rejections.Recorder{Store: store, Outbox: queue.Outbox{Publisher: e.pub}, OpsEmails: []string{"ops@onemeeting.example"}, Logger: logger}
-	deps := Deps{
-		Store: store,
-		Auth:  e.id.validator(t, logger),
+	deps := envDeps{Store: store, Deps: Deps{
+		Auth: e.id.validator(t, logger),
 		Provisioning: &provisioning.Service{Store: store, Outbox: queue.Outbox{Publisher: e.pub}, Regions: testRegions, ReminderDelay: 72 * time.Hour,
 			Rejections: rejected, Now: time.Now, Logger: logger},
 		Revalidation: &revalidation.Service{Store: store, Checker: e.checker, Outbox: queue.Outbox{Publisher: e.pub}, OpsEmails: []string{"ops@onemeeting.example"}, Rejections: rejected,
@@ -266,7 +272,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		// ReminderDelay and AlertAfter as Provisioning's and Revalidation's.
 		Operations: &operations.Service{Regions: testRegions, ReminderDelay: 72 * time.Hour, AlertAfter: 3,
 			Now: time.Now, Logger: logger},
-	}
+	}}
 	for _, o := range opts {
 		o(&deps)
 	}
@@ -277,7 +283,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 			Status:       &status.Service{Store: store, Outbox: queue.Outbox{Publisher: e.pub}, PublicBaseURL: base, Now: time.Now, Logger: logger},
 			Revalidation: deps.Revalidation, Audit: domain.AuditLog{Store: deps.Store, Logger: logger, Now: time.Now}, Now: time.Now, Logger: logger}
 	}
-	api, err := New(deps)
+	api, err := New(deps.Deps)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

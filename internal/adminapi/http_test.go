@@ -26,7 +26,7 @@ var errSecretDetail = &domain.Error{Code: domain.CodeUnavailable, Message: "429 
 
 func TestTransientStoreErrorsAre503(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(d *Deps) { d.Store = throttledStore{d.Store} })
+	e := newEnv(t, func(d *envDeps) { d.Store = throttledStore{d.Store} })
 	for _, rq := range []request{
 		{method: "GET", path: Prefix + "tenants", token: e.readerToken},
 		{method: "GET", path: Prefix + "tenants/" + testkit.GUID(t), token: e.readerToken},

@@ -212,7 +212,7 @@ func New(ctx context.Context, cfg *config.Config, o Options) (*App, error) {
 		Audit: domain.AuditLog{Store: store, Logger: logger, Now: now}, Now: now, Logger: logger,
 	}
 	admin, err := adminapi.New(adminapi.Deps{
-		Store: store, Auth: validator, Provisioning: provisioningSvc, Revalidation: revalidationSvc, Tenants: tenantsSvc,
+		Auth: validator, Provisioning: provisioningSvc, Revalidation: revalidationSvc, Tenants: tenantsSvc,
 		IPPolicy: ipPolicy, Regions: cfg.Regions, Now: now, Logger: logger,
 		LiveReminderAfter: cfg.LiveReminderAfter,
 		Operations: &operations.Service{
