@@ -15,6 +15,7 @@ import (
 
 	"github.com/onemeeting/cvi-onboarding/internal/consent"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/domain/outboxtest"
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
 	"github.com/onemeeting/cvi-onboarding/internal/status"
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
@@ -23,29 +24,6 @@ import (
 )
 
 func TestMain(m *testing.M) { testkit.Main(m) }
-
-// outbox records what the service queues.
-type outbox struct {
-	mu   sync.Mutex
-	jobs []domain.EmailJob
-}
-
-func (o *outbox) SendEmail(_ context.Context, job domain.EmailJob, _ time.Time) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.jobs = append(o.jobs, job)
-	return nil
-}
-
-func (o *outbox) ScheduleRevalidation(context.Context, []domain.RevalidationBatch, func(int) time.Time) error {
-	return errors.New("the tenants service schedules no re-validation")
-}
-
-func (o *outbox) sent() []domain.EmailJob {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return slices.Clone(o.jobs)
-}
 
 // checker answers CheckTenant with a canned outcome.
 type checker struct {
@@ -63,7 +41,7 @@ func (c *checker) CheckTenant(_ context.Context, id string, o revalidation.Check
 type fixture struct {
 	svc     *Service
 	store   *tablestore.Store
-	outbox  *outbox
+	outbox  *outboxtest.Outbox
 	checker *checker
 	status  *status.Service
 }
@@ -75,7 +53,7 @@ func newFixture(t *testing.T) *fixture {
 	store := teststore.New(t, tablestore.Options{})
 	logger := slog.New(slog.DiscardHandler)
 	base, _ := url.Parse("https://onboarding.onemeeting.example/")
-	f := &fixture{store: store, outbox: &outbox{}, checker: &checker{},
+	f := &fixture{store: store, outbox: &outboxtest.Outbox{}, checker: &checker{},
 		status: &status.Service{Store: store, PublicBaseURL: base, Now: time.Now, Logger: logger}}
 	f.svc = &Service{
 		Store: store, Outbox: f.outbox, Revalidation: f.checker, Status: f.status,
@@ -85,6 +63,11 @@ func newFixture(t *testing.T) *fixture {
 	if err := f.svc.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if b := f.outbox.Batches(); len(b) != 0 {
+			t.Errorf("the tenants service scheduled re-validation: %+v", b)
+		}
+	})
 	return f
 }
 
@@ -122,17 +105,9 @@ func (f *fixture) tenant(t *testing.T, st domain.Status) *domain.Tenant {
 // audits returns the tenant's audit rows of action, oldest first.
 func (f *fixture) audits(t *testing.T, id, action string) []domain.AuditEvent {
 	t.Helper()
-	page, err := f.store.ListAudit(context.Background(), id, 100, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []domain.AuditEvent
-	for _, e := range slices.Backward(page.Items) {
-		if e.Action == action {
-			out = append(out, e)
-		}
-	}
-	return out
+	rows := teststore.AuditActions(t, f.store, id)[action]
+	slices.Reverse(rows)
+	return rows
 }
 
 func wantCode(t *testing.T, what string, err error, code domain.Code, in ...string) {
@@ -357,7 +332,7 @@ func TestConsentLink(t *testing.T) {
 			t.Fatalf("email: %+v, %v", link, err)
 		}
 	}
-	jobs := f.outbox.sent()
+	jobs := f.outbox.Jobs("")
 	if len(jobs) != 2 || jobs[0].IdempotencyKey == jobs[1].IdempotencyKey {
 		t.Fatalf("jobs %+v, want two with distinct keys", jobs)
 	}
