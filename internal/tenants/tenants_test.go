@@ -71,6 +71,13 @@ func newFixture(t *testing.T) *fixture {
 	return f
 }
 
+// newFixtureWith is a fixture and one tenant in status st (see tenant).
+func newFixtureWith(t *testing.T, st domain.Status) (*fixture, *domain.Tenant) {
+	t.Helper()
+	f := newFixture(t)
+	return f, f.tenant(t, st)
+}
+
 // tenant stores a tenant in the given status with two admins and an
 // allow-listed range.
 func (f *fixture) tenant(t *testing.T, st domain.Status) *domain.Tenant {
@@ -135,9 +142,8 @@ func TestGetNamesTheMissingTenant(t *testing.T) {
 
 func TestSuspendASuspendedTenantChangesNothing(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f, tn := newFixtureWith(t, domain.StatusConsented)
 	ctx := context.Background()
-	tn := f.tenant(t, domain.StatusConsented)
 
 	got, err := f.svc.Suspend(ctx, tn.TenantID, "", olivia)
 	if err != nil || got.Status != domain.StatusSuspended || got.SuspendedFrom != domain.StatusConsented || got.StatusReason != "operator request by Olivia Operator" {
@@ -159,9 +165,8 @@ func TestSuspendASuspendedTenantChangesNothing(t *testing.T) {
 
 func TestResumeOnlyFromSuspended(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f, tn := newFixtureWith(t, domain.StatusRevoked)
 	ctx := context.Background()
-	tn := f.tenant(t, domain.StatusRevoked)
 
 	_, err := f.svc.Resume(ctx, tn.TenantID, "", olivia)
 	wantCode(t, "resume a Revoked tenant", err, domain.CodeConflict, "is Revoked, not Suspended")
@@ -182,9 +187,8 @@ func TestResumeOnlyFromSuspended(t *testing.T) {
 
 func TestOffboardTwice(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f, tn := newFixtureWith(t, domain.StatusConsented)
 	ctx := context.Background()
-	tn := f.tenant(t, domain.StatusConsented)
 
 	got, err := f.svc.Offboard(ctx, tn.TenantID, "contract ended", olivia)
 	if err != nil || got.Status != domain.StatusOffboarded || got.StatusReason != "contract ended" {
@@ -218,9 +222,8 @@ func TestOffboardTwice(t *testing.T) {
 
 func TestPatch(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f, tn := newFixtureWith(t, domain.StatusProvisioned)
 	ctx := context.Background()
-	tn := f.tenant(t, domain.StatusProvisioned)
 	bob := Actor{ID: "operator:0b1e5c1e-0000-4000-8000-000000000002", Name: "Bob Builder"}
 
 	name := "Contoso Group"
@@ -274,8 +277,7 @@ func TestPatch(t *testing.T) {
 // exactly one wins.
 func TestConcurrentPatchesSameETag(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	tn := f.tenant(t, domain.StatusProvisioned)
+	f, tn := newFixtureWith(t, domain.StatusProvisioned)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i := range errs {
@@ -361,9 +363,8 @@ func TestConsentLink(t *testing.T) {
 
 func TestRotateStatusLinkRevokesTheOldOne(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f, tn := newFixtureWith(t, domain.StatusConsented)
 	ctx := context.Background()
-	tn := f.tenant(t, domain.StatusConsented)
 	token := func(u string) string { return path.Base(u) }
 
 	old, err := f.status.Link(ctx, tn.TenantID)
@@ -397,9 +398,8 @@ func TestRotateStatusLinkRevokesTheOldOne(t *testing.T) {
 
 func TestRecheck(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f, tn := newFixtureWith(t, domain.StatusConsented)
 	ctx := context.Background()
-	tn := f.tenant(t, domain.StatusConsented)
 	f.checker.out = revalidation.CheckOutcome{From: domain.StatusConsented, To: domain.StatusRevoked, Transition: true,
 		Check: &domain.ConsentCheck{Outcome: domain.CheckRevoked}}
 
@@ -434,9 +434,8 @@ func TestRecheck(t *testing.T) {
 
 func TestEvents(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f, tn := newFixtureWith(t, domain.StatusConsented)
 	ctx := context.Background()
-	tn := f.tenant(t, domain.StatusConsented)
 	if _, err := f.svc.Suspend(ctx, tn.TenantID, "", olivia); err != nil {
 		t.Fatal(err)
 	}
