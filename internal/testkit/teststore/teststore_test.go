@@ -3,7 +3,6 @@ package teststore
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -63,24 +62,5 @@ func TestReadsBackTenantAndAuditTrail(t *testing.T) {
 	}
 	if u := by["tenant.updated"]; !u[0].At.After(u[len(u)-1].At) {
 		t.Errorf("tenant.updated from %v to %v; want newest first", u[0].At, u[len(u)-1].At)
-	}
-}
-
-// fatalTB records Fatalf instead of stopping the test.
-type fatalTB struct {
-	testing.TB
-	msg string
-}
-
-func (f *fatalTB) Helper() {}
-
-func (f *fatalTB) Fatalf(format string, args ...any) { f.msg = fmt.Sprintf(format, args...) }
-
-func TestTenantFailsOnAMissingTenant(t *testing.T) {
-	s := New(t, tablestore.Options{})
-	id := testkit.GUID(t)
-	ft := &fatalTB{TB: t}
-	if got := Tenant(ft, s, id); got != nil || !strings.Contains(ft.msg, "get tenant "+id) {
-		t.Errorf("Tenant of a missing tenant: %+v, failure %q", got, ft.msg)
 	}
 }
