@@ -16,15 +16,12 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 func examplePath(t *testing.T) string {
 	t.Helper()
-	p, err := filepath.Abs(filepath.Join("..", "..", "contracts", "provisioning.v1.example.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return filepath.Join(testkit.Root(t), "contracts", "provisioning.v1.example.json")
 }
 
 func TestBuildRequestOverrides(t *testing.T) {
@@ -97,7 +94,7 @@ func TestSendToLocalHost(t *testing.T) {
 		_, _ = io.WriteString(w, `{"Outputs":{},"Logs":[]}`)
 	}))
 	defer handler.Close()
-	functions, _ := filepath.Abs(filepath.Join("..", "..", "functions"))
+	functions := filepath.Join(testkit.Root(t), "functions")
 	host, err := funchost.New(funchost.Config{
 		FunctionsDir: functions, HandlerURL: handler.URL, ListenAddr: "127.0.0.1:0",
 		Settings:  map[string]string{"REVALIDATION_SCHEDULE": "0 0 0 1 1 *"},

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit/teststore"
 )
 
 // A link is stored only as its SHA-256 (full hex, domain.Digest), is valid
@@ -25,14 +26,14 @@ func TestIssueLinkStoresTheHashAndSupersedes(t *testing.T) {
 		t.Fatalf("link = %q, %v", first.URL, err)
 	}
 	token := u.Query().Get("t")
-	got := e.get(tn.TenantID)
+	got := teststore.Tenant(t, e.store, tn.TenantID)
 	if len(got.InviteHash) != 64 || got.InviteHash != domain.Digest(token, 32) || got.InviteHash == token {
 		t.Fatalf("stored hash %q for token %q", got.InviteHash, token)
 	}
 	if d := got.InviteExpiresAt.Sub(got.InviteIssuedAt); d != 24*time.Hour || first.ExpiresAt.Sub(got.InviteExpiresAt).Abs() > time.Millisecond {
 		t.Errorf("link valid %s (expires %v, returned %v)", d, got.InviteExpiresAt, first.ExpiresAt)
 	}
-	issued := e.actions(tn.TenantID)["consent.link-issued"]
+	issued := teststore.AuditActions(t, e.store, tn.TenantID)["consent.link-issued"]
 	if len(issued) != 2 || issued[0].Details["expiresAt"] == "" {
 		t.Errorf("link-issued audit = %+v (the env issues one too)", issued)
 	}

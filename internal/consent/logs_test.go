@@ -7,8 +7,8 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/testkit"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit/teststore"
 )
 
 // logLines are the JSON log records with message msg.
@@ -32,12 +32,7 @@ func TestBusinessEventLogLines(t *testing.T) {
 	logs := &testkit.SyncBuffer{}
 	e.svc.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	tn := e.tenant()
-	link, err := e.svc.IssueLink(context.Background(), tn.TenantID, "test", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(link.URL)
-	token := u.Query().Get("t")
+	token := e.token(tn.TenantID)
 
 	outside := netip.MustParseAddr("203.0.113.9")
 	if _, err := e.svc.Start(context.Background(), token, outside); err == nil {
@@ -48,8 +43,8 @@ func TestBusinessEventLogLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	ru, _ := url.Parse(res.RedirectURL)
-	e.chk.check = func() (domain.ConsentCheck, error) { return allRoles, nil }
-	if _, err := e.svc.Callback(context.Background(), success(tn.TenantID, ru.Query().Get("state")), adminIP); err != nil {
+	e.answer(allRoles)
+	if _, err := e.callback(success(tn.TenantID, ru.Query().Get("state"))); err != nil {
 		t.Fatal(err)
 	}
 
@@ -69,7 +64,7 @@ func TestBusinessEventLogLines(t *testing.T) {
 			}
 		}
 	}
-	ref := e.actions(tn.TenantID)["consent.refused"]
+	ref := teststore.AuditActions(t, e.store, tn.TenantID)["consent.refused"]
 	if len(ref) != 1 || ref[0].Reason != "ip-not-allowed" || ref[0].SourceIP != outside.String() {
 		t.Errorf("refusal audit = %+v", ref)
 	}

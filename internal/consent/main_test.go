@@ -2,15 +2,14 @@ package consent
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/netip"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/domain/outboxtest"
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
 	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 	"github.com/onemeeting/cvi-onboarding/internal/testkit/teststore"
@@ -19,70 +18,6 @@ import (
 // The consent tests run against the test binary's one Azurite (testkit);
 // they fail, never skip, when it cannot start.
 func TestMain(m *testing.M) { testkit.Main(m) }
-
-// outbox records what the service hands to the queues, each job and batch
-// checked as the queue functions will decode it.
-type outbox struct {
-	mu        sync.Mutex
-	sent      []domain.EmailJob
-	scheduled []scheduledBatch
-}
-
-type scheduledBatch struct {
-	Batch domain.RevalidationBatch
-	At    time.Time
-}
-
-var _ domain.Outbox = (*outbox)(nil)
-
-func (o *outbox) SendEmail(_ context.Context, job domain.EmailJob, _ time.Time) error {
-	body, err := json.Marshal(job)
-	if err != nil {
-		return err
-	}
-	if _, err := domain.DecodeEmailJob(body); err != nil {
-		return err
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.sent = append(o.sent, job)
-	return nil
-}
-
-func (o *outbox) ScheduleRevalidation(_ context.Context, batches []domain.RevalidationBatch, at func(int) time.Time) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for i, b := range batches {
-		body, err := json.Marshal(b)
-		if err != nil {
-			return err
-		}
-		decoded, err := domain.DecodeRevalidationBatch(body)
-		if err != nil {
-			return err
-		}
-		sb := scheduledBatch{Batch: *decoded}
-		if at != nil {
-			sb.At = at(i)
-		}
-		o.scheduled = append(o.scheduled, sb)
-	}
-	return nil
-}
-
-// emails are the email jobs sent so far.
-func (o *outbox) emails() []domain.EmailJob {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]domain.EmailJob(nil), o.sent...)
-}
-
-// batches are the re-validation batches scheduled so far.
-func (o *outbox) batches() []scheduledBatch {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]scheduledBatch(nil), o.scheduled...)
-}
 
 // checker answers consent checks through a hook (which may change the
 // store in between, as a concurrent operator would).
@@ -99,7 +34,7 @@ func (c *checker) CheckConsent(context.Context, string, string, domain.CheckOpti
 type env struct {
 	t     *testing.T
 	store *tablestore.Store
-	out   *outbox
+	out   *outboxtest.Outbox
 	chk   *checker
 	svc   *Service
 }
@@ -107,7 +42,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	store := teststore.New(t, tablestore.Options{})
-	e := &env{t: t, store: store, out: &outbox{}, chk: &checker{}}
+	e := &env{t: t, store: store, out: &outboxtest.Outbox{}, chk: &checker{}}
 	base, _ := url.Parse("https://onboarding.example/")
 	e.svc = &Service{Store: store, Checker: e.chk, Outbox: e.out, PublicBaseURL: base, ConsentAuthorityURL: "https://login.example/",
 		LinkTTL: 24 * time.Hour, Rechecks: domain.RecheckSchedule{First: time.Minute, Attempts: 3}, Now: time.Now,
@@ -144,6 +79,43 @@ func (e *env) state(tenantID, ip string) string {
 	return state
 }
 
+// adminIP is inside every test tenant's allowed range.
+var adminIP = netip.MustParseAddr("198.51.100.7")
+
+// success is Microsoft's redirect after a granted admin consent.
+func success(tenantID, state string) url.Values {
+	return url.Values{"admin_consent": {"True"}, "tenant": {tenantID}, "state": {state}}
+}
+
+// consenting is a new tenant (see tenant) whose admin started consent from
+// adminIP, and the redirect that brings the admin back granted.
+func (e *env) consenting() (*domain.Tenant, url.Values) {
+	e.t.Helper()
+	tn := e.tenant()
+	return tn, success(tn.TenantID, e.state(tn.TenantID, adminIP.String()))
+}
+
+// callback delivers the redirect q from adminIP.
+func (e *env) callback(q url.Values) (*CallbackResult, error) {
+	return e.svc.Callback(context.Background(), q, adminIP)
+}
+
+// answer makes every consent check return c.
+func (e *env) answer(c domain.ConsentCheck) {
+	e.chk.check = func() (domain.ConsentCheck, error) { return c, nil }
+}
+
+// token is the token of a fresh consent link for the tenant.
+func (e *env) token(tenantID string) string {
+	e.t.Helper()
+	link, err := e.svc.IssueLink(context.Background(), tenantID, "test", "")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	u, _ := url.Parse(link.URL)
+	return u.Query().Get("t")
+}
+
 func (e *env) suspend(tenantID string) {
 	e.t.Helper()
 	_, err := domain.UpdateTenant(context.Background(), e.store, tenantID, func(t *domain.Tenant) (bool, error) {
@@ -152,28 +124,6 @@ func (e *env) suspend(tenantID string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-}
-
-func (e *env) get(tenantID string) *domain.Tenant {
-	e.t.Helper()
-	t, err := e.store.GetTenant(context.Background(), tenantID)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return t
-}
-
-func (e *env) actions(tenantID string) map[string][]domain.AuditEvent {
-	e.t.Helper()
-	page, err := e.store.ListAudit(context.Background(), tenantID, 100, "")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out := map[string][]domain.AuditEvent{}
-	for _, a := range page.Items {
-		out[a.Action] = append(out[a.Action], a)
-	}
-	return out
 }
 
 var allRoles = domain.ConsentCheck{Outcome: domain.CheckConsented, Roles: domain.RequiredGraphRoles, SPEnabled: true}

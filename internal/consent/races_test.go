@@ -4,17 +4,11 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"net/url"
 	"testing"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit/teststore"
 )
-
-var adminIP = netip.MustParseAddr("198.51.100.7")
-
-func success(tenantID, state string) url.Values {
-	return url.Values{"admin_consent": {"True"}, "tenant": {tenantID}, "state": {state}}
-}
 
 // An operator suspends while the callback checks Graph: the suspend wins,
 // nothing is recorded, no email is queued, and the refusal is audited with
@@ -23,24 +17,24 @@ func TestCallbackRacingSuspendRecordsNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	tn := e.tenant()
-	state := e.state(tn.TenantID, "198.51.100.9")
+	q := success(tn.TenantID, e.state(tn.TenantID, "198.51.100.9"))
 	e.chk.check = func() (domain.ConsentCheck, error) {
 		e.suspend(tn.TenantID) // lands between the callback's read and its write
 		return allRoles, nil
 	}
-	_, err := e.svc.Callback(context.Background(), success(tn.TenantID, state), adminIP)
+	_, err := e.callback(q)
 	var r *Refusal
 	if !errors.As(err, &r) || r.Kind != RefusedTenantInactive || r.Stage != StageCallback {
 		t.Fatalf("callback racing a suspend: %v", err)
 	}
-	got := e.get(tn.TenantID)
+	got := teststore.Tenant(t, e.store, tn.TenantID)
 	if got.Status != domain.StatusSuspended || got.SuspendedFrom != domain.StatusProvisioned || !got.ConsentedAt.IsZero() || len(got.GrantedRoles) != 0 {
 		t.Fatalf("tenant = %s from %s consentedAt %v roles %v", got.Status, got.SuspendedFrom, got.ConsentedAt, got.GrantedRoles)
 	}
-	if n := len(e.out.emails()); n != 0 {
+	if n := len(e.out.Jobs("")); n != 0 {
 		t.Errorf("%d emails queued for a suspended tenant", n)
 	}
-	a := e.actions(tn.TenantID)
+	a := teststore.AuditActions(t, e.store, tn.TenantID)
 	if len(a["consent.verified"]) != 0 {
 		t.Error("consent.verified audited for a suspended tenant")
 	}
@@ -55,21 +49,20 @@ func TestPendingCallbackRacingSuspendRecordsNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.svc.VerifyTimeout = 0
-	tn := e.tenant()
-	state := e.state(tn.TenantID, adminIP.String())
+	tn, q := e.consenting()
 	e.chk.check = func() (domain.ConsentCheck, error) {
 		e.suspend(tn.TenantID)
 		return domain.ConsentCheck{Outcome: domain.CheckDegraded, SPEnabled: true, MissingRoles: domain.RequiredGraphRoles}, nil
 	}
-	_, err := e.svc.Callback(context.Background(), success(tn.TenantID, state), adminIP)
+	_, err := e.callback(q)
 	var r *Refusal
 	if !errors.As(err, &r) || r.Kind != RefusedTenantInactive {
 		t.Fatalf("pending callback racing a suspend: %v", err)
 	}
-	if got := e.get(tn.TenantID); got.Status != domain.StatusSuspended || got.VerificationPending {
+	if got := teststore.Tenant(t, e.store, tn.TenantID); got.Status != domain.StatusSuspended || got.VerificationPending {
 		t.Fatalf("tenant = %s pending=%v", got.Status, got.VerificationPending)
 	}
-	if n := len(e.out.batches()); n != 0 {
+	if n := len(e.out.Scheduled()); n != 0 {
 		t.Errorf("%d re-checks scheduled for a suspended tenant", n)
 	}
 }
@@ -78,11 +71,10 @@ func TestPendingCallbackRacingSuspendRecordsNothing(t *testing.T) {
 func TestCallbackForSuspendedTenantChecksNothing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	tn := e.tenant()
-	state := e.state(tn.TenantID, adminIP.String())
+	tn, q := e.consenting()
 	e.suspend(tn.TenantID)
-	e.chk.check = func() (domain.ConsentCheck, error) { return allRoles, nil }
-	_, err := e.svc.Callback(context.Background(), success(tn.TenantID, state), adminIP)
+	e.answer(allRoles)
+	_, err := e.callback(q)
 	var r *Refusal
 	if !errors.As(err, &r) || r.Kind != RefusedTenantInactive {
 		t.Fatalf("callback of a suspended tenant: %v", err)
@@ -98,21 +90,20 @@ func TestMissingRolesAfterConsentArePending(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.svc.VerifyTimeout = 0
-	tn := e.tenant()
-	state := e.state(tn.TenantID, adminIP.String())
+	tn, q := e.consenting()
 	e.chk.check = func() (domain.ConsentCheck, error) {
 		return domain.ConsentCheck{Outcome: domain.CheckDegraded, SPEnabled: true, Roles: domain.RequiredGraphRoles[:6],
 			MissingRoles: domain.RequiredGraphRoles[6:], Detail: "missing roles"}, nil
 	}
-	res, err := e.svc.Callback(context.Background(), success(tn.TenantID, state), adminIP)
+	res, err := e.callback(q)
 	if err != nil || res.Kind != CallbackPending {
 		t.Fatalf("callback = %+v, %v", res, err)
 	}
-	got := e.get(tn.TenantID)
+	got := teststore.Tenant(t, e.store, tn.TenantID)
 	if got.Status != domain.StatusProvisioned || !got.VerificationPending || got.VerificationPendingSince.IsZero() {
 		t.Fatalf("tenant = %s pending=%v since %v", got.Status, got.VerificationPending, got.VerificationPendingSince)
 	}
-	msgs := e.out.batches()
+	msgs := e.out.Scheduled()
 	if len(msgs) != 1 || msgs[0].At.IsZero() {
 		t.Fatalf("re-checks scheduled: %+v", msgs)
 	}
@@ -127,16 +118,15 @@ func TestDisabledServicePrincipalIsDegraded(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.svc.VerifyTimeout = 0
-	tn := e.tenant()
-	state := e.state(tn.TenantID, adminIP.String())
+	tn, q := e.consenting()
 	e.chk.check = func() (domain.ConsentCheck, error) {
 		return domain.ConsentCheck{Outcome: domain.CheckDegraded, SPEnabled: false, Roles: domain.RequiredGraphRoles, Detail: "service principal disabled"}, nil
 	}
-	res, err := e.svc.Callback(context.Background(), success(tn.TenantID, state), adminIP)
+	res, err := e.callback(q)
 	if err != nil || res.Kind != CallbackDegraded || !res.Disabled {
 		t.Fatalf("callback = %+v, %v", res, err)
 	}
-	if got := e.get(tn.TenantID); got.Status != domain.StatusDegraded || got.VerificationPending {
+	if got := teststore.Tenant(t, e.store, tn.TenantID); got.Status != domain.StatusDegraded || got.VerificationPending {
 		t.Fatalf("tenant = %s pending=%v", got.Status, got.VerificationPending)
 	}
 }
@@ -148,12 +138,12 @@ func TestIssueLinkAfterSuspendIsRefused(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	tn := e.tenant()
-	before := e.get(tn.TenantID)
+	before := teststore.Tenant(t, e.store, tn.TenantID)
 	e.suspend(tn.TenantID)
 	if _, err := e.svc.IssueLink(context.Background(), tn.TenantID, "operator:x", "Olivia"); domain.ErrorCode(err) != domain.CodeConflict {
 		t.Fatalf("IssueLink on a suspended tenant: %v", err)
 	}
-	if got := e.get(tn.TenantID); got.Status != domain.StatusSuspended || got.InviteHash != before.InviteHash {
+	if got := teststore.Tenant(t, e.store, tn.TenantID); got.Status != domain.StatusSuspended || got.InviteHash != before.InviteHash {
 		t.Fatalf("tenant = %s, link changed=%v", got.Status, got.InviteHash != before.InviteHash)
 	}
 }
@@ -162,20 +152,18 @@ func TestIssueLinkAfterSuspendIsRefused(t *testing.T) {
 func TestReloadShowsRecordedResult(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	tn := e.tenant()
-	state := e.state(tn.TenantID, adminIP.String())
-	e.chk.check = func() (domain.ConsentCheck, error) { return allRoles, nil }
-	q := success(tn.TenantID, state)
-	if res, err := e.svc.Callback(context.Background(), q, adminIP); err != nil || res.Kind != CallbackGranted {
+	_, q := e.consenting()
+	e.answer(allRoles)
+	if res, err := e.callback(q); err != nil || res.Kind != CallbackGranted {
 		t.Fatalf("callback = %+v, %v", res, err)
 	}
-	calls, emails := e.chk.calls, len(e.out.emails())
+	calls, emails := e.chk.calls, len(e.out.Jobs(""))
 	res, err := e.svc.Callback(context.Background(), q, netip.MustParseAddr("198.51.100.8")) // another allowed address
 	if err != nil || res.Kind != CallbackGranted || !res.Replayed {
 		t.Fatalf("reload = %+v, %v", res, err)
 	}
-	if e.chk.calls != calls || len(e.out.emails()) != emails {
-		t.Errorf("reload checked %d times and queued %d emails", e.chk.calls-calls, len(e.out.emails())-emails)
+	if e.chk.calls != calls || len(e.out.Jobs("")) != emails {
+		t.Errorf("reload checked %d times and queued %d emails", e.chk.calls-calls, len(e.out.Jobs(""))-emails)
 	}
 	// From outside the allow-list a reload shows nothing.
 	var invalid *InvalidCallback

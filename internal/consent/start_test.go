@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit/teststore"
 )
 
 // allowIPs indexes tn's allowed addresses (as provisioning does), so a
@@ -20,16 +21,6 @@ func (e *env) allowIPs(tn *domain.Tenant) *domain.Tenant {
 		e.t.Fatal(err)
 	}
 	return tn
-}
-
-func (e *env) token(tenantID string) string {
-	e.t.Helper()
-	link, err := e.svc.IssueLink(context.Background(), tenantID, "test", "")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	u, _ := url.Parse(link.URL)
-	return u.Query().Get("t")
 }
 
 // A start from the allow-list redirects to Microsoft's admin-consent
@@ -54,7 +45,7 @@ func TestStartRedirectsWithAOneTimeState(t *testing.T) {
 	if err != nil || cs.TenantID != tn.TenantID || cs.ClientIP != adminIP.String() || cs.ExpiresAt.Sub(cs.CreatedAt) != StateTTL {
 		t.Fatalf("stored state = %+v, %v", cs, err)
 	}
-	if started := e.actions(tn.TenantID)["consent.started"]; len(started) != 1 || started[0].Details["via"] != "link" {
+	if started := teststore.AuditActions(t, e.store, tn.TenantID)["consent.started"]; len(started) != 1 || started[0].Details["via"] != "link" {
 		t.Errorf("started audit = %+v", started)
 	}
 }
@@ -79,11 +70,11 @@ func TestStartRefusals(t *testing.T) {
 	if _, err := e.svc.Start(context.Background(), "not-a-link", adminIP); !errors.As(err, &r) || r.Kind != RefusedLinkUnknown || r.Tenant != nil {
 		t.Fatalf("start with an unknown link: %v", err)
 	}
-	refused := e.actions(tn.TenantID)["consent.refused"]
+	refused := teststore.AuditActions(t, e.store, tn.TenantID)["consent.refused"]
 	if len(refused) != 2 || refused[0].Reason == refused[1].Reason {
 		t.Fatalf("refusal audit = %+v, want ip-not-allowed and link-expired", refused)
 	}
-	if n := len(e.actions(tn.TenantID)["consent.started"]); n != 0 {
+	if n := len(teststore.AuditActions(t, e.store, tn.TenantID)["consent.started"]); n != 0 {
 		t.Errorf("%d starts audited", n)
 	}
 }
@@ -100,7 +91,7 @@ func TestStartByAddress(t *testing.T) {
 	if err != nil || res.Tenant.TenantID != tn.TenantID {
 		t.Fatalf("start by address = %+v, %v", res, err)
 	}
-	if started := e.actions(tn.TenantID)["consent.started"]; len(started) != 1 || started[0].Details["via"] != "ip" {
+	if started := teststore.AuditActions(t, e.store, tn.TenantID)["consent.started"]; len(started) != 1 || started[0].Details["via"] != "ip" {
 		t.Errorf("started audit = %+v", started)
 	}
 	e.allowIPs(e.tenant()) // a second tenant allowing the same range

@@ -83,7 +83,7 @@ func TestStorageOutageBacksOffInsteadOfDeadLettering(t *testing.T) {
 	ids := make([]string, n)
 	for i := range n {
 		ids[i] = newTenantID()
-		body := mustJSON(t, example(t, ids[i], "CRM-backoff-"+ids[i][:8]))
+		body := testkit.JSON(t, example(t, ids[i], "CRM-backoff-"+ids[i][:8]))
 		if _, err := s.host.Enqueue(queue.Provisioning, funchost.Message{MessageID: "backoff-" + ids[i], Body: body}); err != nil {
 			t.Fatal(err)
 		}
@@ -157,7 +157,7 @@ func TestDeadLetterResubmitThroughAdminAPI(t *testing.T) {
 	}
 	id := newTenantID()
 	msgID := "doomed-" + id
-	if _, err := s.host.Enqueue(queue.Provisioning, funchost.Message{MessageID: msgID, Body: mustJSON(t, example(t, id, "CRM-doomed-"+id[:8]))}); err != nil {
+	if _, err := s.host.Enqueue(queue.Provisioning, funchost.Message{MessageID: msgID, Body: testkit.JSON(t, example(t, id, "CRM-doomed-"+id[:8]))}); err != nil {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 60*time.Second, "dead-lettering after the retry budget", func() bool {
@@ -202,7 +202,7 @@ func TestDeadLetterResubmitThroughAdminAPI(t *testing.T) {
 		*list.Items[0].OriginalMessageID != msgID || list.Items[0].TenantID == nil || *list.Items[0].TenantID != id {
 		t.Fatalf("list: %d %s", code, body)
 	}
-	code, body = call("POST", "/api/admin/deadletters/provisioning/resubmit", mustJSON(t, map[string]any{"sequenceNumbers": []int64{list.Items[0].SequenceNumber}}))
+	code, body = call("POST", "/api/admin/deadletters/provisioning/resubmit", testkit.JSON(t, map[string]any{"sequenceNumbers": []int64{list.Items[0].SequenceNumber}}))
 	var res struct {
 		Resubmitted []struct {
 			MessageID         string `json:"messageId"`

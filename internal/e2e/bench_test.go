@@ -18,6 +18,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // peakRSSMB is the process's peak resident set (VmHWM) in MB.
@@ -139,7 +140,7 @@ func BenchmarkProvisioning(b *testing.B) {
 		for j := range ids {
 			ids[j] = newTenantID()
 			enqueued[adminEmail(ids[j])] = time.Now()
-			if _, err := s.host.Enqueue(queue.Provisioning, funchost.Message{MessageID: "bench-" + ids[j], Body: mustJSON(b, example(b, ids[j], "CRM-bench-"+ids[j][:8]))}); err != nil {
+			if _, err := s.host.Enqueue(queue.Provisioning, funchost.Message{MessageID: "bench-" + ids[j], Body: testkit.JSON(b, example(b, ids[j], "CRM-bench-"+ids[j][:8]))}); err != nil {
 				b.Fatal(err)
 			}
 		}

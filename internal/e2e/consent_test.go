@@ -21,7 +21,7 @@ import (
 func (s *stack) provisioned(id string, adminIPs ...string) string {
 	s.t.Helper()
 	before := lastSeq(s.sb)
-	s.runFunction("ProvisionTenant", mustJSON(s.t, example(s.t, id, "CRM-"+id[:8], adminIPs...)))
+	s.runFunction("ProvisionTenant", testkit.JSON(s.t, example(s.t, id, "CRM-"+id[:8], adminIPs...)))
 	var link string
 	testkit.Eventually(s.t, 5*time.Second, "consent-link email", func() bool {
 		for _, m := range s.mailsTo(adminEmail(id), before) {

@@ -32,7 +32,7 @@ func TestEmailJobDeliveredTwiceSendsOnce(t *testing.T) {
 	id := newTenantID()
 	s.provisioned(id)
 	before := lastSeq(s.sb)
-	job := mustJSON(t, domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailOpsAlert, TenantID: id, Recipients: []string{adminEmail(id)},
+	job := testkit.JSON(t, domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailOpsAlert, TenantID: id, Recipients: []string{adminEmail(id)},
 		IdempotencyKey: "ops-alert:test:" + id, Alert: &domain.Alert{Subject: "Test alert", Detail: "twice"}})
 	for i := range 3 {
 		if _, err := s.host.Enqueue(queue.Email, funchost.Message{MessageID: "copy-" + itoa(i), Body: job}); err != nil {
@@ -52,7 +52,7 @@ func TestReminderSkippedAfterConsent(t *testing.T) {
 	id := newTenantID()
 	s.consentedTenant(id)
 	before := lastSeq(s.sb)
-	job := mustJSON(t, domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentReminder, TenantID: id, Recipients: []string{adminEmail(id)},
+	job := testkit.JSON(t, domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentReminder, TenantID: id, Recipients: []string{adminEmail(id)},
 		IdempotencyKey: "consent-reminder:" + id + ":test"})
 	if _, err := s.host.Enqueue(queue.Email, funchost.Message{MessageID: "reminder-" + id, Body: job}); err != nil {
 		t.Fatal(err)
@@ -66,7 +66,7 @@ func TestReminderSkippedAfterConsent(t *testing.T) {
 	waiting := newTenantID()
 	s.provisioned(waiting)
 	before = lastSeq(s.sb)
-	job = mustJSON(t, domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentReminder, TenantID: waiting, Recipients: []string{adminEmail(waiting)},
+	job = testkit.JSON(t, domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailConsentReminder, TenantID: waiting, Recipients: []string{adminEmail(waiting)},
 		IdempotencyKey: "consent-reminder:" + waiting + ":test"})
 	if _, err := s.host.Enqueue(queue.Email, funchost.Message{MessageID: "reminder-" + waiting, Body: job}); err != nil {
 		t.Fatal(err)

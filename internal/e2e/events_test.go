@@ -161,7 +161,7 @@ func TestLifecycleEventsInOrderOncePerChange(t *testing.T) {
 	s.consentedTenant(id) // provisioned, consent link emailed, consented
 
 	// The same provisioning request again, as a redelivery would.
-	s.runFunction("ProvisionTenant", mustJSON(t, example(t, id, "CRM-"+id[:8])))
+	s.runFunction("ProvisionTenant", testkit.JSON(t, example(t, id, "CRM-"+id[:8])))
 	s.waitIdle()
 
 	// Live: invites carry the join page with a Video ID; three requests, one change.
@@ -175,7 +175,7 @@ func TestLifecycleEventsInOrderOncePerChange(t *testing.T) {
 
 	// Degraded, with the batch delivered twice.
 	s.sb.SetRoles(id, euAppID, domain.RequiredGraphRoles[1:])
-	batch := mustJSON(t, domain.RevalidationBatch{SchemaVersion: 1, RunID: "run-events", Batch: 0, TenantIDs: []string{id}})
+	batch := testkit.JSON(t, domain.RevalidationBatch{SchemaVersion: 1, RunID: "run-events", Batch: 0, TenantIDs: []string{id}})
 	for i := range 2 {
 		if _, err := s.host.Enqueue(queue.Revalidation, funchost.Message{MessageID: "batch-" + itoa(i), Body: batch}); err != nil {
 			t.Fatal(err)
@@ -215,7 +215,7 @@ func TestSameRequestFiveTimesPublishesOnce(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	s.withCRMSubscription()
 	id := newTenantID()
-	body := mustJSON(t, example(t, id, "CRM-five-"+id[:8]))
+	body := testkit.JSON(t, example(t, id, "CRM-five-"+id[:8]))
 	var wg sync.WaitGroup
 	for i := range 5 {
 		wg.Go(func() {
@@ -234,7 +234,7 @@ func TestSameRequestFiveTimesPublishesOnce(t *testing.T) {
 	bad["region"] = "xx"
 	for i := range 2 { // redelivered under the same message ID: one rejection, one event
 		_ = i
-		if _, err := s.host.Enqueue(queue.Provisioning, funchost.Message{MessageID: "bad-" + id, Body: mustJSON(t, bad)}); err != nil {
+		if _, err := s.host.Enqueue(queue.Provisioning, funchost.Message{MessageID: "bad-" + id, Body: testkit.JSON(t, bad)}); err != nil {
 			t.Fatal(err)
 		}
 		s.waitIdle()

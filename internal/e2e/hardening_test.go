@@ -50,7 +50,7 @@ func TestProvisioningCleansNamesAndKeepsBothDomainForms(t *testing.T) {
 	msg["primaryDomain"] = "Bücher.example"
 	msg["contacts"] = []any{map[string]any{"name": "\u2066Ana Admin\u2069", "email": adminEmail(id), "role": "admin"}}
 	before := lastSeq(s.sb)
-	s.runFunction("ProvisionTenant", mustJSON(t, msg))
+	s.runFunction("ProvisionTenant", testkit.JSON(t, msg))
 	var mailHTML string
 	testkit.Eventually(t, 5*time.Second, "consent-link email", func() bool {
 		for _, m := range s.mailsTo(adminEmail(id), before) {

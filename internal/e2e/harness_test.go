@@ -25,6 +25,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
 	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 	"github.com/onemeeting/cvi-onboarding/internal/testkit/teststack"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit/teststore"
 )
 
 // The sandbox's tenant and apps (teststack's, which its settings name).
@@ -127,19 +128,10 @@ func example(t testing.TB, tenantID, requestID string, adminIPs ...string) map[s
 
 func adminEmail(tenantID string) string { return "admin-" + tenantID[:8] + "@contoso.com" }
 
-func mustJSON(t testing.TB, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 // runFunction posts to the host's admin endpoint, as an operator would.
 func (s *stack) runFunction(name, input string) {
 	s.t.Helper()
-	body := mustJSON(s.t, map[string]string{"input": input})
+	body := testkit.JSON(s.t, map[string]string{"input": input})
 	resp, err := http.Post(s.host.URL()+"/admin/functions/"+name, "application/json", strings.NewReader(body))
 	if err != nil {
 		s.t.Fatal(err)
@@ -193,20 +185,13 @@ func lastSeq(sb *entrasim.Sandbox) int {
 
 func (s *stack) tenant(id string) *domain.Tenant {
 	s.t.Helper()
-	t, err := s.app.Store.GetTenant(context.Background(), id)
-	if err != nil {
-		s.t.Fatalf("get tenant %s: %v", id, err)
-	}
-	return t
+	return teststore.Tenant(s.t, s.app.Store, id)
 }
 
+// audit is the tenant's whole audit trail, newest first.
 func (s *stack) audit(id string) []domain.AuditEvent {
 	s.t.Helper()
-	page, err := s.app.Store.ListAudit(context.Background(), id, 100, "")
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return page.Items
+	return teststore.Audit(s.t, s.app.Store, id)
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

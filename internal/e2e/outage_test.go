@@ -34,7 +34,7 @@ func TestStorageOutageThenRecovery(t *testing.T) {
 	ids := make([]string, n)
 	for i := range n {
 		ids[i] = newTenantID()
-		body := mustJSON(t, example(t, ids[i], "CRM-outage-"+ids[i][:8]))
+		body := testkit.JSON(t, example(t, ids[i], "CRM-outage-"+ids[i][:8]))
 		if _, err := s.host.Enqueue(queue.Provisioning, funchost.Message{MessageID: "outage-" + ids[i], Body: body}); err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +86,7 @@ func TestPersistentFailureIsDeadLettered(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := newTenantID()
-	if _, err := s.host.Enqueue(queue.Provisioning, funchost.Message{MessageID: "doomed-" + id, Body: mustJSON(t, example(t, id, "CRM-doomed"))}); err != nil {
+	if _, err := s.host.Enqueue(queue.Provisioning, funchost.Message{MessageID: "doomed-" + id, Body: testkit.JSON(t, example(t, id, "CRM-doomed"))}); err != nil {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, 60*time.Second, "dead-lettering", func() bool { return len(s.host.DeadLetters(queue.Provisioning)) == 1 })

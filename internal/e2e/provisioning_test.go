@@ -30,7 +30,7 @@ func TestProvisionExampleThroughTheLocalHost(t *testing.T) {
 	id := newTenantID()
 	before := lastSeq(s.sb)
 	start := time.Now()
-	s.runFunction("ProvisionTenant", mustJSON(t, example(t, id, "CRM-"+id[:8])))
+	s.runFunction("ProvisionTenant", testkit.JSON(t, example(t, id, "CRM-"+id[:8])))
 
 	var link string
 	testkit.Eventually(t, 2*time.Second, "the consent-link email", func() bool {
@@ -88,7 +88,7 @@ func TestSameRequestFiveTimesConcurrently(t *testing.T) {
 	s := newStack(t, stackOptions{})
 	id := newTenantID()
 	before := lastSeq(s.sb)
-	body := mustJSON(t, example(t, id, "CRM-dup-"+id[:8]))
+	body := testkit.JSON(t, example(t, id, "CRM-dup-"+id[:8]))
 	var wg sync.WaitGroup
 	for i := range 5 {
 		wg.Add(1)
@@ -126,12 +126,12 @@ func malformedVariants(t *testing.T, id string) map[string]string {
 	with := func(key string, v any) string {
 		m := base()
 		m[key] = v
-		return mustJSON(t, m)
+		return testkit.JSON(t, m)
 	}
 	without := func(key string) string {
 		m := base()
 		delete(m, key)
-		return mustJSON(t, m)
+		return testkit.JSON(t, m)
 	}
 	v := map[string]string{}
 	for i, g := range []string{"not-a-guid", "3f2b8c1e-6d4a-4b7e-9a51", "3f2b8c1e6d4a4b7e9a512c0d7e8f9a10", "{3f2b8c1e-6d4a-4b7e-9a51-2c0d7e8f9a10}", "zzzzzzzz-6d4a-4b7e-9a51-2c0d7e8f9a10", ""} {
@@ -162,7 +162,7 @@ func malformedVariants(t *testing.T, id string) map[string]string {
 	v["unknown field"] = with("colour", "blue")
 	v["unknown field 2"] = with("tenantID", id)
 	v["2 MB body"] = with("customerName", strings.Repeat("x", 2<<20))
-	v["invalid utf-8"] = strings.Replace(mustJSON(t, base()), "Contoso Ltd", "Contoso \xff\xfe Ltd", 1)
+	v["invalid utf-8"] = strings.Replace(testkit.JSON(t, base()), "Contoso Ltd", "Contoso \xff\xfe Ltd", 1)
 	v["wrong schemaVersion"] = with("schemaVersion", 2)
 	v["schemaVersion string"] = with("schemaVersion", "1")
 	v["missing schemaVersion"] = without("schemaVersion")
@@ -243,12 +243,12 @@ func TestSecondRequestUpdatesWithoutNewKey(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOptions{})
 	id := newTenantID()
-	s.runFunction("ProvisionTenant", mustJSON(t, example(t, id, "CRM-a-"+id[:8])))
+	s.runFunction("ProvisionTenant", testkit.JSON(t, example(t, id, "CRM-a-"+id[:8])))
 	s.waitIdle()
 	first := s.tenant(id)
 	second := example(t, id, "CRM-b-"+id[:8], "127.0.0.1", "203.0.113.0/24")
 	second["customerName"] = "Contoso Group"
-	s.runFunction("ProvisionTenant", mustJSON(t, second))
+	s.runFunction("ProvisionTenant", testkit.JSON(t, second))
 	s.waitIdle()
 	after := s.tenant(id)
 	if after.TenantKey != first.TenantKey || after.CustomerName != "Contoso Group" || len(after.AllowedIPs) != 2 {

@@ -52,10 +52,10 @@ func TestBadMessagesAreRecordedAndAlertedInEveryQueueFunction(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, stackOptions{})
 	id := newTenantID()
-	prov := mustJSON(t, example(t, id, "CRM-rej-"+id[:8]))
-	email := mustJSON(t, domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailOpsAlert, Recipients: []string{"ops@videosrv.net"},
+	prov := testkit.JSON(t, example(t, id, "CRM-rej-"+id[:8]))
+	email := testkit.JSON(t, domain.EmailJob{SchemaVersion: 1, Kind: domain.EmailOpsAlert, Recipients: []string{"ops@videosrv.net"},
 		IdempotencyKey: "ops-alert:rej-test:" + id, Alert: &domain.Alert{Subject: "x", Detail: "y"}})
-	batch := mustJSON(t, domain.RevalidationBatch{SchemaVersion: 1, RunID: "run-rej-" + id[:8], TenantIDs: []string{id}})
+	batch := testkit.JSON(t, domain.RevalidationBatch{SchemaVersion: 1, RunID: "run-rej-" + id[:8], TenantIDs: []string{id}})
 	inner := func(obj string) string { return strings.TrimSuffix(strings.TrimPrefix(obj, "{"), "}") }
 
 	type bad struct{ queue, name, body string }

@@ -9,6 +9,7 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 // consentedTenant provisions a tenant and records verified consent.
@@ -49,7 +50,7 @@ func TestRevalidationRevokedOnceEvenIfBatchRedelivered(t *testing.T) {
 	s.sb.RemoveServicePrincipal(id, euAppID)
 	before := lastSeq(s.sb)
 
-	batch := mustJSON(t, domain.RevalidationBatch{SchemaVersion: 1, RunID: "run-test", Batch: 0, TenantIDs: []string{id}})
+	batch := testkit.JSON(t, domain.RevalidationBatch{SchemaVersion: 1, RunID: "run-test", Batch: 0, TenantIDs: []string{id}})
 	for i := range 2 { // the same batch delivered twice (distinct message IDs defeat duplicate detection)
 		if _, err := s.host.Enqueue(queue.Revalidation, funchost.Message{MessageID: "redelivered-" + itoa(i), Body: batch}); err != nil {
 			t.Fatal(err)

@@ -220,7 +220,7 @@ func runSoak(tb testing.TB, plan soakPlan) soakFigures {
 	var msgs []soakMessage
 	for i := range ids {
 		ids[i] = newTenantID()
-		body := mustJSON(tb, example(tb, ids[i], "CRM-soak-"+ids[i][:8]))
+		body := testkit.JSON(tb, example(tb, ids[i], "CRM-soak-"+ids[i][:8]))
 		msgs = append(msgs, soakMessage{ids[i], funchost.Message{MessageID: "soak-" + ids[i], Body: body}})
 		if i%5 == 0 { // 20 % duplicates
 			dupID := "soak-" + ids[i] + "-resent"
@@ -243,7 +243,7 @@ func runSoak(tb testing.TB, plan soakPlan) soakFigures {
 		id := ids[(i*7+3)%len(ids)]
 		upd := example(tb, id, "CRM-soak-"+id[:8]+"-u", "127.0.0.1", "192.0.2.0/28")
 		upd["customerName"] = "Contoso Ltd (updated)"
-		updates[id] = soakMessage{id, funchost.Message{MessageID: "soak-" + id + "-u", Body: mustJSON(tb, upd)}}
+		updates[id] = soakMessage{id, funchost.Message{MessageID: "soak-" + id + "-u", Body: testkit.JSON(tb, upd)}}
 	}
 	withUpdates := make([]soakMessage, 0, len(msgs)+len(updates))
 	for _, m := range msgs {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit/teststore"
 )
 
 // A crash between creating the tenant and writing tenant.provisioned: the
@@ -16,14 +17,10 @@ func TestRetryAfterCrashWritesTheAuditRowOnce(t *testing.T) {
 	t.Parallel()
 	s, cs, store, pub := newService(t)
 	ctx := context.Background()
-	cs.crash = true
-	if _, err := s.Provision(ctx, []byte(body), Source{Kind: "queue", MessageID: "m-1"}); !domain.IsTransient(err) {
-		t.Fatalf("crashed attempt: %v; want a transient error", err)
-	}
+	crashing(t, s, cs, Source{Kind: "queue", MessageID: "m-1"}, body)
 	if got := auditActions(t, store); len(got) != 0 {
 		t.Fatalf("audit after the crash: %v", got)
 	}
-	cs.crash = false
 	for i := range 3 { // the redelivery, then two more
 		res, err := s.Provision(ctx, []byte(body), Source{Kind: "queue", MessageID: "m-1"})
 		if err != nil {
@@ -65,8 +62,6 @@ func TestLongRequestIDKeepsMessageIDsWithinServiceBusLimits(t *testing.T) {
 	}
 }
 
-const tenantID = "3f2b8c1e-6d4a-4b7e-9a51-2c0d7e8f9a10"
-
 // A redelivered request (same requestId, same body) applies once: the
 // second delivery is a replay that writes nothing, audits nothing and
 // publishes nothing.
@@ -85,10 +80,7 @@ func TestRedeliveredRequestAppliesOnce(t *testing.T) {
 	if err != nil || second.Outcome != OutcomeReplay {
 		t.Fatalf("redelivery: %+v, %v; want a replay", second, err)
 	}
-	tn, err := store.GetTenant(ctx, tenantID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tn := teststore.Tenant(t, store, tenantID)
 	if tn.ETag != first.Tenant.ETag || second.Tenant.TenantKey != first.Tenant.TenantKey {
 		t.Error("the replay wrote the tenant")
 	}
@@ -217,7 +209,7 @@ func TestAllowedIPsIndexedAfterWaitingForTheLease(t *testing.T) {
 
 	broken := &busyIPIndex{TenantStore: store, n: 1, err: domain.Errorf(domain.CodeInvalid, "refused")}
 	s.Store = broken
-	update := strings.Replace(strings.Replace(body, `"CRM-1"`, `"CRM-2"`, 1), `"203.0.113.7"`, `"203.0.113.8"`, 1)
+	update := movedIP()
 	if _, err := s.Provision(ctx, []byte(update), Source{Kind: "queue", MessageID: "m-2"}); domain.ErrorCode(err) != domain.CodeInvalid || broken.calls != 1 {
 		t.Fatalf("permanent index failure: %v after %d calls; want it returned after one", err, broken.calls)
 	}

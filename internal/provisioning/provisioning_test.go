@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,17 +59,36 @@ func newService(t *testing.T) (*Service, *crashingStore, *tablestore.Store, *out
 	return s, cs, store, pub
 }
 
-const body = `{"schemaVersion":1,"requestId":"CRM-1","tenantId":"3f2b8c1e-6d4a-4b7e-9a51-2c0d7e8f9a10","customerName":"Contoso Ltd",
+const tenantID = "3f2b8c1e-6d4a-4b7e-9a51-2c0d7e8f9a10"
+
+const body = `{"schemaVersion":1,"requestId":"CRM-1","tenantId":"` + tenantID + `","customerName":"Contoso Ltd",
 "region":"eu","adminIps":["203.0.113.7"],"contacts":[{"name":"IT","email":"it-admin@contoso.com","role":"admin"}]}`
 
+// movedIP is body's next request, CRM-2: the same tenant and admins, the
+// admin IP moved to 203.0.113.8.
+func movedIP() string {
+	return strings.Replace(strings.Replace(body, `"CRM-1"`, `"CRM-2"`, 1), `"203.0.113.7"`, `"203.0.113.8"`, 1)
+}
+
+// crashing delivers each body while cs crashes, each attempt failing
+// transiently as a killed process's would; cs recovers afterwards.
+func crashing(t *testing.T, s *Service, cs *crashingStore, src Source, bodies ...string) {
+	t.Helper()
+	cs.crash = true
+	defer func() { cs.crash = false }()
+	for _, b := range bodies {
+		if _, err := s.Provision(context.Background(), []byte(b), src); !domain.IsTransient(err) {
+			t.Fatalf("crashed attempt: %v; want a transient error", err)
+		}
+	}
+}
+
+// auditActions are the actions of the fixture tenant's audit trail, newest
+// first.
 func auditActions(t *testing.T, store *tablestore.Store) []string {
 	t.Helper()
-	page, err := store.ListAudit(context.Background(), "3f2b8c1e-6d4a-4b7e-9a51-2c0d7e8f9a10", 100, "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, e := range page.Items {
+	for _, e := range teststore.Audit(t, store, tenantID) {
 		out = append(out, e.Action)
 	}
 	return out

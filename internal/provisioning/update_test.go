@@ -2,7 +2,6 @@ package provisioning
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -27,13 +26,8 @@ func TestRetryAfterCrashWithUpdateInBetweenStillSendsTheLink(t *testing.T) {
 	t.Parallel()
 	s, cs, store, pub := newService(t)
 	ctx := context.Background()
-	cs.crash = true
-	if _, err := s.Provision(ctx, []byte(body), Source{Kind: "queue", MessageID: "m-1"}); !domain.IsTransient(err) {
-		t.Fatalf("crashed attempt: %v; want a transient error", err)
-	}
-	cs.crash = false
-	update := strings.Replace(strings.Replace(body, `"CRM-1"`, `"CRM-2"`, 1), `"203.0.113.7"`, `"203.0.113.8"`, 1)
-	if res, err := s.Provision(ctx, []byte(update), Source{Kind: "queue", MessageID: "m-2"}); err != nil || res.Outcome != OutcomeUpdated {
+	crashing(t, s, cs, Source{Kind: "queue", MessageID: "m-1"}, body)
+	if res, err := s.Provision(ctx, []byte(movedIP()), Source{Kind: "queue", MessageID: "m-2"}); err != nil || res.Outcome != OutcomeUpdated {
 		t.Fatalf("update: %+v, %v", res, err)
 	}
 	if n := pub.Count("consent-link:"); n != 0 {
@@ -45,10 +39,7 @@ func TestRetryAfterCrashWithUpdateInBetweenStillSendsTheLink(t *testing.T) {
 	if pub.Count("consent-link:") != 1 || pub.Count("consent-reminder:") != 1 {
 		t.Fatalf("after the redelivery: %d links, %d reminders; want 1 and 1", pub.Count("consent-link:"), pub.Count("consent-reminder:"))
 	}
-	tn, err := store.GetTenant(ctx, "3f2b8c1e-6d4a-4b7e-9a51-2c0d7e8f9a10")
-	if err != nil {
-		t.Fatal(err)
-	}
+	tn := teststore.Tenant(t, store, tenantID)
 	if len(tn.AllowedIPs) != 1 || tn.AllowedIPs[0].String() != "203.0.113.8/32" || tn.LastRequestID != "CRM-2" {
 		t.Fatalf("tenant after the redelivery: IPs %v, last request %s; want the update's", tn.AllowedIPs, tn.LastRequestID)
 	}
@@ -67,14 +58,8 @@ func TestTwoInterruptedRequestsForTheSameAdminsPublishOneLink(t *testing.T) {
 	t.Parallel()
 	s, cs, _, pub := newService(t)
 	ctx := context.Background()
-	later := strings.Replace(strings.Replace(body, `"CRM-1"`, `"CRM-2"`, 1), `"203.0.113.7"`, `"203.0.113.8"`, 1)
-	cs.crash = true
-	for _, b := range []string{later, body} { // CRM-2 creates, CRM-1 updates; both die before publishing
-		if _, err := s.Provision(ctx, []byte(b), Source{Kind: "queue"}); !domain.IsTransient(err) {
-			t.Fatalf("crashed attempt: %v; want a transient error", err)
-		}
-	}
-	cs.crash = false
+	later := movedIP()
+	crashing(t, s, cs, Source{Kind: "queue"}, later, body) // CRM-2 creates, CRM-1 updates; both die before publishing
 	for _, b := range []string{body, later} {
 		if _, err := s.Provision(ctx, []byte(b), Source{Kind: "queue"}); err != nil {
 			t.Fatalf("redelivery: %v", err)
@@ -110,13 +95,9 @@ func (s *suspendAfterRead) GetTenant(ctx context.Context, id string) (*domain.Te
 
 func statusRaceRequest(t *testing.T, tenantID, requestID, adminEmail string) []byte {
 	t.Helper()
-	b, err := json.Marshal(map[string]any{"schemaVersion": 1, "requestId": requestID, "tenantId": tenantID, "customerName": "Contoso Ltd",
+	return []byte(testkit.JSON(t, map[string]any{"schemaVersion": 1, "requestId": requestID, "tenantId": tenantID, "customerName": "Contoso Ltd",
 		"region": "eu", "adminIps": []string{"203.0.113.7"},
-		"contacts": []map[string]string{{"name": "Admin", "email": adminEmail, "role": "admin"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+		"contacts": []map[string]string{{"name": "Admin", "email": adminEmail, "role": "admin"}}}))
 }
 
 // A provisioning update reads the tenant and writes it back whole: an
@@ -147,10 +128,7 @@ func TestProvisioningUpdateRacingSuspendKeepsSuspended(t *testing.T) {
 	if store.armed.Load() {
 		t.Fatal("the update never read the tenant")
 	}
-	got, err := inner.GetTenant(ctx, tenantID)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := teststore.Tenant(t, inner, tenantID)
 	if got.Status != domain.StatusSuspended || got.SuspendedFrom != domain.StatusProvisioned || res.Tenant.Status != domain.StatusSuspended {
 		t.Fatalf("after the race: %s (from %s), result %s", got.Status, got.SuspendedFrom, res.Tenant.Status)
 	}
@@ -213,12 +191,8 @@ func TestUpdateChangingAdminsPublishesANewConsentLink(t *testing.T) {
 		len(jobs[0].Recipients) != 1 || jobs[0].Recipients[0] != "new-admin@contoso.com" {
 		t.Fatalf("after changing the admins: %+v; want one new consent-link job to the new admin", jobs)
 	}
-	page, err := store.ListAudit(ctx, tenantID, 10, "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	details := map[string]map[string]string{}
-	for _, e := range page.Items {
+	for _, e := range teststore.Audit(t, store, tenantID) {
 		details[e.ID] = e.Details
 	}
 	if d := details["updated-CRM-2"]; d["customerName"] != "Contoso Ltd -> Contoso Group" || d["adminContactsChanged"] != "" {

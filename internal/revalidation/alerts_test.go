@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit/teststore"
 )
 
 // Transient failures leave the status alone and count once per run; the
@@ -25,11 +26,11 @@ func TestFailureStreakAlertsOnceAtAlertAfter(t *testing.T) {
 			e.handle(b) // redelivered: the run counts once
 		}
 	}
-	got := e.get(tn.TenantID)
+	got := teststore.Tenant(t, e.store, tn.TenantID)
 	if got.Status != domain.StatusConsented || got.ConsecutiveCheckFailures != 4 || got.LastCheckError != "Graph throttled" {
 		t.Fatalf("tenant = %s, %d failures, last error %q", got.Status, got.ConsecutiveCheckFailures, got.LastCheckError)
 	}
-	alerts := e.out.emails(domain.EmailOpsAlert)
+	alerts := e.out.OfKind(domain.EmailOpsAlert)
 	wantKey := "ops-alert:check-failing:" + tn.TenantID + ":" + strconv.FormatInt(got.CheckFailingSince.Unix(), 10)
 	if len(alerts) != 1 || alerts[0].IdempotencyKey != wantKey || alerts[0].Alert.Facts["since"] == "" {
 		t.Fatalf("alerts = %+v, want one keyed %s", alerts, wantKey)
@@ -45,12 +46,12 @@ func TestOurOwnCheckErrorAlertsPerRunAndError(t *testing.T) {
 	})
 	a, b := e.tenant(domain.StatusConsented, time.Time{}), e.tenant(domain.StatusConsented, time.Time{})
 	e.handle(domain.RevalidationBatch{SchemaVersion: 1, RunID: "run-own", TenantIDs: []string{a.TenantID, b.TenantID}})
-	alerts := e.out.emails(domain.EmailOpsAlert)
+	alerts := e.out.OfKind(domain.EmailOpsAlert)
 	key := regexp.MustCompile(`^ops-alert:check-error:run-own:[0-9a-f]{8}$`)
 	if len(alerts) != 2 || alerts[0].IdempotencyKey != alerts[1].IdempotencyKey || !key.MatchString(alerts[0].IdempotencyKey) {
 		t.Fatalf("alerts = %+v, want one key (per run and error) twice", alerts)
 	}
-	if got := e.get(a.TenantID); got.ConsecutiveCheckFailures != 0 || got.LastCheckError != "" || got.Status != domain.StatusConsented {
+	if got := teststore.Tenant(t, e.store, a.TenantID); got.ConsecutiveCheckFailures != 0 || got.LastCheckError != "" || got.Status != domain.StatusConsented {
 		t.Errorf("tenant recorded our own failure: %+v", got)
 	}
 }
@@ -65,14 +66,14 @@ func TestRolesUnknownWarnsOncePerRun(t *testing.T) {
 	ok := e.tenant(domain.StatusConsented, time.Time{})
 	e.handle(domain.RevalidationBatch{SchemaVersion: 1, RunID: "run-ru", TenantIDs: []string{deg.TenantID}})
 	e.handle(domain.RevalidationBatch{SchemaVersion: 1, RunID: "run-ru", Batch: 1, TenantIDs: []string{ok.TenantID}})
-	alerts := e.out.emails(domain.EmailOpsAlert)
+	alerts := e.out.OfKind(domain.EmailOpsAlert)
 	if len(alerts) != 1 || alerts[0].IdempotencyKey != "ops-alert:roles-unknown:run-ru" {
 		t.Fatalf("alerts = %+v", alerts)
 	}
-	if got := e.get(deg.TenantID); got.Status != domain.StatusDegraded || !got.RolesUnknown || len(got.MissingRoles) != 1 {
+	if got := teststore.Tenant(t, e.store, deg.TenantID); got.Status != domain.StatusDegraded || !got.RolesUnknown || len(got.MissingRoles) != 1 {
 		t.Errorf("degraded tenant = %s rolesUnknown=%v missing %v", got.Status, got.RolesUnknown, got.MissingRoles)
 	}
-	if got := e.get(ok.TenantID); got.Status != domain.StatusConsented || !got.RolesUnknown {
+	if got := teststore.Tenant(t, e.store, ok.TenantID); got.Status != domain.StatusConsented || !got.RolesUnknown {
 		t.Errorf("consented tenant = %s rolesUnknown=%v", got.Status, got.RolesUnknown)
 	}
 }

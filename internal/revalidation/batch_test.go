@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit/teststore"
 )
 
 // A batch checks each tenant once, counts what happened (a missing or
@@ -46,10 +47,10 @@ func TestHandleBatchCountsAndAddsToTheRun(t *testing.T) {
 	if got.Checked != 3 || got.Transitions != 1 || got.Failures != 1 {
 		t.Errorf("run counters = checked %d transitions %d failures %d", got.Checked, got.Transitions, got.Failures)
 	}
-	if s := e.get(revokes.TenantID); s.Status != domain.StatusRevoked || s.LastCheckRunID != run.RunID {
+	if s := teststore.Tenant(t, e.store, revokes.TenantID); s.Status != domain.StatusRevoked || s.LastCheckRunID != run.RunID {
 		t.Errorf("revoked tenant = %s (run %q)", s.Status, s.LastCheckRunID)
 	}
-	if s := e.get(suspended.TenantID); s.Status != domain.StatusSuspended || !s.LastCheckAt.IsZero() {
+	if s := teststore.Tenant(t, e.store, suspended.TenantID); s.Status != domain.StatusSuspended || !s.LastCheckAt.IsZero() {
 		t.Errorf("suspended tenant was touched: %s, checked at %v", s.Status, s.LastCheckAt)
 	}
 }
@@ -74,7 +75,7 @@ func TestMalformedBatchIsRejectedOnce(t *testing.T) {
 	if len(page.Items) != 1 || page.Items[0].Source != "queue:revalidation" || page.Items[0].Field == "" {
 		t.Fatalf("rejections = %+v", page.Items)
 	}
-	alerts := e.out.emails(domain.EmailOpsAlert)
+	alerts := e.out.OfKind(domain.EmailOpsAlert)
 	if len(alerts) != 2 || alerts[0].IdempotencyKey != alerts[1].IdempotencyKey ||
 		!strings.HasPrefix(alerts[0].IdempotencyKey, domain.RejectionAlertKeyPrefix) {
 		t.Fatalf("rejection alerts = %+v, want one key twice", alerts)

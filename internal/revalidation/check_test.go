@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit/teststore"
 )
 
 // A transition is written, audited and told to the customer and operations
@@ -24,11 +25,11 @@ func TestCheckTenantTransitionNotifiesByTransitionKey(t *testing.T) {
 	if !out.Transition || out.From != domain.StatusConsented || out.To != domain.StatusRevoked || out.Check == nil {
 		t.Fatalf("outcome = %+v", out)
 	}
-	got := e.get(tn.TenantID)
+	got := teststore.Tenant(t, e.store, tn.TenantID)
 	if got.Status != domain.StatusRevoked || got.StatusReason != "app not found" || got.LastCheckOutcome != string(domain.CheckRevoked) {
 		t.Fatalf("tenant = %s (%q), last check %s", got.Status, got.StatusReason, got.LastCheckOutcome)
 	}
-	jobs := e.out.emails(domain.EmailConsentRevoked)
+	jobs := e.out.OfKind(domain.EmailConsentRevoked)
 	wantKey := "consent-revoked:->Revoked:" + tn.TenantID + ":" + strconv.FormatInt(got.StatusChanged.UnixNano(), 10)
 	if len(jobs) != 1 || jobs[0].IdempotencyKey != wantKey || jobs[0].Alert == nil || jobs[0].Alert.Detail != "app not found" {
 		t.Fatalf("revoked emails = %+v, want key %s", jobs, wantKey)
@@ -36,7 +37,7 @@ func TestCheckTenantTransitionNotifiesByTransitionKey(t *testing.T) {
 	if r := jobs[0].Recipients; len(r) != 3 || r[0] != "admin@contoso.example" || r[1] != "tech@contoso.example" || r[2] != "ops@example.net" {
 		t.Errorf("recipients = %v, want the contacts then operations", r)
 	}
-	audit := e.actions(tn.TenantID)["consent.revalidated"]
+	audit := teststore.AuditActions(t, e.store, tn.TenantID)["consent.revalidated"]
 	if len(audit) != 1 || audit[0].Actor != "operator:o1" || audit[0].ActorName != "Olivia" || audit[0].FromState != domain.StatusConsented ||
 		audit[0].ToState != domain.StatusRevoked || audit[0].Details["outcome"] != "revoked" {
 		t.Fatalf("audit = %+v", audit)
@@ -46,7 +47,7 @@ func TestCheckTenantTransitionNotifiesByTransitionKey(t *testing.T) {
 	if err != nil || again.Transition {
 		t.Fatalf("second check = %+v, %v", again, err)
 	}
-	if n := len(e.out.all()); n != 1 {
+	if n := len(e.out.Sent()); n != 1 {
 		t.Errorf("%d emails after the second check, want 1", n)
 	}
 }
@@ -64,21 +65,21 @@ func TestCheckTenantRecoveryAndPendingConfirmation(t *testing.T) {
 			t.Fatalf("check %s = %+v, %v", id, out, err)
 		}
 	}
-	recovered := e.get(deg.TenantID)
-	alerts := e.out.emails(domain.EmailOpsAlert)
+	recovered := teststore.Tenant(t, e.store, deg.TenantID)
+	alerts := e.out.OfKind(domain.EmailOpsAlert)
 	wantKey := "ops-alert:recovered:->Consented:" + deg.TenantID + ":" + strconv.FormatInt(recovered.StatusChanged.UnixNano(), 10)
 	if len(alerts) != 1 || alerts[0].IdempotencyKey != wantKey || alerts[0].Recipients[0] != "ops@example.net" {
 		t.Fatalf("ops alerts = %+v, want one keyed %s", alerts, wantKey)
 	}
-	confirmed := e.out.emails(domain.EmailConsentConfirmed)
+	confirmed := e.out.OfKind(domain.EmailConsentConfirmed)
 	wantKey = "consent-confirmed:" + pending.TenantID + ":pending:" + strconv.FormatInt(since.Unix(), 10)
 	if len(confirmed) != 1 || confirmed[0].IdempotencyKey != wantKey || confirmed[0].TenantID != pending.TenantID {
 		t.Fatalf("confirmations = %+v, want one keyed %s", confirmed, wantKey)
 	}
-	if got := e.get(pending.TenantID); got.Status != domain.StatusConsented || got.VerificationPending || got.ConsentedAt.IsZero() {
+	if got := teststore.Tenant(t, e.store, pending.TenantID); got.Status != domain.StatusConsented || got.VerificationPending || got.ConsentedAt.IsZero() {
 		t.Errorf("pending tenant = %s pending=%v consentedAt %v", got.Status, got.VerificationPending, got.ConsentedAt)
 	}
-	if n := len(e.out.emails(domain.EmailConsentDegraded)) + len(e.out.emails(domain.EmailConsentRevoked)); n != 0 {
+	if n := len(e.out.OfKind(domain.EmailConsentDegraded)) + len(e.out.OfKind(domain.EmailConsentRevoked)); n != 0 {
 		t.Errorf("%d customer transition emails for recoveries", n)
 	}
 }
@@ -114,7 +115,7 @@ func TestTenantGoneRevokesOnTheSecondCheck(t *testing.T) {
 	if err != nil || first.Transition {
 		t.Fatalf("first check = %+v, %v", first, err)
 	}
-	if got := e.get(tn.TenantID); got.Status != domain.StatusConsented || got.LastCheckOutcome != string(domain.CheckTenantGone) {
+	if got := teststore.Tenant(t, e.store, tn.TenantID); got.Status != domain.StatusConsented || got.LastCheckOutcome != string(domain.CheckTenantGone) {
 		t.Fatalf("after one tenant-gone: %s, last %s", got.Status, got.LastCheckOutcome)
 	}
 	second, err := e.svc.CheckTenant(context.Background(), tn.TenantID, CheckOptions{})

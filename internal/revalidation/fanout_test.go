@@ -33,7 +33,7 @@ func TestStartRunFansOutBatches(t *testing.T) {
 	if run.Tenants != len(want) || run.Batches != 3 || run.FinishedAt.IsZero() {
 		t.Fatalf("run = %+v, want %d tenants in 3 batches", run, len(want))
 	}
-	batches := e.out.batches()
+	batches := e.out.Scheduled()
 	if len(batches) != 3 {
 		t.Fatalf("%d batches scheduled, want 3", len(batches))
 	}
@@ -61,7 +61,7 @@ func TestStartRunFansOutBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(e.out.batches()); n != 3 || again.Batches != 3 {
+	if n := len(e.out.Scheduled()); n != 3 || again.Batches != 3 {
 		t.Errorf("a second start of the run: %d batches in all, run %+v", n, again)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/domain/outboxtest"
 	"github.com/onemeeting/cvi-onboarding/internal/rejections"
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
 	"github.com/onemeeting/cvi-onboarding/internal/testkit"
@@ -18,97 +19,6 @@ import (
 // The revalidation tests run against the test binary's one Azurite
 // (testkit); they fail, never skip, when it cannot start.
 func TestMain(m *testing.M) { testkit.Main(m) }
-
-// outbox records what the service hands to the queues, each job and batch
-// checked as the queue functions will decode it.
-type outbox struct {
-	mu        sync.Mutex
-	sent      []sentEmail
-	scheduled []scheduledBatch
-}
-
-type sentEmail struct {
-	Job       domain.EmailJob
-	MessageID string // the job's key, or the sweep's own ID
-	At        time.Time
-}
-
-type scheduledBatch struct {
-	Batch domain.RevalidationBatch
-	At    time.Time
-}
-
-var _ Outbox = (*outbox)(nil)
-
-func (o *outbox) SendEmail(_ context.Context, job domain.EmailJob, at time.Time) error {
-	return o.record(job, job.IdempotencyKey, at)
-}
-
-func (o *outbox) RequeueEmail(_ context.Context, job domain.EmailJob, messageID string) error {
-	return o.record(job, messageID, time.Time{})
-}
-
-func (o *outbox) record(job domain.EmailJob, messageID string, at time.Time) error {
-	body, err := json.Marshal(job)
-	if err != nil {
-		return err
-	}
-	if _, err := domain.DecodeEmailJob(body); err != nil {
-		return err
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.sent = append(o.sent, sentEmail{Job: job, MessageID: messageID, At: at})
-	return nil
-}
-
-func (o *outbox) ScheduleRevalidation(_ context.Context, batches []domain.RevalidationBatch, at func(int) time.Time) error {
-	var out []scheduledBatch
-	for i, b := range batches {
-		body, err := json.Marshal(b)
-		if err != nil {
-			return err
-		}
-		decoded, err := domain.DecodeRevalidationBatch(body)
-		if err != nil {
-			return err
-		}
-		sb := scheduledBatch{Batch: *decoded}
-		if at != nil {
-			sb.At = at(i)
-		}
-		out = append(out, sb)
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.scheduled = append(o.scheduled, out...)
-	return nil
-}
-
-// all are the email jobs handed over so far.
-func (o *outbox) all() []sentEmail {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]sentEmail(nil), o.sent...)
-}
-
-// emails are the email jobs of kind handed over so far.
-func (o *outbox) emails(kind domain.EmailKind) []domain.EmailJob {
-	var out []domain.EmailJob
-	for _, s := range o.all() {
-		if s.Job.Kind == kind {
-			out = append(out, s.Job)
-		}
-	}
-	return out
-}
-
-// batches are the re-validation batches scheduled so far.
-func (o *outbox) batches() []scheduledBatch {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return append([]scheduledBatch(nil), o.scheduled...)
-}
 
 // checker answers consent checks through a hook (which may change the store
 // in between, as a concurrent operator would) and counts the calls.
@@ -131,11 +41,12 @@ func (c *checker) count() int {
 	return c.calls
 }
 
-// env is a service on fresh tables with a recording outbox.
+// env is a service on fresh tables with a recording outbox (read the
+// store back with teststore.Tenant and teststore.AuditActions).
 type env struct {
 	t     *testing.T
 	store *tablestore.Store
-	out   *outbox
+	out   *outboxtest.Outbox
 	chk   *checker
 	svc   *Service
 }
@@ -143,7 +54,7 @@ type env struct {
 func newEnv(t *testing.T, check func(tenantID string) (domain.ConsentCheck, error)) *env {
 	t.Helper()
 	store := teststore.New(t, tablestore.Options{})
-	e := &env{t: t, store: store, out: &outbox{}, chk: &checker{check: check}}
+	e := &env{t: t, store: store, out: &outboxtest.Outbox{}, chk: &checker{check: check}}
 	e.svc = &Service{Store: store, Checker: e.chk, Outbox: e.out, OpsEmails: []string{"ops@example.net"}, BatchSize: 10, Concurrency: 2,
 		AlertAfter: 3, Attempts: 1, Rechecks: domain.RecheckSchedule{First: time.Minute, Attempts: 3}, Now: time.Now, Logger: slog.New(slog.DiscardHandler)}
 	e.svc.Rejections = &rejections.Recorder{Store: store, Outbox: e.out, OpsEmails: e.svc.OpsEmails, Logger: e.svc.Logger}
@@ -179,15 +90,6 @@ func (e *env) suspend(id string) {
 	}
 }
 
-func (e *env) get(id string) *domain.Tenant {
-	e.t.Helper()
-	t, err := e.store.GetTenant(context.Background(), id)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return t
-}
-
 // handle delivers one revalidation message.
 func (e *env) handle(b domain.RevalidationBatch) BatchResult {
 	e.t.Helper()
@@ -200,20 +102,6 @@ func (e *env) handle(b domain.RevalidationBatch) BatchResult {
 		e.t.Fatal(err)
 	}
 	return res
-}
-
-// actions are the tenant's audit events by action.
-func (e *env) actions(tenantID string) map[string][]domain.AuditEvent {
-	e.t.Helper()
-	page, err := e.store.ListAudit(context.Background(), tenantID, 100, "")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	out := map[string][]domain.AuditEvent{}
-	for _, a := range page.Items {
-		out[a.Action] = append(out[a.Action], a)
-	}
-	return out
 }
 
 // always answers every check with c.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit/teststore"
 )
 
 // A check reads the tenant, asks Graph, then writes: an operator's suspend
@@ -46,12 +47,12 @@ func TestCheckRacingSuspendLeavesItSuspended(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := e.get(id)
+			got := teststore.Tenant(t, e.store, id)
 			if got.Status != domain.StatusSuspended || got.SuspendedFrom != tc.from || out.Transition {
 				t.Fatalf("after the race: %s (from %s), transition=%v", got.Status, got.SuspendedFrom, out.Transition)
 			}
 			for _, kind := range []domain.EmailKind{domain.EmailConsentConfirmed, domain.EmailConsentRevoked, domain.EmailConsentDegraded} {
-				if n := len(e.out.emails(kind)); n != 0 {
+				if n := len(e.out.OfKind(kind)); n != 0 {
 					t.Errorf("%d %s emails for a suspended tenant", n, kind)
 				}
 			}
@@ -71,35 +72,35 @@ func TestRecheckChain(t *testing.T) {
 
 	before := time.Now()
 	e.handle(domain.RecheckBatch(tn.TenantID, since, 1))
-	msgs := e.out.batches()
+	msgs := e.out.Scheduled()
 	if len(msgs) != 1 {
 		t.Fatalf("after re-check 1: %d scheduled, want 1", len(msgs))
 	}
 	if d := msgs[0].At.Sub(before); d < 2*time.Minute-time.Second || d > 2*time.Minute+5*time.Second {
 		t.Errorf("re-check 2 scheduled in %s, want 2m", d)
 	}
-	if got := e.get(tn.TenantID); got.Status != domain.StatusProvisioned || !got.VerificationPending || got.LastCheckOutcome != "pending" {
+	if got := teststore.Tenant(t, e.store, tn.TenantID); got.Status != domain.StatusProvisioned || !got.VerificationPending || got.LastCheckOutcome != "pending" {
 		t.Fatalf("after re-check 1: %s pending=%v outcome %s", got.Status, got.VerificationPending, got.LastCheckOutcome)
 	}
 	// A re-check of an earlier pending verification starts no second chain.
 	e.handle(domain.RecheckBatch(tn.TenantID, since.Add(-time.Hour), 1))
-	if n := len(e.out.batches()); n != 1 {
+	if n := len(e.out.Scheduled()); n != 1 {
 		t.Errorf("a stale re-check scheduled another: %d", n)
 	}
 
 	e.handle(domain.RecheckBatch(tn.TenantID, since, 3))
-	got := e.get(tn.TenantID)
+	got := teststore.Tenant(t, e.store, tn.TenantID)
 	if got.Status != domain.StatusDegraded || got.VerificationPending || len(got.MissingRoles) != 2 {
 		t.Fatalf("after the last re-check: %s pending=%v missing %v", got.Status, got.VerificationPending, got.MissingRoles)
 	}
-	alerts := e.out.emails(domain.EmailOpsAlert)
+	alerts := e.out.OfKind(domain.EmailOpsAlert)
 	if len(alerts) != 1 || !strings.Contains(alerts[0].Alert.Detail, domain.RequiredGraphRoles[6]) || !strings.Contains(alerts[0].Alert.Detail, domain.RequiredGraphRoles[7]) {
 		t.Fatalf("ops alerts = %+v", alerts)
 	}
-	if n := len(e.out.emails(domain.EmailConsentDegraded)); n != 0 {
+	if n := len(e.out.OfKind(domain.EmailConsentDegraded)); n != 0 {
 		t.Errorf("the customer was asked to consent again (%d degraded emails)", n)
 	}
-	if n := len(e.out.batches()); n != 1 {
+	if n := len(e.out.Scheduled()); n != 1 {
 		t.Errorf("the last re-check scheduled another: %d", n)
 	}
 }
@@ -113,15 +114,15 @@ func TestRecheckFindsGrant(t *testing.T) {
 	tn := e.tenant(domain.StatusProvisioned, since)
 	e.handle(domain.RecheckBatch(tn.TenantID, since, 2))
 	e.handle(domain.RecheckBatch(tn.TenantID, since, 2)) // redelivered
-	got := e.get(tn.TenantID)
+	got := teststore.Tenant(t, e.store, tn.TenantID)
 	if got.Status != domain.StatusConsented || got.VerificationPending || got.ConsentedAt.IsZero() {
 		t.Fatalf("after the re-check: %s pending=%v", got.Status, got.VerificationPending)
 	}
-	confirmed := e.out.emails(domain.EmailConsentConfirmed)
+	confirmed := e.out.OfKind(domain.EmailConsentConfirmed)
 	if len(confirmed) != 1 {
 		t.Fatalf("consent-confirmed emails = %d, want 1", len(confirmed))
 	}
-	if n := len(e.out.batches()); n != 0 {
+	if n := len(e.out.Scheduled()); n != 0 {
 		t.Errorf("%d re-checks scheduled after the grant was found", n)
 	}
 }
@@ -138,16 +139,16 @@ func TestRedeliveredTransitionNotifiesOnce(t *testing.T) {
 	b := domain.RevalidationBatch{SchemaVersion: 1, RunID: "run-1", TenantIDs: []string{tn.TenantID}}
 	e.handle(b)
 	e.handle(b)
-	if got := e.get(tn.TenantID); got.Status != domain.StatusRevoked {
+	if got := teststore.Tenant(t, e.store, tn.TenantID); got.Status != domain.StatusRevoked {
 		t.Fatalf("status = %s", got.Status)
 	}
-	revoked := e.out.emails(domain.EmailConsentRevoked)
+	revoked := e.out.OfKind(domain.EmailConsentRevoked)
 	if len(revoked) != 2 || revoked[0].IdempotencyKey != revoked[1].IdempotencyKey {
 		t.Fatalf("revoked emails = %+v, want the same key twice", revoked)
 	}
 	// Another run finds nothing new to say.
 	e.handle(domain.RevalidationBatch{SchemaVersion: 1, RunID: "run-2", TenantIDs: []string{tn.TenantID}})
-	if n := len(e.out.emails(domain.EmailConsentRevoked)); n != 2 {
+	if n := len(e.out.OfKind(domain.EmailConsentRevoked)); n != 2 {
 		t.Errorf("a later run queued another revoked email: %d", n)
 	}
 }

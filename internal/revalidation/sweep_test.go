@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/domain/outboxtest"
 )
 
 // The sweep completes a Provisioned tenant's consent link that provisioning
@@ -25,7 +26,7 @@ func TestSweepRequeuesTheMissingConsentLink(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sent := e.out.all()
+	sent := e.out.Sent()
 	if len(sent) != 2 {
 		t.Fatalf("%d jobs re-queued by two runs, want 2: %+v", len(sent), sent)
 	}
@@ -38,7 +39,7 @@ func TestSweepRequeuesTheMissingConsentLink(t *testing.T) {
 	if sent[0].MessageID == sent[1].MessageID || len(sent[0].MessageID) != len("sweep:")+32 {
 		t.Errorf("sweep message IDs %q, %q: want one per run, sweep:+32 hex", sent[0].MessageID, sent[1].MessageID)
 	}
-	if len(e.out.batches()) != 0 {
+	if len(e.out.Scheduled()) != 0 {
 		t.Error("a never-consented tenant was scheduled for a check")
 	}
 
@@ -49,7 +50,7 @@ func TestSweepRequeuesTheMissingConsentLink(t *testing.T) {
 	if _, err := e.svc.StartRun(context.Background(), "run-c", "timer"); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(e.out.all()); n != 2 {
+	if n := len(e.out.Sent()); n != 2 {
 		t.Errorf("a sent consent link was re-queued: %d jobs", n)
 	}
 }
@@ -70,8 +71,8 @@ func TestSweepLiveEmails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]sentEmail{}
-	for _, s := range e.out.all() {
+	got := map[string]outboxtest.Sent{}
+	for _, s := range e.out.Sent() {
 		got[s.Job.IdempotencyKey] = s
 	}
 	if len(got) != 2 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/domain/outboxtest"
+	"github.com/onemeeting/cvi-onboarding/internal/testkit/teststore"
 )
 
 func setStatus(t *testing.T, s *Service, id string, st domain.Status) {
@@ -43,10 +44,7 @@ func TestAskConsentAgainPublishesOneJobPerInterval(t *testing.T) {
 	if len(jobs) != 1 {
 		t.Fatalf("jobs %+v; want one", jobs)
 	}
-	tn, err := s.Store.GetTenant(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tn := teststore.Tenant(t, s.Store, id)
 	j := jobs[0]
 	if j.Kind != domain.EmailConsentLink || j.TenantID != id || len(j.Recipients) != 1 || j.Recipients[0] != "admin@contoso.com" ||
 		j.IdempotencyKey != "consent-again:"+id+":"+tn.ConsentAgainAt.Format(time.RFC3339Nano) ||
@@ -85,10 +83,7 @@ func TestFirstSightingPublishesTheLiveJobOnce(t *testing.T) {
 	clock := func() time.Time { return now }
 	l := &Live{Store: s.Store, Outbox: out, Interval: time.Nanosecond, Now: clock, Logger: slog.New(slog.DiscardHandler)}
 	ctx := context.Background()
-	tn, err := s.Store.GetTenant(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tn := teststore.Tenant(t, s.Store, id)
 	for i := range 3 {
 		if err := l.record(ctx, sighting{tenantID: id, at: now.Add(time.Duration(i) * time.Minute)}); err != nil {
 			t.Fatal(err)

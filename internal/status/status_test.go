@@ -136,10 +136,7 @@ func TestLiveThrottle(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go l.Run(ctx)
-	tn, err := s.Store.GetTenant(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tn := teststore.Tenant(t, s.Store, id)
 	cs.take()
 	for range 1000 {
 		l.Seen(tn) // the stale record: only the in-process throttle stops these

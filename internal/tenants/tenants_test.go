@@ -15,6 +15,7 @@ import (
 
 	"github.com/onemeeting/cvi-onboarding/internal/consent"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
+	"github.com/onemeeting/cvi-onboarding/internal/domain/outboxtest"
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
 	"github.com/onemeeting/cvi-onboarding/internal/status"
 	"github.com/onemeeting/cvi-onboarding/internal/tablestore"
@@ -23,29 +24,6 @@ import (
 )
 
 func TestMain(m *testing.M) { testkit.Main(m) }
-
-// outbox records what the service queues.
-type outbox struct {
-	mu   sync.Mutex
-	jobs []domain.EmailJob
-}
-
-func (o *outbox) SendEmail(_ context.Context, job domain.EmailJob, _ time.Time) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.jobs = append(o.jobs, job)
-	return nil
-}
-
-func (o *outbox) ScheduleRevalidation(context.Context, []domain.RevalidationBatch, func(int) time.Time) error {
-	return errors.New("the tenants service schedules no re-validation")
-}
-
-func (o *outbox) sent() []domain.EmailJob {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return slices.Clone(o.jobs)
-}
 
 // checker answers CheckTenant with a canned outcome.
 type checker struct {
@@ -63,7 +41,7 @@ func (c *checker) CheckTenant(_ context.Context, id string, o revalidation.Check
 type fixture struct {
 	svc     *Service
 	store   *tablestore.Store
-	outbox  *outbox
+	outbox  *outboxtest.Outbox
 	checker *checker
 	status  *status.Service
 }
@@ -75,7 +53,7 @@ func newFixture(t *testing.T) *fixture {
 	store := teststore.New(t, tablestore.Options{})
 	logger := slog.New(slog.DiscardHandler)
 	base, _ := url.Parse("https://onboarding.onemeeting.example/")
-	f := &fixture{store: store, outbox: &outbox{}, checker: &checker{},
+	f := &fixture{store: store, outbox: &outboxtest.Outbox{}, checker: &checker{},
 		status: &status.Service{Store: store, PublicBaseURL: base, Now: time.Now, Logger: logger}}
 	f.svc = &Service{
 		Store: store, Outbox: f.outbox, Revalidation: f.checker, Status: f.status,
@@ -85,7 +63,19 @@ func newFixture(t *testing.T) *fixture {
 	if err := f.svc.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if b := f.outbox.Batches(); len(b) != 0 {
+			t.Errorf("the tenants service scheduled re-validation: %+v", b)
+		}
+	})
 	return f
+}
+
+// newFixtureWith is a fixture and one tenant in status st (see tenant).
+func newFixtureWith(t *testing.T, st domain.Status) (*fixture, *domain.Tenant) {
+	t.Helper()
+	f := newFixture(t)
+	return f, f.tenant(t, st)
 }
 
 // tenant stores a tenant in the given status with two admins and an
@@ -122,17 +112,9 @@ func (f *fixture) tenant(t *testing.T, st domain.Status) *domain.Tenant {
 // audits returns the tenant's audit rows of action, oldest first.
 func (f *fixture) audits(t *testing.T, id, action string) []domain.AuditEvent {
 	t.Helper()
-	page, err := f.store.ListAudit(context.Background(), id, 100, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []domain.AuditEvent
-	for _, e := range slices.Backward(page.Items) {
-		if e.Action == action {
-			out = append(out, e)
-		}
-	}
-	return out
+	rows := teststore.AuditActions(t, f.store, id)[action]
+	slices.Reverse(rows)
+	return rows
 }
 
 func wantCode(t *testing.T, what string, err error, code domain.Code, in ...string) {
@@ -160,9 +142,8 @@ func TestGetNamesTheMissingTenant(t *testing.T) {
 
 func TestSuspendASuspendedTenantChangesNothing(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f, tn := newFixtureWith(t, domain.StatusConsented)
 	ctx := context.Background()
-	tn := f.tenant(t, domain.StatusConsented)
 
 	got, err := f.svc.Suspend(ctx, tn.TenantID, "", olivia)
 	if err != nil || got.Status != domain.StatusSuspended || got.SuspendedFrom != domain.StatusConsented || got.StatusReason != "operator request by Olivia Operator" {
@@ -184,9 +165,8 @@ func TestSuspendASuspendedTenantChangesNothing(t *testing.T) {
 
 func TestResumeOnlyFromSuspended(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f, tn := newFixtureWith(t, domain.StatusRevoked)
 	ctx := context.Background()
-	tn := f.tenant(t, domain.StatusRevoked)
 
 	_, err := f.svc.Resume(ctx, tn.TenantID, "", olivia)
 	wantCode(t, "resume a Revoked tenant", err, domain.CodeConflict, "is Revoked, not Suspended")
@@ -207,9 +187,8 @@ func TestResumeOnlyFromSuspended(t *testing.T) {
 
 func TestOffboardTwice(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f, tn := newFixtureWith(t, domain.StatusConsented)
 	ctx := context.Background()
-	tn := f.tenant(t, domain.StatusConsented)
 
 	got, err := f.svc.Offboard(ctx, tn.TenantID, "contract ended", olivia)
 	if err != nil || got.Status != domain.StatusOffboarded || got.StatusReason != "contract ended" {
@@ -243,9 +222,8 @@ func TestOffboardTwice(t *testing.T) {
 
 func TestPatch(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f, tn := newFixtureWith(t, domain.StatusProvisioned)
 	ctx := context.Background()
-	tn := f.tenant(t, domain.StatusProvisioned)
 	bob := Actor{ID: "operator:0b1e5c1e-0000-4000-8000-000000000002", Name: "Bob Builder"}
 
 	name := "Contoso Group"
@@ -299,8 +277,7 @@ func TestPatch(t *testing.T) {
 // exactly one wins.
 func TestConcurrentPatchesSameETag(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
-	tn := f.tenant(t, domain.StatusProvisioned)
+	f, tn := newFixtureWith(t, domain.StatusProvisioned)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i := range errs {
@@ -357,7 +334,7 @@ func TestConsentLink(t *testing.T) {
 			t.Fatalf("email: %+v, %v", link, err)
 		}
 	}
-	jobs := f.outbox.sent()
+	jobs := f.outbox.Jobs("")
 	if len(jobs) != 2 || jobs[0].IdempotencyKey == jobs[1].IdempotencyKey {
 		t.Fatalf("jobs %+v, want two with distinct keys", jobs)
 	}
@@ -386,9 +363,8 @@ func TestConsentLink(t *testing.T) {
 
 func TestRotateStatusLinkRevokesTheOldOne(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f, tn := newFixtureWith(t, domain.StatusConsented)
 	ctx := context.Background()
-	tn := f.tenant(t, domain.StatusConsented)
 	token := func(u string) string { return path.Base(u) }
 
 	old, err := f.status.Link(ctx, tn.TenantID)
@@ -422,9 +398,8 @@ func TestRotateStatusLinkRevokesTheOldOne(t *testing.T) {
 
 func TestRecheck(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f, tn := newFixtureWith(t, domain.StatusConsented)
 	ctx := context.Background()
-	tn := f.tenant(t, domain.StatusConsented)
 	f.checker.out = revalidation.CheckOutcome{From: domain.StatusConsented, To: domain.StatusRevoked, Transition: true,
 		Check: &domain.ConsentCheck{Outcome: domain.CheckRevoked}}
 
@@ -459,9 +434,8 @@ func TestRecheck(t *testing.T) {
 
 func TestEvents(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t)
+	f, tn := newFixtureWith(t, domain.StatusConsented)
 	ctx := context.Background()
-	tn := f.tenant(t, domain.StatusConsented)
 	if _, err := f.svc.Suspend(ctx, tn.TenantID, "", olivia); err != nil {
 		t.Fatal(err)
 	}

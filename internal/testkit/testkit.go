@@ -1,7 +1,7 @@
 // Package testkit is what the tests of every package share: the repository
-// root, polling with a deadline, a concurrency-safe log buffer, random GUIDs
-// and one Azurite per test binary. Only tests import it (and its test-only
-// subpackages teststore and teststack).
+// root, polling with a deadline, a concurrency-safe log buffer, random GUIDs,
+// JSON bodies and one Azurite per test binary. Only tests import it (and its
+// test-only subpackages teststore and teststack).
 package testkit
 
 import (
@@ -59,6 +59,17 @@ func GUID(t testing.TB) string {
 
 // NewGUID is GUID where no test is at hand.
 func NewGUID() string { return uuid.NewString() }
+
+// JSON is v encoded as JSON, failing the test when it cannot be (a request
+// or message body a test builds from a map or struct).
+func JSON(t testing.TB, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatalf("encode %T as JSON: %v", v, err)
+	}
+	return string(b)
+}
 
 // LogWriter is an io.Writer into the test's log, one log line per write
 // (a slog handler writes one record per call).

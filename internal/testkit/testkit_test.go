@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -52,4 +53,24 @@ func TestFreeAddrCanBeListenedOn(t *testing.T) {
 		t.Fatalf("listen on %s: %v", addr, err)
 	}
 	_ = l.Close()
+}
+
+// fatalTB records Fatalf instead of stopping the test.
+type fatalTB struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalTB) Helper() {}
+
+func (f *fatalTB) Fatalf(format string, args ...any) { f.msg = fmt.Sprintf(format, args...) }
+
+func TestJSON(t *testing.T) {
+	if got := JSON(t, map[string]any{"input": "x", "n": 1}); got != `{"input":"x","n":1}` {
+		t.Errorf("JSON = %s", got)
+	}
+	ft := &fatalTB{TB: t}
+	if got := JSON(ft, make(chan int)); got != "" || !strings.Contains(ft.msg, "encode chan int as JSON") {
+		t.Errorf("JSON of a channel: %q, failure %q", got, ft.msg)
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 func TestAdminInvokeFunctions(t *testing.T) {
@@ -35,7 +37,7 @@ func TestAdminInvokeFunctions(t *testing.T) {
 		t.Fatalf("queue invocations = %d", len(q))
 	}
 	inv := q[0].invocation(t)
-	if data := queueBody(t, inv.Data["msg"]); data != `{"tenantId":"t9"}` || string(inv.Metadata["MessageId"]) != mustJSON(t, mustJSON(t, accepted.MessageID)) {
+	if data := queueBody(t, inv.Data["msg"]); data != `{"tenantId":"t9"}` || string(inv.Metadata["MessageId"]) != testkit.JSON(t, testkit.JSON(t, accepted.MessageID)) {
 		t.Errorf("delivered %q with MessageId %s", data, inv.Metadata["MessageId"])
 	}
 
@@ -95,7 +97,7 @@ func checkTimerPayload(t *testing.T, r recorded, binding, function string, first
 		t.Errorf("timer = %s, want IsPastDue %v", inv.Data[binding], pastDue)
 	}
 	for _, k := range []string{"Last", "Next", "LastUpdated"} {
-		if !timerTimeJSON.MatchString(mustJSON(t, timer.ScheduleStatus[k])) {
+		if !timerTimeJSON.MatchString(testkit.JSON(t, timer.ScheduleStatus[k])) {
 			t.Errorf("ScheduleStatus.%s = %q, want a time with +00:00", k, timer.ScheduleStatus[k])
 		}
 	}

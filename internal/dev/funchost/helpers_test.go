@@ -214,15 +214,6 @@ func do(t *testing.T, method, url, body string, header map[string]string) respon
 	return response{Status: resp.StatusCode, Header: resp.Header, Body: string(b)}
 }
 
-func mustJSON(t *testing.T, v any) string {
-	t.Helper()
-	b, err := json.Marshal(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 const (
 	provisionFn = `{"bindings":[{"type":"serviceBusTrigger","direction":"in","name":"msg","queueName":"provisioning","connection":"ServiceBusConnection"}]}`
 	timerFarFn  = `{"bindings":[{"type":"timerTrigger","direction":"in","name":"timer","schedule":"0 0 0 1 1 *","runOnStartup":false,"useMonitor":true}]}`

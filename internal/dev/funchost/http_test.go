@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
 func httpFn(methods, route string) string {
@@ -204,7 +206,7 @@ func TestRouteTemplates(t *testing.T) {
 			t.Fatalf("parse %q: %v", c.template, err)
 		}
 		got, ok := tmpl.match(c.path)
-		if ok != (c.want != nil) || (ok && mustJSON(t, got) != mustJSON(t, c.want)) {
+		if ok != (c.want != nil) || (ok && testkit.JSON(t, got) != testkit.JSON(t, c.want)) {
 			t.Errorf("%q.match(%q) = %v, %v; want %v", c.template, c.path, got, ok, c.want)
 		}
 	}

@@ -32,7 +32,7 @@ func TestRedeliveryIsImmediateAndDefaultMaxDeliveryCountIsTen(t *testing.T) {
 		t.Fatalf("deliveries = %d, want the default maxDeliveryCount 10", len(reqs))
 	}
 	for i, r := range reqs {
-		if got, want := string(r.invocation(t).Metadata["DeliveryCount"]), mustJSON(t, mustJSON(t, i+1)); got != want {
+		if got, want := string(r.invocation(t).Metadata["DeliveryCount"]), testkit.JSON(t, testkit.JSON(t, i+1)); got != want {
 			t.Errorf("delivery %d: DeliveryCount = %s, want %s", i+1, got, want)
 		}
 	}
