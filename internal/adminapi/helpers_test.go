@@ -465,17 +465,5 @@ func (e *env) getTenant(id string) (tenantView, string) {
 // events returns the tenant's whole audit trail from the store.
 func (e *env) events(tenantID string) []domain.AuditEvent {
 	e.t.Helper()
-	var out []domain.AuditEvent
-	cont := ""
-	for {
-		page, err := e.store.ListAudit(context.Background(), tenantID, 100, cont)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		out = append(out, page.Items...)
-		if page.Next == "" {
-			return out
-		}
-		cont = page.Next
-	}
+	return teststore.Audit(e.t, e.store, tenantID)
 }

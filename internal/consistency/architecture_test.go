@@ -149,7 +149,7 @@ func TestAdminAPICallsTheStoreOnlyThroughServices(t *testing.T) {
 
 // The shared test helpers live once, in internal/testkit.
 func TestTestHelpersAreNotCopied(t *testing.T) {
-	copies := map[string]bool{"eventually": true, "repoRoot": true, "findRepoRoot": true, "guid": true, "newGUID": true}
+	copies := map[string]bool{"eventually": true, "repoRoot": true, "findRepoRoot": true, "guid": true, "newGUID": true, "mustJSON": true}
 	for _, f := range parseRepo(t) {
 		if strings.HasPrefix(f.pkg, "internal/testkit") {
 			continue
