@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
 
 // MaxTokenBytes caps the size of a token we are willing to parse. Entra
@@ -74,7 +75,7 @@ func NewValidator(cfg Config) (*Validator, error) {
 	if strings.TrimSpace(cfg.Issuer) == "" {
 		return nil, errors.New("auth config: Issuer is required")
 	}
-	if !isGUID(cfg.ClientID) {
+	if !domain.IsGUID(cfg.ClientID) {
 		return nil, fmt.Errorf("auth config: ClientID %q must be the admin API app's client ID (a GUID), which v2.0 tokens carry as aud", cfg.ClientID)
 	}
 	if err := checkJWKSURL(cfg.JWKSURL); err != nil {
@@ -140,27 +141,6 @@ func checkJWKSURL(raw string) error {
 	default:
 		return fmt.Errorf("JWKSURL %q must use https (http only on loopback)", raw)
 	}
-}
-
-// isGUID reports whether s is a GUID in its 8-4-4-4-12 hex form.
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func isLoopback(host string) bool {

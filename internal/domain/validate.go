@@ -10,7 +10,6 @@ import (
 )
 
 var (
-	tenantIDPattern  = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 	regionPattern    = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 	dnsLabelPattern  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -18,10 +17,31 @@ var (
 
 const zeroGUID = "00000000-0000-0000-0000-000000000000"
 
+// IsGUID reports whether s is a GUID in its 8-4-4-4-12 hex form, any case.
+func IsGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // NormalizeTenantID validates a Microsoft Entra tenant ID (a GUID, not all
 // zeros) and returns it in lower case.
 func NormalizeTenantID(field, s string) (string, error) {
-	if !tenantIDPattern.MatchString(s) {
+	if !IsGUID(s) {
 		return "", FieldError(field, "must be a GUID like 3f2b8c1e-6d4a-4b7e-9a51-2c0d7e8f9a10")
 	}
 	s = strings.ToLower(s)

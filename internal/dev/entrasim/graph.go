@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
 
 const graphEntityContentType = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
@@ -165,7 +166,7 @@ func (s *Sandbox) authenticateGraph(r *http.Request) (graphClaims, string) {
 	if c.Nbf > now+300 {
 		return c, "Lifetime validation failed, the token is not yet valid."
 	}
-	if !isGUID(c.TID) {
+	if !domain.IsGUID(c.TID) {
 		return c, "Access token validation failure. Invalid tenant."
 	}
 	return c, ""

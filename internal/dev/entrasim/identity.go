@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
 
 const (
@@ -407,7 +408,7 @@ func (s *Sandbox) writeAADError(w http.ResponseWriter, r *http.Request, status i
 	now := time.Now().UTC()
 	traceID := uuid.NewString()
 	correlationID := r.Header.Get("client-request-id")
-	if !isGUID(correlationID) {
+	if !domain.IsGUID(correlationID) {
 		correlationID = uuid.NewString()
 	}
 	ts := now.Format("2006-01-02 15:04:05Z")

@@ -36,6 +36,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/onemeeting/cvi-onboarding/internal/azureenv"
+	"github.com/onemeeting/cvi-onboarding/internal/domain"
 )
 
 // App is a registered multi-tenant application.
@@ -268,7 +269,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 
 func newSandbox(opts Options) (*Sandbox, error) {
 	operator := strings.ToLower(strings.TrimSpace(opts.OperatorTenantID))
-	if !isGUID(operator) {
+	if !domain.IsGUID(operator) {
 		return nil, fmt.Errorf("sandbox: OperatorTenantID %q must be a tenant GUID", opts.OperatorTenantID)
 	}
 	s := &Sandbox{
@@ -293,7 +294,7 @@ func newSandbox(opts Options) (*Sandbox, error) {
 	if s.adminClientID == "" {
 		s.adminClientID = DefaultAdminAPIClientID
 	}
-	if !isGUID(s.adminClientID) {
+	if !domain.IsGUID(s.adminClientID) {
 		return nil, fmt.Errorf("sandbox: AdminAPIClientID %q must be the admin API app's client ID (a GUID)", opts.AdminAPIClientID)
 	}
 	switch s.adminTokenVer {
@@ -545,7 +546,7 @@ func (s *Sandbox) tenantFor(id string, create bool) *tenant {
 // resolveTenant returns the tenant addressed by an HTTP request, or nil if
 // it does not exist: GUIDs exist implicitly; other names only if configured.
 func (s *Sandbox) resolveTenant(raw string) *tenant {
-	if !isGUID(raw) {
+	if !domain.IsGUID(raw) {
 		return nil
 	}
 	t := s.tenantFor(raw, true)

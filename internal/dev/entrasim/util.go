@@ -65,27 +65,6 @@ func formatGUID(b []byte) string {
 	return string(buf[:])
 }
 
-// isGUID accepts the 8-4-4-4-12 hex form, any case.
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
-}
-
 // encodeQuery encodes key/value pairs in the given order (url.Values sorts),
 // skipping empty values.
 func encodeQuery(kv ...string) string {
