@@ -173,3 +173,18 @@ func TestTestHelpersAreNotCopied(t *testing.T) {
 		}
 	}
 }
+
+// Keys, IDs and stored hashes are derived one way (domain.Digest), so two
+// producers of the same key never disagree on its form.
+func TestHashingLivesInTheDomain(t *testing.T) {
+	for _, f := range parseRepo(t) {
+		if f.test || f.pkg == "internal/domain" || devOnly(f.pkg) {
+			continue
+		}
+		for _, imp := range f.ast.Imports {
+			if p, _ := strconv.Unquote(imp.Path.Value); p == "crypto/sha256" || p == "hash/fnv" {
+				t.Errorf("%s imports %s: derive keys and hashes with domain.Digest", f.rel, p)
+			}
+		}
+	}
+}

@@ -7,10 +7,8 @@ package web
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
@@ -197,8 +195,7 @@ func loadAssets() (map[string]asset, error) {
 		if err != nil {
 			return nil, fmt.Errorf("web: read asset %s: %w", e.Name(), err)
 		}
-		sum := sha256.Sum256(body)
-		version := hex.EncodeToString(sum[:6])
+		version := domain.Digest(string(body), 6)
 		out[e.Name()] = asset{
 			body:        body,
 			contentType: types[path.Ext(e.Name())],
