@@ -184,7 +184,7 @@ type call struct {
 func (c *call) actor() string { return "operator:" + c.principal.ObjectID }
 
 // operator is the caller as the tenants service audits them.
-func (c *call) operator() tenants.Actor { return tenants.Actor{ID: c.actor(), Name: c.principal.Name} }
+func (c *call) operator() domain.Actor { return domain.Actor{ID: c.actor(), Name: c.principal.Name} }
 
 // realm names the API in WWW-Authenticate challenges.
 const realm = "onemeeting-cvi-admin"

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
-	"github.com/onemeeting/cvi-onboarding/internal/operations"
 )
 
 // Dead letters: list a queue's dead-letter sub-queue and resubmit messages
@@ -121,7 +120,7 @@ func (a *API) resubmitDeadLetters(c *call) error {
 	if err != nil {
 		return err
 	}
-	res, err := a.deps.Operations.ResubmitDeadLetters(c.ctx, name, sel, operations.Actor{ID: c.actor(), Name: c.principal.Name})
+	res, err := a.deps.Operations.ResubmitDeadLetters(c.ctx, name, sel, domain.Actor{ID: c.actor(), Name: c.principal.Name})
 	if err != nil {
 		return err
 	}

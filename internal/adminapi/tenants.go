@@ -115,7 +115,7 @@ func (a *API) offboardTenant(c *call) error {
 
 // changeStatus decodes a lifecycle call (the path's tenant, an optional
 // reason) and answers with the tenant after the change.
-func (a *API) changeStatus(c *call, change func(ctx context.Context, id, reason string, actor tenants.Actor) (*domain.Tenant, error)) error {
+func (a *API) changeStatus(c *call, change func(ctx context.Context, id, reason string, actor domain.Actor) (*domain.Tenant, error)) error {
 	id, err := tenantIDParam(c)
 	if err != nil {
 		return err

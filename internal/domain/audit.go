@@ -11,6 +11,12 @@ type AuditAppender interface {
 	AppendAudit(ctx context.Context, e AuditEvent) error
 }
 
+// Actor is who asked for a change, as the audit trail names them.
+type Actor struct {
+	ID   string // "operator:<oid>", "crm:<requestId>", "system:revalidation", ...
+	Name string // display name, when known
+}
+
 // auditWriteTimeout bounds one audit write; it runs detached from the
 // request, so a caller that went away still leaves its trail.
 const auditWriteTimeout = 10 * time.Second
@@ -24,6 +30,12 @@ type AuditLog struct {
 	Store  AuditAppender
 	Logger *slog.Logger
 	Now    func() time.Time // nil: time.Now
+}
+
+// RecordAs writes e as done by actor.
+func (a AuditLog) RecordAs(ctx context.Context, actor Actor, e AuditEvent) {
+	e.Actor, e.ActorName = actor.ID, actor.Name
+	a.Record(ctx, e)
 }
 
 // Record writes e under the rules above.

@@ -58,7 +58,7 @@ type Resubmission struct {
 // copy for by: in the tenant's trail when the message names a tenant, else
 // in DeadLetterAuditPartition. A failure part-way still audits what was
 // resubmitted and says how many were.
-func (s *Service) ResubmitDeadLetters(ctx context.Context, queue string, sel domain.DeadLetterSelection, by Actor) (Resubmission, error) {
+func (s *Service) ResubmitDeadLetters(ctx context.Context, queue string, sel domain.DeadLetterSelection, by domain.Actor) (Resubmission, error) {
 	port, err := s.deadLetterPort(queue)
 	if err != nil {
 		return Resubmission{}, err
@@ -83,7 +83,7 @@ func (s *Service) ResubmitDeadLetters(ctx context.Context, queue string, sel dom
 }
 
 // auditResubmit logs and audits one resubmitted message.
-func (s *Service) auditResubmit(ctx context.Context, queue string, r domain.Resubmitted, by Actor) {
+func (s *Service) auditResubmit(ctx context.Context, queue string, r domain.Resubmitted, by domain.Actor) {
 	s.log().InfoContext(ctx, "dead letter resubmitted", "queue", queue, "sequenceNumber", r.SequenceNumber,
 		"deadLetterMessageId", r.DeadLetterID, "originalMessageId", r.OriginalMessageID, "messageId", r.MessageID,
 		"tenantId", r.TenantID, "actor", by.ID)
@@ -91,7 +91,7 @@ func (s *Service) auditResubmit(ctx context.Context, queue string, r domain.Resu
 	if partition == "" {
 		partition = DeadLetterAuditPartition
 	}
-	s.auditLog().Record(ctx, domain.AuditEvent{TenantID: partition, Action: "deadletter.resubmitted", Actor: by.ID, ActorName: by.Name,
+	s.auditLog().RecordAs(ctx, by, domain.AuditEvent{TenantID: partition, Action: "deadletter.resubmitted",
 		Details: map[string]string{
 			"queue": queue, "sequenceNumber": strconv.FormatInt(r.SequenceNumber, 10), "deadLetterMessageId": r.DeadLetterID,
 			"originalMessageId": r.OriginalMessageID, "messageId": r.MessageID}})

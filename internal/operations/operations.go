@@ -35,12 +35,6 @@ type Service struct {
 	Logger     *slog.Logger
 }
 
-// Actor is the operator a change is recorded for.
-type Actor struct {
-	ID   string // "operator:<oid>"
-	Name string
-}
-
 func (s *Service) now() time.Time {
 	if s.Now == nil {
 		return time.Now().UTC()

@@ -360,7 +360,7 @@ func TestResubmitListedThenAll(t *testing.T) {
 		{Queue: "email", SequenceNumber: 3, MessageID: "mail-3"},
 	}}
 	svc.DeadLetters = dl
-	by := Actor{ID: "operator:abc", Name: "Olivia"}
+	by := domain.Actor{ID: "operator:abc", Name: "Olivia"}
 
 	res, err := svc.ResubmitDeadLetters(ctx, "provisioning", domain.DeadLetterSelection{SequenceNumbers: []int64{1, 99}}, by)
 	if err != nil || len(res.Resubmitted) != 1 || res.Resubmitted[0].SequenceNumber != 1 || !slices.Equal(res.NotFound, []int64{99}) {
@@ -397,7 +397,7 @@ func TestResubmitFailurePartWay(t *testing.T) {
 	svc, store := newService(t)
 	svc.DeadLetters = &deadLetters{failAt: 2, dead: []domain.DeadLetter{
 		{Queue: "email", SequenceNumber: 1, MessageID: "m1"}, {Queue: "email", SequenceNumber: 2, MessageID: "m2"}}}
-	_, err := svc.ResubmitDeadLetters(t.Context(), "email", domain.DeadLetterSelection{All: true}, Actor{ID: "operator:x"})
+	_, err := svc.ResubmitDeadLetters(t.Context(), "email", domain.DeadLetterSelection{All: true}, domain.Actor{ID: "operator:x"})
 	if err == nil || !strings.Contains(err.Error(), "1 dead letter(s) were resubmitted before the failure") {
 		t.Errorf("err = %v", err)
 	}

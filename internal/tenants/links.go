@@ -21,7 +21,7 @@ type ConsentLink struct {
 // at once). With email false it returns the link for the operator to pass
 // on; with email true it queues the consent-link email to the admin
 // contacts instead.
-func (s *Service) IssueConsentLink(ctx context.Context, id string, email bool, actor Actor) (ConsentLink, error) {
+func (s *Service) IssueConsentLink(ctx context.Context, id string, email bool, actor domain.Actor) (ConsentLink, error) {
 	t, err := s.Get(ctx, id)
 	if err != nil {
 		return ConsentLink{}, err
@@ -69,7 +69,7 @@ func (s *Service) IssueConsentLink(ctx context.Context, id string, email bool, a
 // RotateStatusLink issues a new status-page link; every older link of the
 // tenant stops working at once (the status service audits it). It returns
 // the link and when it was issued.
-func (s *Service) RotateStatusLink(ctx context.Context, id string, actor Actor) (string, time.Time, error) {
+func (s *Service) RotateStatusLink(ctx context.Context, id string, actor domain.Actor) (string, time.Time, error) {
 	if s.Status == nil {
 		return "", time.Time{}, domain.Errorf(domain.CodeUnavailable, "status links are not configured")
 	}

@@ -9,7 +9,7 @@ import (
 
 // Recheck checks the tenant's consent now and applies the answer as the
 // scheduled run would, then audits the operator's request.
-func (s *Service) Recheck(ctx context.Context, id string, actor Actor) (revalidation.CheckOutcome, error) {
+func (s *Service) Recheck(ctx context.Context, id string, actor domain.Actor) (revalidation.CheckOutcome, error) {
 	if _, err := s.Get(ctx, id); err != nil {
 		return revalidation.CheckOutcome{}, err
 	}

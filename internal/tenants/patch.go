@@ -42,7 +42,7 @@ var ErrNoCurrentTenant = errors.New("no current version of the tenant")
 // two patches carrying the same ETag exactly one wins, the other is
 // CodePreconditionFailed. With Any a concurrent change is re-read and the
 // patch applied to it (domain.UpdateTenant's bounded loop).
-func (s *Service) Patch(ctx context.Context, id string, cond Precondition, p Patch, actor Actor) (*domain.Tenant, error) {
+func (s *Service) Patch(ctx context.Context, id string, cond Precondition, p Patch, actor domain.Actor) (*domain.Tenant, error) {
 	var changes map[string]string
 	attempt := 0
 	t, err := domain.UpdateTenant(ctx, s.Store, id, func(t *domain.Tenant) (bool, error) {

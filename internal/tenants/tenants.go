@@ -5,7 +5,7 @@
 // request, calls one method here and renders the answer; every rule and
 // every store call of those flows is here (or on the domain).
 //
-// Every change is audited under the operator who asked (Actor).
+// Every change is audited under the operator who asked (domain.Actor).
 package tenants
 
 import (
@@ -19,12 +19,6 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/revalidation"
 )
-
-// Actor is who asked, as the audit trail names them.
-type Actor struct {
-	ID   string // "operator:<oid>"
-	Name string // display name
-}
 
 // ConsentLinks mints consent links (consent.Service).
 type ConsentLinks interface {
@@ -88,9 +82,8 @@ func (s *Service) log() *slog.Logger {
 }
 
 // audit records e as done by actor.
-func (s *Service) audit(ctx context.Context, actor Actor, e domain.AuditEvent) {
-	e.Actor, e.ActorName = actor.ID, actor.Name
-	s.Audit.Record(ctx, e)
+func (s *Service) audit(ctx context.Context, actor domain.Actor, e domain.AuditEvent) {
+	s.Audit.RecordAs(ctx, actor, e)
 }
 
 // notOnboarded replaces a store "not found" (whose message names tables)
@@ -111,14 +104,14 @@ func (s *Service) Get(ctx context.Context, id string) (*domain.Tenant, error) {
 // ProvisioningReplayed records an operator's provisioning call that
 // changed nothing (a replay of requestID): the provisioning service audits
 // what it changes, but the call is still on record.
-func (s *Service) ProvisioningReplayed(ctx context.Context, tenantID, requestID string, actor Actor) {
+func (s *Service) ProvisioningReplayed(ctx context.Context, tenantID, requestID string, actor domain.Actor) {
 	s.audit(ctx, actor, domain.AuditEvent{TenantID: tenantID, Action: "tenant.provisioning-replayed",
 		Details: map[string]string{"requestId": requestID}})
 }
 
 // Suspend suspends the tenant; suspending a suspended tenant succeeds
 // unchanged. reason "" records a default naming the operator.
-func (s *Service) Suspend(ctx context.Context, id, reason string, actor Actor) (*domain.Tenant, error) {
+func (s *Service) Suspend(ctx context.Context, id, reason string, actor domain.Actor) (*domain.Tenant, error) {
 	return s.changeStatus(ctx, id, reason, actor, "tenant.suspended", func(t *domain.Tenant, reason string, now time.Time) (bool, error) {
 		return t.SetStatus(domain.StatusSuspended, reason, now)
 	})
@@ -126,7 +119,7 @@ func (s *Service) Suspend(ctx context.Context, id, reason string, actor Actor) (
 
 // Resume returns a suspended tenant to the status it was suspended from;
 // any other status is a conflict.
-func (s *Service) Resume(ctx context.Context, id, reason string, actor Actor) (*domain.Tenant, error) {
+func (s *Service) Resume(ctx context.Context, id, reason string, actor domain.Actor) (*domain.Tenant, error) {
 	return s.changeStatus(ctx, id, reason, actor, "tenant.resumed", func(t *domain.Tenant, reason string, now time.Time) (bool, error) {
 		return true, t.Resume(reason, now)
 	})
@@ -140,7 +133,7 @@ func (s *Service) Resume(ctx context.Context, id, reason string, actor Actor) (*
 // It is idempotent: repeating it, without a reason or with the recorded
 // one, returns the unchanged tenant. Offboarding again with another reason
 // is a conflict: the new reason would otherwise vanish unnoticed.
-func (s *Service) Offboard(ctx context.Context, id, reason string, actor Actor) (*domain.Tenant, error) {
+func (s *Service) Offboard(ctx context.Context, id, reason string, actor domain.Actor) (*domain.Tenant, error) {
 	explicit := reason
 	return s.changeStatus(ctx, id, reason, actor, "tenant.offboarded", func(t *domain.Tenant, reason string, now time.Time) (bool, error) {
 		if t.Status == domain.StatusOffboarded && explicit != "" && explicit != t.StatusReason {
@@ -153,7 +146,7 @@ func (s *Service) Offboard(ctx context.Context, id, reason string, actor Actor) 
 
 // changeStatus applies a lifecycle change under optimistic concurrency and
 // audits it; asking for the current status again succeeds unchanged.
-func (s *Service) changeStatus(ctx context.Context, id, reason string, actor Actor, action string, change func(*domain.Tenant, string, time.Time) (bool, error)) (*domain.Tenant, error) {
+func (s *Service) changeStatus(ctx context.Context, id, reason string, actor domain.Actor, action string, change func(*domain.Tenant, string, time.Time) (bool, error)) (*domain.Tenant, error) {
 	if reason == "" {
 		reason = "operator request by " + actor.Name
 	}

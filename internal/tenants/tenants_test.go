@@ -46,7 +46,7 @@ type fixture struct {
 	status  *status.Service
 }
 
-var olivia = Actor{ID: "operator:0b1e5c1e-0000-4000-8000-000000000001", Name: "Olivia Operator"}
+var olivia = domain.Actor{ID: "operator:0b1e5c1e-0000-4000-8000-000000000001", Name: "Olivia Operator"}
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
@@ -224,7 +224,7 @@ func TestPatch(t *testing.T) {
 	t.Parallel()
 	f, tn := newFixtureWith(t, domain.StatusProvisioned)
 	ctx := context.Background()
-	bob := Actor{ID: "operator:0b1e5c1e-0000-4000-8000-000000000002", Name: "Bob Builder"}
+	bob := domain.Actor{ID: "operator:0b1e5c1e-0000-4000-8000-000000000002", Name: "Bob Builder"}
 
 	name := "Contoso Group"
 	got, err := f.svc.Patch(ctx, tn.TenantID, Precondition{ETags: []string{tn.ETag}}, Patch{CustomerName: &name}, bob)
