@@ -11,7 +11,6 @@ import (
 	"github.com/onemeeting/cvi-onboarding/internal/dev/funchost"
 	"github.com/onemeeting/cvi-onboarding/internal/domain"
 	"github.com/onemeeting/cvi-onboarding/internal/queue"
-	"github.com/onemeeting/cvi-onboarding/internal/rejections"
 	"github.com/onemeeting/cvi-onboarding/internal/testkit"
 )
 
@@ -94,7 +93,7 @@ func TestBadMessagesAreRecordedAndAlertedInEveryQueueFunction(t *testing.T) {
 		// Rejection IDs derive from the message, so a redelivery maps to
 		// the same record.
 		wantID := map[string]string{queue.Provisioning: msgID, queue.Email: "email-" + msgID,
-			queue.Revalidation: rejections.ID("revalidation", "", []byte(c.body))}[c.queue]
+			queue.Revalidation: domain.RejectionID("revalidation", "", []byte(c.body))}[c.queue]
 		var found *domain.Rejection
 		for i, r := range rejs {
 			if r.ID == wantID {
@@ -105,7 +104,7 @@ func TestBadMessagesAreRecordedAndAlertedInEveryQueueFunction(t *testing.T) {
 			t.Errorf("%s %s: no rejection %s stored", c.queue, c.name, wantID)
 			continue
 		}
-		if found.Reason == "" || !strings.HasPrefix(c.body, found.BodyPrefix) || len(found.BodyPrefix) > rejections.BodyPrefixBytes {
+		if found.Reason == "" || !strings.HasPrefix(c.body, found.BodyPrefix) || len(found.BodyPrefix) > domain.RejectionBodyPrefixBytes {
 			t.Errorf("%s %s: rejection reason %d bytes, body prefix %d bytes (a cut character?)", c.queue, c.name, len(found.Reason), len(found.BodyPrefix))
 		}
 		if c.queue == queue.Provisioning && strings.HasPrefix(c.name, "fields") && !strings.Contains(found.Reason, "[cut:") {

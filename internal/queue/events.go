@@ -21,5 +21,5 @@ func (e EventTopic) PublishEvent(ctx context.Context, m domain.EventMessage) err
 	if topic == "" {
 		topic = TenantEvents
 	}
-	return e.Publisher.PublishTopic(ctx, topic, TopicMessage(m))
+	return e.Publisher.PublishTopic(ctx, topic, m)
 }

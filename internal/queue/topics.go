@@ -18,19 +18,9 @@ import (
 // "crm" subscription).
 const TenantEvents = "tenant-events"
 
-// TopicMessage is one message for a topic.
-type TopicMessage struct {
-	// ID is the message ID: the topic's duplicate detection drops a second
-	// message with the same ID inside its window.
-	ID            string
-	Subject       string
-	CorrelationID string
-	// SessionID groups a tenant's messages so a session-aware subscription
-	// hands them to one receiver in order.
-	SessionID   string
-	ContentType string
-	Body        []byte
-}
+// TopicMessage is one message for a topic: the shape the domain's event
+// port hands over (ID is the message ID the topic de-duplicates on).
+type TopicMessage = domain.EventMessage
 
 // TopicPublisher sends to a topic. Errors are *domain.Error values:
 // CodeUnavailable when retrying later may help.

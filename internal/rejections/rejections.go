@@ -23,8 +23,6 @@ import (
 const (
 	maxAlertDetail = 2000
 	maxFactValue   = 200
-	// BodyPrefixBytes is how much of a rejected body is kept.
-	BodyPrefixBytes = domain.RejectionBodyPrefixBytes
 )
 
 // Recorder stores rejections and alerts operations. It is a
@@ -37,11 +35,6 @@ type Recorder struct {
 }
 
 var _ domain.RejectionRecorder = (*Recorder)(nil)
-
-// ID derives a rejection ID from the message (domain.RejectionID).
-func ID(source, messageID string, body []byte) string {
-	return domain.RejectionID(source, messageID, body)
-}
 
 // Outcome says what Record did, for the caller's log and tests.
 type Outcome struct {

@@ -68,10 +68,10 @@ func TestRecordAlwaysAlertsAndLogsTheTruth(t *testing.T) {
 // after an upgrade must find the same rejection and the same alert job.
 func TestIDAndAlertKeyKeepTheirFormats(t *testing.T) {
 	sum := sha256.Sum256([]byte("body"))
-	if got, want := ID("email", "", []byte("body")), "email:sha256-"+hex.EncodeToString(sum[:12]); got != want {
+	if got, want := domain.RejectionID("email", "", []byte("body")), "email:sha256-"+hex.EncodeToString(sum[:12]); got != want {
 		t.Errorf("ID = %q, want %q", got, want)
 	}
-	if got := ID("revalidation", "m-1", []byte("body")); got != "revalidation:m-1" {
+	if got := domain.RejectionID("revalidation", "m-1", []byte("body")); got != "revalidation:m-1" {
 		t.Errorf("ID with a message ID = %q", got)
 	}
 	p := &pub{}
